@@ -1,0 +1,136 @@
+import { z } from 'zod';
+
+/** Preparation steps in pipeline order; `ready` and `failed` close a run. */
+export const PREPARATION_STEPS = [
+  'disk_check',
+  'clone',
+  'branch',
+  'setup',
+  'sandbox',
+  'agent_start',
+  'session_import',
+  'initiate',
+] as const;
+export const PreparationStep = z.enum(PREPARATION_STEPS);
+export type PreparationStep = z.infer<typeof PreparationStep>;
+
+/** Step names that appear in `preparing` events: the pipeline's, plus the queue and the two outcomes. */
+export const ProgressStep = z.enum(['queued', ...PREPARATION_STEPS, 'ready', 'failed']);
+export type ProgressStep = z.infer<typeof ProgressStep>;
+
+export const SessionStatus = z.enum([
+  'preparing', // pipeline running (first start, retry or resume)
+  'ready', // agent idle, accepts messages
+  'running', // a turn is in progress
+  'sleeping', // sandbox reaped; the next message resumes it
+  'failed', // preparation or initiate failed; retry possible
+]);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+
+export const ErrorInfo = z.object({
+  code: z.string(),
+  message: z.string(),
+  step: ProgressStep.optional(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfo>;
+
+export const SessionView = z.object({
+  id: z.string(),
+  repo: z.object({ url: z.string(), branch: z.string().optional() }),
+  prompt: z.string().optional(),
+  setup: z.array(z.string()),
+  autoInitiate: z.boolean(),
+  status: SessionStatus,
+  /** The preparation step running now, or null outside preparation. */
+  step: ProgressStep.nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  preparedAt: z.string().nullable(),
+  initiatedAt: z.string().nullable(),
+  lastError: ErrorInfo.nullable(),
+  /** Id of the newest persisted event; a client whose cursor equals it has seen everything. */
+  lastEventId: z.number().int().nonnegative(),
+});
+export type SessionView = z.infer<typeof SessionView>;
+
+// ---- persisted event payloads (id > 0) ----
+
+export const UserMessageData = z.object({ turnId: z.string(), text: z.string() });
+export const AssistantOutputData = z.object({ turnId: z.string(), text: z.string() });
+export const ToolCallData = z.object({
+  turnId: z.string(),
+  callId: z.string(),
+  name: z.string(),
+  args: z.unknown(),
+});
+export const ToolResultData = z.object({
+  turnId: z.string(),
+  callId: z.string(),
+  ok: z.boolean(),
+  output: z.string(),
+});
+export const TurnStatus = z.enum(['completed', 'failed', 'interrupted']);
+export const TurnCompleteData = z.object({
+  turnId: z.string(),
+  status: TurnStatus,
+  exitCode: z.number().int().nullable().optional(),
+  durationMs: z.number().nonnegative(),
+});
+export const ErrorEventData = ErrorInfo.extend({ turnId: z.string().optional() });
+
+// ---- volatile event payloads (id = 0) ----
+
+export const StepState = z.enum(['started', 'done', 'failed']);
+export const PreparingData = z.object({
+  step: ProgressStep,
+  state: StepState,
+  message: z.string(),
+  /** Time spent in this step so far (or in total, for `ready` and `failed`). */
+  elapsedMs: z.number().nonnegative(),
+  /** Latest log line of the step, e.g. from the container build. */
+  detail: z.string().optional(),
+  /** Whether this run re-creates a reaped sandbox. */
+  resume: z.boolean().optional(),
+});
+export type PreparingData = z.infer<typeof PreparingData>;
+export const StatusData = z.object({ status: SessionStatus, step: ProgressStep.nullable() });
+export const ConnectedData = z.object({ session: SessionView });
+export const HeartbeatData = z.object({});
+
+const envelope = {
+  sessionId: z.string(),
+  ts: z.string(),
+};
+const persisted = { ...envelope, id: z.number().int().positive() };
+const volatile = { ...envelope, id: z.literal(0) };
+
+export const PersistedEvent = z.discriminatedUnion('type', [
+  z.object({ ...persisted, type: z.literal('user_message'), data: UserMessageData }),
+  z.object({ ...persisted, type: z.literal('assistant_output'), data: AssistantOutputData }),
+  z.object({ ...persisted, type: z.literal('tool_call'), data: ToolCallData }),
+  z.object({ ...persisted, type: z.literal('tool_result'), data: ToolResultData }),
+  z.object({ ...persisted, type: z.literal('turn_complete'), data: TurnCompleteData }),
+  z.object({ ...persisted, type: z.literal('error'), data: ErrorEventData }),
+]);
+export type PersistedEvent = z.infer<typeof PersistedEvent>;
+export type PersistedEventType = PersistedEvent['type'];
+
+export const VolatileEvent = z.discriminatedUnion('type', [
+  z.object({ ...volatile, type: z.literal('preparing'), data: PreparingData }),
+  z.object({ ...volatile, type: z.literal('status'), data: StatusData }),
+  z.object({ ...volatile, type: z.literal('connected'), data: ConnectedData }),
+  z.object({ ...volatile, type: z.literal('heartbeat'), data: HeartbeatData }),
+]);
+export type VolatileEvent = z.infer<typeof VolatileEvent>;
+export type VolatileEventType = VolatileEvent['type'];
+
+export const StreamEvent = z.union([PersistedEvent, VolatileEvent]);
+export type StreamEvent = PersistedEvent | VolatileEvent;
+
+/** The payload type of a persisted event, by its `type`. */
+export type PersistedData<T extends PersistedEventType> = Extract<PersistedEvent, { type: T }>['data'];
+export type VolatileData<T extends VolatileEventType> = Extract<VolatileEvent, { type: T }>['data'];
+
+export function isPersisted(event: StreamEvent): event is PersistedEvent {
+  return event.id > 0;
+}

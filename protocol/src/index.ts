@@ -1,0 +1,4 @@
+// The one typed protocol shared by server, agent host, extension and webview.
+export * from './events';
+export * from './api';
+export * from './agent';
