@@ -1,0 +1,51 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+
+/** What the store keeps of a sandbox so that it can be destroyed after a restart. */
+export type SandboxRef =
+  | { provider: 'local'; instance: string }
+  | { provider: 'devcontainer'; containerId: string };
+
+export interface SandboxCreateRequest {
+  sessionId: string;
+  /** The clone on the host. */
+  workspaceDir: string;
+  /** A host folder for files the server hands to the agent (session import); visible in the sandbox. */
+  sharedDir: string;
+  signal: AbortSignal;
+  /** Progress for the `sandbox` step: a short message and, optionally, the latest raw log line. */
+  onProgress(message: string, detail?: string): void;
+  /** Every log line of the provider, kept for diagnosis (`GET /v1/sessions/:id/log`). */
+  onLog(line: string): void;
+}
+
+export interface SpawnOptions {
+  /** Working directory inside the sandbox; defaults to the workspace. */
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface Sandbox {
+  readonly ref: SandboxRef;
+  /** The workspace as seen inside the sandbox. */
+  readonly workspaceFolder: string;
+  /** `sharedDir` as seen inside the sandbox. */
+  readonly sharedFolder: string;
+  /** The agent host bundle and the Node binary that runs it, as seen inside the sandbox. */
+  readonly agentHost: { node: string; script: string };
+  /** Starts a process inside the sandbox with piped stdio, in its own process group. */
+  spawn(command: string, args: string[], options?: SpawnOptions): ChildProcessWithoutNullStreams;
+  destroy(): Promise<void>;
+}
+
+export interface SandboxProvider {
+  readonly name: SandboxRef['provider'];
+  /** Whether setup commands must run inside the sandbox (so the `sandbox` step comes before `setup`). */
+  readonly setupInsideSandbox: boolean;
+  create(request: SandboxCreateRequest): Promise<Sandbox>;
+  /** Destroys a sandbox known only by its stored reference (after a restart, by the reaper). */
+  destroy(ref: SandboxRef): Promise<void>;
+  /** Removes sandboxes left behind by an earlier process whose session is not in `liveSessionIds`. */
+  removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number>;
+  /** Free bytes where sandboxes store their data (e.g. Docker's data root), or null if not applicable. */
+  freeBytes(): Promise<number | null>;
+}
