@@ -1,0 +1,162 @@
+// Which server the extension talks to, and with what token: a configured URL with a token from
+// SecretStorage, or (no URL set) the embedded local server. The token never goes to settings or logs.
+import * as vscode from 'vscode';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { AuthState } from '@berth/protocol';
+import type { RedactingLogger } from './logger';
+import { ApiClient, ApiError } from './session/apiClient';
+import { normalizeServerUrl } from './serverUrl';
+import { dockerAvailable, EmbeddedServer, type EmbeddedProvider } from './server/embedded';
+
+const SECRET_PREFIX = 'berth.token:';
+
+export class Connection implements vscode.Disposable {
+  private authState: AuthState = 'signed_out';
+  private client: ApiClient | null = null;
+  private embedded: EmbeddedServer | null = null;
+  private startup: Promise<void> = Promise.resolve();
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly log: RedactingLogger,
+  ) {}
+
+  get auth(): AuthState {
+    return this.authState;
+  }
+
+  get api(): ApiClient | null {
+    return this.client;
+  }
+
+  get isEmbedded(): boolean {
+    return configuredUrl() === null;
+  }
+
+  /** (Re)connects according to the settings; resolves when connected or known to be signed out. */
+  refresh(): Promise<void> {
+    this.startup = this.startup.then(() => this.connect()).catch(() => {});
+    return this.startup;
+  }
+
+  /** The API client, waiting for the embedded server if it is still starting. */
+  async ready(): Promise<ApiClient> {
+    await this.startup;
+    if (!this.client) {
+      throw new Error(
+        this.isEmbedded
+          ? 'The local Berth server is not running. See "Berth: Show Logs".'
+          : 'Not signed in. Run "Berth: Sign In".',
+      );
+    }
+    return this.client;
+  }
+
+  /** Checks the token against the server, then stores it (SecretStorage) and the URL (settings). */
+  async signIn(serverUrl: string, token: string): Promise<void> {
+    const url = normalizeServerUrl(serverUrl);
+    if (!url) throw new Error('The server URL must be an http(s) URL without credentials.');
+    this.log.addSecret(token);
+    const candidate = new ApiClient({ baseUrl: url, token });
+    try {
+      await candidate.listSessions();
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403)) throw new Error('The server refused this token.');
+      throw err;
+    }
+    await this.context.secrets.store(SECRET_PREFIX + url, token);
+    await vscode.workspace.getConfiguration('berth').update('serverUrl', url, vscode.ConfigurationTarget.Global);
+    // The configuration listener calls refresh(); calling it here too makes sign-in deterministic.
+    await this.refresh();
+  }
+
+  async signOut(): Promise<void> {
+    const url = configuredUrl();
+    if (url) await this.context.secrets.delete(SECRET_PREFIX + url);
+    await this.refresh();
+  }
+
+  dispose(): void {
+    void this.stopEmbedded();
+    this.changed.dispose();
+  }
+
+  /** For deactivate(): wait until the embedded server has exited. */
+  stopEmbedded(): Promise<void> {
+    const server = this.embedded;
+    this.embedded = null;
+    return server ? server.stop() : Promise.resolve();
+  }
+
+  private set(auth: AuthState, client: ApiClient | null): void {
+    if (this.client && this.client !== client) this.log.removeSecret(this.client.connection.token);
+    if (client) this.log.addSecret(client.connection.token);
+    this.authState = auth;
+    this.client = client;
+    void vscode.commands.executeCommand('setContext', 'berth.auth', auth);
+    this.changed.fire();
+  }
+
+  private async connect(): Promise<void> {
+    const url = configuredUrl();
+    if (url) {
+      await this.stopEmbedded();
+      const token = await this.context.secrets.get(SECRET_PREFIX + url);
+      this.set(token ? 'signed_in' : 'signed_out', token ? new ApiClient({ baseUrl: url, token }) : null);
+      this.log.info(token ? `using the Berth server at ${url}` : `signed out of ${url}`);
+      return;
+    }
+    if (this.embedded?.running) {
+      if (this.client?.connection.baseUrl !== this.embedded.baseUrl) {
+        this.set('signed_in', new ApiClient({ baseUrl: this.embedded.baseUrl, token: this.embedded.token }));
+      }
+      return;
+    }
+    this.set('starting_server', null);
+    try {
+      const server = await this.startEmbedded();
+      this.embedded = server;
+      server.onExit((code) => {
+        if (this.embedded !== server) return;
+        this.log.error(`the local server exited (code ${code}); run "Berth: Retry" or reload the window to restart it`);
+        this.embedded = null;
+        this.set('signed_out', null);
+      });
+      this.set('signed_in', new ApiClient({ baseUrl: server.baseUrl, token: server.token }));
+    } catch (err) {
+      this.log.error(`could not start the local server: ${err instanceof Error ? err.message : String(err)}`);
+      this.set('signed_out', null);
+      void vscode.window
+        .showErrorMessage('Berth: the local server did not start.', 'Show Logs', 'Sign In')
+        .then((choice) => {
+          if (choice === 'Show Logs') void vscode.commands.executeCommand('berth.showLogs');
+          if (choice === 'Sign In') void vscode.commands.executeCommand('berth.signIn');
+        });
+    }
+  }
+
+  private async startEmbedded(): Promise<EmbeddedServer> {
+    const config = vscode.workspace.getConfiguration('berth');
+    const setting = config.get<'auto' | EmbeddedProvider>('localServer.provider', 'auto');
+    const provider: EmbeddedProvider = setting === 'auto' ? ((await dockerAvailable()) ? 'devcontainer' : 'local') : setting;
+    const dataDir = join(this.context.globalStorageUri.fsPath, 'server');
+    await mkdir(dataDir, { recursive: true });
+    return EmbeddedServer.start({
+      nodePath: config.get<string>('localServer.nodePath', '') || 'node',
+      cliPath: this.context.asAbsolutePath(join('dist', 'server', 'cli.js')),
+      dataDir,
+      provider,
+      // The embedded server serves only this user, on loopback: cloning local paths is allowed.
+      extraArgs: ['--allow-local-repos'],
+      log: this.log,
+    });
+  }
+}
+
+function configuredUrl(): string | null {
+  const raw = vscode.workspace.getConfiguration('berth').get<string>('serverUrl', '').trim();
+  return raw ? normalizeServerUrl(raw) : null;
+}

@@ -1,0 +1,78 @@
+// activate(): wires the parts together. The data path: command → api client → server →
+// stream client → state machine → status bar and chat webview.
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import type { CommandContext } from './commands/context';
+import { Connection } from './connection';
+import { RedactingLogger } from './logger';
+import { SessionController } from './session/sessionController';
+import { createStatusBar } from './statusBar';
+import { ChatViewProvider } from './views/chatViewProvider';
+import { SessionsTreeProvider } from './views/sessionsTreeProvider';
+import type { WebviewCommand } from '@berth/protocol';
+
+let connection: Connection | null = null;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const output = vscode.window.createOutputChannel('Berth', { log: true });
+  const log = new RedactingLogger(output);
+  connection = new Connection(context, log);
+  const conn = connection;
+  const controller = new SessionController(null, { log });
+  const chatView = new ChatViewProvider(context.extensionUri, {
+    controller,
+    auth: () => conn.auth,
+    runCommand: (command: WebviewCommand) => void vscode.commands.executeCommand(`berth.${command}`),
+    log,
+  });
+  const sessions = new SessionsTreeProvider(conn, log);
+  const ctx: CommandContext = { extension: context, connection: conn, controller, chatView, log, output };
+
+  // A new server or token replaces the API client; the open session belonged to the old one.
+  let connectionKey = '';
+  conn.onDidChange(() => {
+    const api = conn.api;
+    const key = api ? `${api.connection.baseUrl}\n${api.connection.token}` : '';
+    if (key !== connectionKey) {
+      connectionKey = key;
+      controller.setApi(api);
+    }
+    chatView.schedulePost();
+    sessions.refresh();
+  });
+
+  // Context keys for `when` clauses, and a sessions list that follows status changes (not every delta).
+  let lastStatusKey = '';
+  controller.onDidChange((state) => {
+    const status = state.session?.status ?? '';
+    void vscode.commands.executeCommand('setContext', 'berth.hasSession', !!state.session?.sessionId);
+    void vscode.commands.executeCommand('setContext', 'berth.sessionStatus', status);
+    const statusKey = `${state.session?.sessionId}:${status}`;
+    if (statusKey !== lastStatusKey) {
+      lastStatusKey = statusKey;
+      sessions.refresh();
+    }
+  });
+
+  context.subscriptions.push(
+    output,
+    conn,
+    { dispose: () => controller.dispose() },
+    chatView,
+    sessions,
+    vscode.window.registerWebviewViewProvider(ChatViewProvider.viewId, chatView),
+    vscode.window.registerTreeDataProvider(SessionsTreeProvider.viewId, sessions),
+    createStatusBar(controller),
+    ...registerCommands(ctx),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('berth.serverUrl') || e.affectsConfiguration('berth.localServer')) void conn.refresh();
+    }),
+  );
+  void conn.refresh();
+}
+
+/** Stops the embedded server (VS Code waits for the returned promise, briefly). */
+export async function deactivate(): Promise<void> {
+  await connection?.stopEmbedded();
+  connection = null;
+}

@@ -1,0 +1,155 @@
+// The embedded default: with no server URL configured, the extension runs the bundled `berth-server`
+// on loopback as a child process, reads the token it wrote, and stops it on deactivate.
+// No vscode import: the tests start the real server through this same class.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { silentLogger, type Logger } from '../logger';
+
+export type EmbeddedProvider = 'local' | 'devcontainer';
+
+export interface EmbeddedServerOptions {
+  /** The Node binary that runs the server. Not the extension host's own binary: inside VS Code that is
+   * Electron, whose ABI does not match the native `better-sqlite3` module the server loads. */
+  nodePath: string;
+  /** `dist/server/cli.js`. */
+  cliPath: string;
+  dataDir: string;
+  provider: EmbeddedProvider;
+  /** More `serve` flags (e.g. `--allow-local-repos`, `--agent-command cat`). */
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  startTimeoutMs?: number;
+}
+
+const LISTENING = /listening on (https?:\/\/\S+)/;
+
+export class EmbeddedServer {
+  private exited = false;
+  private readonly exitListeners = new Set<(code: number | null) => void>();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly baseUrl: string,
+    readonly token: string,
+    private readonly log: Logger,
+  ) {
+    child.once('exit', (code) => {
+      this.exited = true;
+      for (const listener of this.exitListeners) listener(code);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  static async start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+    const log = options.log ?? silentLogger;
+    const args = [
+      options.cliPath,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--data-dir',
+      options.dataDir,
+      '--provider',
+      options.provider,
+      ...(options.extraArgs ?? []),
+    ];
+    const env = { ...(options.env ?? process.env) };
+    // Without BERTH_TOKENS the server mints its own token for user `local` in <dataDir>/token.
+    delete env.BERTH_TOKENS;
+    delete env.ELECTRON_RUN_AS_NODE;
+    log.info(`starting the local server: ${options.nodePath} ${args.join(' ')}`);
+    const child = spawn(options.nodePath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+
+    const baseUrl = await new Promise<string>((resolve, reject) => {
+      let stdout = '';
+      let stderrTail = '';
+      const timer = setTimeout(() => fail(new Error(`the local server did not start within ${options.startTimeoutMs ?? 20_000} ms`)), options.startTimeoutMs ?? 20_000);
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(stderrTail ? new Error(`${err.message}: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}`) : err);
+      };
+      child.stdout!.on('data', (chunk: Buffer) => {
+        const text = chunk.toString();
+        stdout += text;
+        for (const line of text.split('\n')) if (line.trim()) log.debug(`[server] ${line.trim()}`);
+        const match = LISTENING.exec(stdout);
+        if (match && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve(match[1]!.replace(/\/+$/, ''));
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => {
+        const text = chunk.toString();
+        stderrTail = (stderrTail + text).slice(-2000);
+        for (const line of text.split('\n')) if (line.trim()) log.debug(`[server] ${line.trim()}`);
+      });
+      child.once('error', (err) => fail(new Error(`cannot run ${options.nodePath}: ${err.message}`)));
+      child.once('exit', (code, signal) => fail(new Error(`the local server exited (${signal ?? `code ${code}`})`)));
+    });
+
+    let token: string;
+    try {
+      token = (await readFile(join(options.dataDir, 'token'), 'utf8')).trim();
+    } catch {
+      token = await cliToken(options);
+    }
+    if (!token) {
+      child.kill('SIGKILL');
+      throw new Error('the local server wrote no token');
+    }
+    log.info(`local server listening on ${baseUrl} (pid ${child.pid})`);
+    return new EmbeddedServer(child, baseUrl, token, log);
+  }
+
+  onExit(listener: (code: number | null) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.log.warn('the local server did not stop in time; killing it');
+      this.child.kill('SIGKILL');
+    }, graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function cliToken(options: EmbeddedServerOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(options.nodePath, [options.cliPath, 'token', '--data-dir', options.dataDir], { timeout: 10_000 }, (err, stdout) => {
+      if (err) reject(new Error(`cannot read the local server's token: ${err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+/** Whether a Docker daemon answers (then the embedded server uses the devcontainer provider). */
+export function dockerAvailable(timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: timeoutMs }, (err, stdout) => {
+      resolve(!err && stdout.trim().length > 0);
+    });
+  });
+}

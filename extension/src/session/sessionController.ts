@@ -1,0 +1,195 @@
+// Drives the current session: API calls and the event stream feed the state machine,
+// and listeners (status bar, chat view) are told about every new state. No vscode import.
+import type { ErrorInfo, StartSessionRequest } from '@berth/protocol';
+import { silentLogger, type Logger } from '../logger';
+import { ApiError, type ApiClient } from './apiClient';
+import { initialState, inputLock, reduce, type SessionAction, type SessionMachineState } from './stateMachine';
+import { StreamClient, type StreamClientOptions } from './streamClient';
+
+export type StreamTuning = Pick<StreamClientOptions, 'backoff' | 'random' | 'pingIntervalMs'>;
+
+export class SessionController {
+  private machine: SessionMachineState = initialState;
+  private stream: StreamClient | null = null;
+  private readonly listeners = new Set<(state: SessionMachineState) => void>();
+  /** The last start request, so Retry can repeat a start that never got a session id. */
+  private lastStart: StartSessionRequest | null = null;
+  /** Bumped whenever another session takes over, so late answers for the old one are dropped. */
+  private generation = 0;
+
+  constructor(
+    private api: ApiClient | null,
+    private readonly options: { log?: Logger; stream?: StreamTuning } = {},
+  ) {}
+
+  get state(): SessionMachineState {
+    return this.machine;
+  }
+
+  get sessionId(): string | null {
+    return this.machine.session?.sessionId ?? null;
+  }
+
+  get streamClient(): StreamClient | null {
+    return this.stream;
+  }
+
+  onDidChange(listener: (state: SessionMachineState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A new server or token: the current session belongs to the old connection. */
+  setApi(api: ApiClient | null): void {
+    this.api = api;
+    this.clear();
+  }
+
+  clear(): void {
+    this.generation++;
+    this.stopStream();
+    this.lastStart = null;
+    this.dispatch({ type: 'cleared' });
+  }
+
+  /** Shows "preparing" at once, then calls the fast path and follows the new session's stream. */
+  async start(request: StartSessionRequest): Promise<string | null> {
+    const api = this.requireApi();
+    const generation = ++this.generation;
+    this.stopStream();
+    this.lastStart = request;
+    this.dispatch({ type: 'start_requested', repo: request.repo, prompt: request.prompt ?? null });
+    try {
+      const res = await api.startSession(request);
+      if (generation !== this.generation) return res.sessionId;
+      this.dispatch({ type: 'start_accepted', sessionId: res.sessionId, status: res.status });
+      this.followStream(res.sessionId);
+      return res.sessionId;
+    } catch (err) {
+      if (generation === this.generation) this.dispatch({ type: 'request_failed', error: toErrorInfo(err) });
+      return null;
+    }
+  }
+
+  /** Reopening rebuilds everything from the server: snapshot, then every persisted event from the start. */
+  async open(sessionId: string): Promise<void> {
+    const api = this.requireApi();
+    const generation = ++this.generation;
+    this.stopStream();
+    this.lastStart = null;
+    this.dispatch({ type: 'opened', sessionId });
+    try {
+      const view = await api.getSession(sessionId);
+      if (generation !== this.generation) return;
+      this.dispatch({ type: 'snapshot', session: view });
+      this.followStream(sessionId);
+    } catch (err) {
+      if (generation === this.generation) this.dispatch({ type: 'request_failed', error: toErrorInfo(err) });
+    }
+  }
+
+  async send(text: string): Promise<void> {
+    const id = this.sessionId;
+    const lock = inputLock(this.machine);
+    if (!id || !lock.enabled) throw new Error(lock.reason || 'No session');
+    const api = this.requireApi();
+    const generation = this.generation;
+    this.dispatch({ type: 'send_started' });
+    try {
+      const res = await api.sendMessage(id, text);
+      if (generation === this.generation) this.dispatch({ type: 'send_finished', turnId: res.turnId, status: res.status });
+    } catch (err) {
+      if (generation === this.generation) this.dispatch({ type: 'send_failed', error: toErrorInfo(err) });
+    }
+  }
+
+  async retry(): Promise<void> {
+    const session = this.machine.session;
+    if (!session || session.status !== 'failed') return;
+    if (!session.sessionId) {
+      // The start request itself failed: send it again.
+      if (this.lastStart) await this.start(this.lastStart);
+      return;
+    }
+    const api = this.requireApi();
+    const generation = this.generation;
+    this.dispatch({ type: 'retry_requested' });
+    try {
+      await api.retry(session.sessionId);
+      if (generation === this.generation && !this.stream) this.followStream(session.sessionId);
+    } catch (err) {
+      if (generation === this.generation) this.dispatch({ type: 'request_failed', error: toErrorInfo(err) });
+    }
+  }
+
+  async interrupt(): Promise<void> {
+    const id = this.sessionId;
+    if (id) await this.requireApi().interrupt(id);
+  }
+
+  /** Deletes the session on the server (its sandbox is destroyed) and clears the view. */
+  async deleteSession(): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    await this.requireApi().deleteSession(id);
+    if (this.sessionId === id) this.clear();
+  }
+
+  dispose(): void {
+    this.generation++;
+    this.stopStream();
+    this.listeners.clear();
+  }
+
+  private followStream(sessionId: string): void {
+    const api = this.requireApi();
+    const stream: StreamClient = new StreamClient({
+      ...this.options.stream,
+      sessionId,
+      log: this.options.log ?? silentLogger,
+      async connectUrl(after) {
+        const { ticket } = await api.streamTicket(sessionId);
+        return api.streamUrl(sessionId, ticket, after);
+      },
+      isPermanentError: (err) => err instanceof ApiError && err.isPermanent,
+      onEvent: (event) => this.stream === stream && this.dispatch({ type: 'event', event }),
+      onConnectionState: (connection) => this.stream === stream && this.dispatch({ type: 'connection', connection }),
+      onFatal: (err) => {
+        if (this.stream !== stream) return;
+        this.stream = null;
+        this.dispatch({ type: 'stream_failed', error: toErrorInfo(err) });
+      },
+    });
+    this.stream = stream;
+    stream.start();
+  }
+
+  private stopStream(): void {
+    const stream = this.stream;
+    this.stream = null;
+    stream?.stop();
+  }
+
+  private requireApi(): ApiClient {
+    if (!this.api) throw new Error('Not connected to a Berth server. Run "Berth: Sign In" or start the local server.');
+    return this.api;
+  }
+
+  private dispatch(action: SessionAction): void {
+    const next = reduce(this.machine, action);
+    if (next === this.machine) return;
+    this.machine = next;
+    for (const listener of this.listeners) {
+      try {
+        listener(next);
+      } catch (err) {
+        (this.options.log ?? silentLogger).error(`state listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}
+
+export function toErrorInfo(err: unknown): ErrorInfo {
+  if (err instanceof ApiError) return { code: err.code, message: err.message };
+  return { code: 'client_error', message: err instanceof Error ? err.message : String(err) };
+}

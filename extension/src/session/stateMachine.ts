@@ -1,0 +1,383 @@
+// The one owner of a session's client-side state: a pure reducer (no vscode, no I/O, no clock).
+// The status bar and the chat webview both render from what it produces.
+import {
+  PREPARATION_STEPS,
+  PROGRESS_STEP_LABELS,
+  type AuthState,
+  type ChatItem,
+  type ChatSession,
+  type ChatViewState,
+  type ConnectionState,
+  type ErrorInfo,
+  type InputLock,
+  type PersistedEvent,
+  type PreparationStep,
+  type PreparingData,
+  type ProgressStep,
+  type RepoSpec,
+  type SessionStatus,
+  type SessionView,
+  type StepView,
+  type StreamEvent,
+} from '@berth/protocol';
+
+export interface SessionMachineState {
+  session: ChatSession | null;
+  connection: ConnectionState;
+  /** A message POST is in flight. */
+  sending: boolean;
+}
+
+export type SessionAction =
+  /** No current session. */
+  | { type: 'cleared' }
+  /** Enter was pressed: show "preparing" at once, before the server has answered. */
+  | { type: 'start_requested'; repo: RepoSpec; prompt: string | null }
+  | { type: 'start_accepted'; sessionId: string; status: SessionStatus }
+  /** A request failed (start, open or retry): shown as a failed session that Retry repeats. */
+  | { type: 'request_failed'; error: ErrorInfo }
+  /** An existing session is being reopened: everything is rebuilt from the server. */
+  | { type: 'opened'; sessionId: string }
+  | { type: 'snapshot'; session: SessionView }
+  | { type: 'event'; event: StreamEvent }
+  | { type: 'connection'; connection: ConnectionState }
+  | { type: 'retry_requested' }
+  | { type: 'send_started' }
+  /** The server accepted a message; its turn is in progress until `turn_complete` arrives. */
+  | { type: 'send_finished'; turnId: string; status: SessionStatus }
+  | { type: 'send_failed'; error: ErrorInfo }
+  /** The stream cannot be resumed (the session is gone or access was revoked). */
+  | { type: 'stream_failed'; error: ErrorInfo };
+
+export const initialState: SessionMachineState = { session: null, connection: 'idle', sending: false };
+
+/** Tool output and arguments are capped so one huge result cannot bloat every state posted to the webview. */
+export const MAX_TOOL_TEXT = 20_000;
+
+export function reduce(state: SessionMachineState, action: SessionAction): SessionMachineState {
+  switch (action.type) {
+    case 'cleared':
+      return initialState;
+    case 'start_requested':
+      return {
+        ...initialState,
+        session: {
+          ...emptySession(null),
+          repo: { url: action.repo.url, ...(action.repo.branch ? { branch: action.repo.branch } : {}) },
+          prompt: action.prompt,
+          step: 'queued',
+        },
+      };
+    case 'start_accepted':
+      return withSession(state, (s) => ({ ...s, sessionId: action.sessionId, ...statusChange(s, action.status, s.step) }));
+    case 'request_failed':
+      return withSession(state, (s) => ({
+        ...s,
+        status: 'failed',
+        step: 'failed',
+        error: action.error,
+        steps: settleSteps(s.steps, 'failed'),
+      }));
+    case 'opened':
+      return { ...initialState, session: emptySession(action.sessionId) };
+    case 'snapshot':
+      return withSession(state, (s) => applySnapshot(s, action.session));
+    case 'event':
+      return applyEvent(state, action.event);
+    case 'connection':
+      return state.connection === action.connection ? state : { ...state, connection: action.connection };
+    case 'retry_requested':
+      return withSession(state, (s) => ({
+        ...s,
+        status: 'preparing',
+        step: 'queued',
+        error: null,
+        resume: false,
+        steps: freshSteps(),
+      }));
+    case 'send_started':
+      return { ...state, sending: true };
+    case 'send_finished':
+      return withSession({ ...state, sending: false }, (s) => {
+        const { turnId, status } = action;
+        // The stream may have delivered the turn (even its completion) before the POST answered.
+        if (s.items.some((i) => 'turnId' in i && i.turnId === turnId)) return s;
+        const withStatus = s.status === status ? s : { ...s, ...statusChange(s, status, status === 'preparing' ? 'queued' : null) };
+        return { ...withStatus, activeTurnId: turnId };
+      });
+    case 'send_failed':
+      return withSession({ ...state, sending: false }, (s) => addLocalError(s, action.error));
+    case 'stream_failed':
+      return withSession({ ...state, connection: 'closed' }, (s) => addLocalError(s, action.error));
+  }
+}
+
+function addLocalError(s: ChatSession, error: ErrorInfo): ChatSession {
+  return { ...s, items: [...s.items, { kind: 'error', key: `local-${s.items.length}`, ...error }] };
+}
+
+function emptySession(sessionId: string | null): ChatSession {
+  return {
+    sessionId,
+    repo: null,
+    prompt: null,
+    status: 'preparing',
+    step: null,
+    resume: false,
+    steps: freshSteps(),
+    items: [],
+    activeTurnId: null,
+    error: null,
+  };
+}
+
+function withSession(state: SessionMachineState, update: (s: ChatSession) => ChatSession): SessionMachineState {
+  return state.session ? { ...state, session: update(state.session) } : state;
+}
+
+function freshSteps(): StepView[] {
+  return PREPARATION_STEPS.map((step) => ({ step, state: 'pending', message: '', elapsedMs: 0 }));
+}
+
+function isPipelineStep(step: ProgressStep | null | undefined): step is PreparationStep {
+  return step != null && (PREPARATION_STEPS as readonly string[]).includes(step);
+}
+
+/** Closes a preparation run: what ran is done, what never reported was skipped (or, on failure, stays pending). */
+function settleSteps(steps: StepView[], outcome: 'ready' | 'failed'): StepView[] {
+  return steps.map((s) => {
+    if (s.state === 'running') return { ...s, state: outcome === 'ready' ? 'done' : 'failed' };
+    if (s.state === 'pending' && outcome === 'ready') return { ...s, state: 'skipped' };
+    return s;
+  });
+}
+
+/** Steps are sequential: when `step` moves, everything before it has finished. */
+function advanceTo(steps: StepView[], step: PreparationStep, update: Partial<StepView>): StepView[] {
+  const index = PREPARATION_STEPS.indexOf(step);
+  return steps.map((s, i) => {
+    if (i < index && s.state === 'running') return { ...s, state: 'done' };
+    if (i < index && s.state === 'pending') return { ...s, state: 'skipped' };
+    if (i === index) return { ...s, ...update };
+    return s;
+  });
+}
+
+/** A status change from the server; entering `preparing` from elsewhere starts a new run (retry or resume). */
+function statusChange(s: ChatSession, status: SessionStatus, step: ProgressStep | null): Partial<ChatSession> {
+  if (status === 'preparing') {
+    const newRun = s.status !== 'preparing';
+    return {
+      status,
+      step,
+      ...(newRun ? { steps: freshSteps(), error: null, resume: s.status === 'sleeping' } : {}),
+    };
+  }
+  if (status === 'failed') return { status, step, steps: settleSteps(s.steps, 'failed') };
+  return {
+    status,
+    step,
+    error: null,
+    steps: s.status === 'preparing' ? settleSteps(s.steps, 'ready') : s.steps,
+  };
+}
+
+function applySnapshot(s: ChatSession, view: SessionView): ChatSession {
+  let next: ChatSession = {
+    ...s,
+    sessionId: view.id,
+    repo: view.repo,
+    prompt: view.prompt ?? null,
+    ...statusChange(s, view.status, view.step),
+  };
+  if (view.status === 'preparing' && isPipelineStep(view.step) && next.steps[PREPARATION_STEPS.indexOf(view.step)]?.state === 'pending') {
+    // Reconnected mid-run: the step events before now were volatile and are gone; infer them.
+    next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }) };
+  }
+  if (view.status === 'failed') {
+    next = { ...next, error: view.lastError ?? { code: 'preparation_failed', message: 'Preparation failed' } };
+    const failedStep = view.lastError?.step;
+    if (isPipelineStep(failedStep)) next = { ...next, steps: advanceTo(next.steps, failedStep, { state: 'failed' }) };
+  }
+  return next;
+}
+
+function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
+  const resume = data.resume ?? s.resume;
+  if (data.step === 'ready') {
+    return { ...s, ...statusChange(s, 'ready', 'ready'), resume };
+  }
+  if (data.step === 'failed') {
+    const running = s.steps.find((step) => step.state === 'running')?.step;
+    return {
+      ...s,
+      ...statusChange(s, 'failed', 'failed'),
+      resume,
+      error: { code: 'preparation_failed', message: data.message, ...(running ? { step: running } : {}) },
+    };
+  }
+  const base: ChatSession = { ...s, ...statusChange(s, 'preparing', data.step), resume };
+  if (!isPipelineStep(data.step)) return base; // queued
+  const update: Partial<StepView> = {
+    state: data.state === 'started' ? 'running' : data.state,
+    message: data.message,
+    elapsedMs: data.elapsedMs,
+    ...(data.detail !== undefined ? { detail: data.detail } : {}),
+  };
+  const next = { ...base, steps: advanceTo(base.steps, data.step, update) };
+  if (data.state === 'failed') {
+    return { ...next, status: 'failed', error: { code: 'preparation_failed', message: data.message, step: data.step } };
+  }
+  return next;
+}
+
+function applyEvent(state: SessionMachineState, event: StreamEvent): SessionMachineState {
+  switch (event.type) {
+    case 'heartbeat':
+      return state;
+    case 'connected':
+      return withSession(state, (s) => applySnapshot(s, event.data.session));
+    case 'status':
+      return withSession(state, (s) =>
+        s.status === event.data.status && s.step === event.data.step
+          ? s
+          : { ...s, ...statusChange(s, event.data.status, event.data.step) },
+      );
+    case 'preparing':
+      return withSession(state, (s) => applyPreparing(s, event.data));
+    default:
+      return withSession(state, (s) => applyPersisted(s, event));
+  }
+}
+
+function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
+  const key = `e${event.id}`;
+  switch (event.type) {
+    case 'user_message':
+      return {
+        ...s,
+        activeTurnId: event.data.turnId,
+        items: [...s.items, { kind: 'user', key, turnId: event.data.turnId, text: event.data.text }],
+      };
+    case 'assistant_output': {
+      const { turnId, text } = event.data;
+      const last = s.items.at(-1);
+      // Deltas of one turn concatenate; a tool call in between starts a new text block.
+      if (last?.kind === 'assistant' && last.turnId === turnId) {
+        return { ...s, items: [...s.items.slice(0, -1), { ...last, text: last.text + text }] };
+      }
+      return { ...s, items: [...s.items, { kind: 'assistant', key, turnId, text }] };
+    }
+    case 'tool_call':
+      return {
+        ...s,
+        items: [
+          ...s.items,
+          {
+            kind: 'tool',
+            key,
+            turnId: event.data.turnId,
+            callId: event.data.callId,
+            name: event.data.name,
+            args: cap(stringifyArgs(event.data.args)),
+            result: null,
+          },
+        ],
+      };
+    case 'tool_result': {
+      const { callId, ok, output } = event.data;
+      const index = s.items.findLastIndex((i) => i.kind === 'tool' && i.callId === callId);
+      const result = { ok, output: cap(output) };
+      if (index < 0) {
+        return {
+          ...s,
+          items: [
+            ...s.items,
+            { kind: 'tool', key, turnId: event.data.turnId, callId, name: '(unknown tool)', args: '', result },
+          ],
+        };
+      }
+      const items = s.items.slice();
+      items[index] = { ...(items[index] as Extract<ChatItem, { kind: 'tool' }>), result };
+      return { ...s, items };
+    }
+    case 'turn_complete':
+      return {
+        ...s,
+        activeTurnId: s.activeTurnId === event.data.turnId ? null : s.activeTurnId,
+        items: [
+          ...s.items,
+          { kind: 'turn', key, turnId: event.data.turnId, status: event.data.status, durationMs: event.data.durationMs },
+        ],
+      };
+    case 'error': {
+      const { code, message, step, turnId } = event.data;
+      if (step !== undefined && turnId === undefined) {
+        // A preparation failure: it is the session's error (banner + Retry) only while the session is failed;
+        // replayed after a successful retry it is history and does not change the status.
+        return s.status === 'failed' ? { ...s, error: { code, message, step } } : s;
+      }
+      return {
+        ...s,
+        items: [
+          ...s.items,
+          { kind: 'error', key, code, message, ...(step ? { step } : {}), ...(turnId ? { turnId } : {}) },
+        ],
+      };
+    }
+  }
+}
+
+function stringifyArgs(args: unknown): string {
+  if (typeof args === 'string') return args;
+  try {
+    return JSON.stringify(args, null, 2) ?? '';
+  } catch {
+    return String(args);
+  }
+}
+
+function cap(text: string): string {
+  return text.length > MAX_TOOL_TEXT ? `${text.slice(0, MAX_TOOL_TEXT)}\n… (${text.length - MAX_TOOL_TEXT} more characters)` : text;
+}
+
+// ---- derived views ----
+
+export function stepLabel(step: ProgressStep | null): string {
+  return step ? PROGRESS_STEP_LABELS[step] : 'starting';
+}
+
+/** The chat input unlocks only on `ready` (or `sleeping`, which a message resumes), never during a turn. */
+export function inputLock(state: SessionMachineState): InputLock {
+  const s = state.session;
+  if (!s) return { enabled: false, reason: 'Start a session to chat.' };
+  if (s.status === 'preparing') {
+    return { enabled: false, reason: s.sessionId ? `Preparing the session: ${stepLabel(s.step)}…` : 'Starting the session…' };
+  }
+  if (s.status === 'failed') return { enabled: false, reason: 'The session failed. Retry to continue.' };
+  if (s.status === 'running' || s.activeTurnId !== null) return { enabled: false, reason: 'The agent is working on a turn…' };
+  if (state.sending) return { enabled: false, reason: 'Sending…' };
+  return { enabled: true, reason: '' };
+}
+
+export function canRetry(state: SessionMachineState): boolean {
+  return state.session?.status === 'failed';
+}
+
+export function canInterrupt(state: SessionMachineState): boolean {
+  const s = state.session;
+  return !!s?.sessionId && (s.status === 'running' || s.activeTurnId !== null);
+}
+
+export function toViewState(state: SessionMachineState, auth: AuthState, revision: number): ChatViewState {
+  return {
+    revision,
+    auth,
+    connection: state.connection,
+    session: state.session,
+    sending: state.sending,
+    input: inputLock(state),
+    canRetry: canRetry(state),
+    canInterrupt: canInterrupt(state),
+  };
+}

@@ -1,0 +1,48 @@
+// What the status bar item shows for a session state (pure; statusBar.ts applies it).
+import type { SessionMachineState } from './session/stateMachine';
+import { stepLabel } from './session/stateMachine';
+
+export interface StatusBarPresentation {
+  visible: boolean;
+  text: string;
+  tooltip: string;
+  /** Whether to use the error background colour. */
+  error: boolean;
+  /** What a click does. */
+  action: 'openChat' | 'revealError';
+}
+
+const hidden: StatusBarPresentation = { visible: false, text: '', tooltip: '', error: false, action: 'openChat' };
+
+/** No auto-clear: the item stays as long as the state it shows. */
+export function presentStatus(state: SessionMachineState): StatusBarPresentation {
+  const s = state.session;
+  if (!s) return hidden;
+  const base = { visible: true, error: false, action: 'openChat' as const };
+  switch (s.status) {
+    case 'preparing': {
+      const running = s.steps.find((step) => step.state === 'running');
+      return {
+        ...base,
+        text: `$(sync~spin) Berth: ${stepLabel(s.step)}…`,
+        tooltip: `${s.resume ? 'Resuming' : 'Preparing'} the session${running?.message ? `: ${running.message}` : ''}. Click to open the chat.`,
+      };
+    }
+    case 'ready':
+      return s.activeTurnId
+        ? { ...base, text: '$(sync~spin) Berth: working…', tooltip: 'The agent is working on a turn. Click to open the chat.' }
+        : { ...base, text: '$(check) Berth: ready', tooltip: 'The session is ready. Click to open the chat.' };
+    case 'running':
+      return { ...base, text: '$(sync~spin) Berth: working…', tooltip: 'The agent is working on a turn. Click to open the chat.' };
+    case 'sleeping':
+      return { ...base, text: '$(debug-pause) Berth: sleeping', tooltip: 'The sandbox was reaped; your next message resumes it.' };
+    case 'failed':
+      return {
+        visible: true,
+        text: '$(error) Berth: failed',
+        tooltip: `${s.error?.message ?? 'The session failed'}. Click to see the error and retry.`,
+        error: true,
+        action: 'revealError',
+      };
+  }
+}

@@ -1,0 +1,178 @@
+// The sidebar chat: posts the state machine's view state to the webview and validates every
+// message coming back (the webview is untrusted: agent output is rendered there).
+import * as vscode from 'vscode';
+import {
+  HostToWebview,
+  WebviewToHost,
+  type AuthState,
+  type ChatViewState,
+  type MessageHandlers,
+  type WebviewCommand,
+} from '@berth/protocol';
+import type { Logger } from '../logger';
+import type { SessionController } from '../session/sessionController';
+import { toViewState } from '../session/stateMachine';
+import { chatHtml, createNonce } from './webviewHtml';
+
+export interface ChatViewDeps {
+  controller: SessionController;
+  auth(): AuthState;
+  runCommand(command: WebviewCommand): void;
+  log: Logger;
+}
+
+/** Streamed output can produce many states per second; the webview gets at most one per interval. */
+const POST_INTERVAL_MS = 30;
+
+export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewId = 'berth.chat';
+
+  private view: vscode.WebviewView | null = null;
+  private revision = 0;
+  private lastPostAt = 0;
+  private postTimer: NodeJS.Timeout | null = null;
+  private pendingReveal: HostToWebview | null = null;
+  private readonly renderWaiters = new Set<{ revision: number; resolve: () => void }>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly deps: ChatViewDeps,
+  ) {
+    this.disposables.push({ dispose: deps.controller.onDidChange(() => this.schedulePost()) });
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    const webview = view.webview;
+    webview.options = {
+      enableScripts: true,
+      enableCommandUris: false,
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(this.extensionUri, 'media')],
+    };
+    webview.html = chatHtml({
+      cspSource: webview.cspSource,
+      nonce: createNonce(),
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'webview.js')).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'chat.css')).toString(),
+    });
+    const subscriptions = [
+      webview.onDidReceiveMessage((raw: unknown) => this.receive(raw)),
+      view.onDidChangeVisibility(() => view.visible && this.postNow()),
+    ];
+    view.onDidDispose(() => {
+      subscriptions.forEach((d) => d.dispose());
+      if (this.view === view) this.view = null;
+    });
+  }
+
+  /** Shows the chat view and, once the webview is up, scrolls to `target`. */
+  async reveal(target?: 'error' | 'input'): Promise<void> {
+    if (target) this.pendingReveal = { type: 'reveal', target };
+    if (this.view) this.view.show(true);
+    else await vscode.commands.executeCommand(`${ChatViewProvider.viewId}.focus`);
+    this.flushReveal();
+  }
+
+  /** Posts the current state now and returns its revision. */
+  postNow(): number {
+    if (this.postTimer) clearTimeout(this.postTimer);
+    this.postTimer = null;
+    this.lastPostAt = Date.now();
+    const state = this.viewState();
+    this.post({ type: 'state', state });
+    return state.revision;
+  }
+
+  /** Resolves when the webview has painted `revision` (or a later one); false after `timeoutMs`. */
+  waitForRender(revision: number, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiter = {
+        revision,
+        resolve: () => {
+          clearTimeout(timer);
+          this.renderWaiters.delete(waiter);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.renderWaiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      this.renderWaiters.add(waiter);
+    });
+  }
+
+  dispose(): void {
+    if (this.postTimer) clearTimeout(this.postTimer);
+    this.disposables.forEach((d) => d.dispose());
+  }
+
+  private viewState(): ChatViewState {
+    return toViewState(this.deps.controller.state, this.deps.auth(), ++this.revision);
+  }
+
+  /** Also called by the extension when the auth state changes. */
+  schedulePost(): void {
+    if (this.postTimer) return;
+    const wait = POST_INTERVAL_MS - (Date.now() - this.lastPostAt);
+    if (wait <= 0) {
+      this.postNow();
+      return;
+    }
+    this.postTimer = setTimeout(() => this.postNow(), wait);
+  }
+
+  private post(message: HostToWebview): void {
+    if (!this.view) return;
+    void this.view.webview.postMessage(message).then(undefined, (err: unknown) => {
+      this.deps.log.debug(`chat view: postMessage failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
+
+  private flushReveal(): void {
+    if (this.pendingReveal && this.view) {
+      this.post(this.pendingReveal);
+      this.pendingReveal = null;
+    }
+  }
+
+  private readonly handlers: MessageHandlers<WebviewToHost> = {
+    ready: () => {
+      this.postNow();
+      this.flushReveal();
+    },
+    send: async ({ text }) => {
+      try {
+        await this.deps.controller.send(text);
+      } catch (err) {
+        void vscode.window.showWarningMessage(err instanceof Error ? err.message : String(err));
+      }
+    },
+    retry: () => this.deps.controller.retry(),
+    interrupt: async () => {
+      try {
+        await this.deps.controller.interrupt();
+      } catch (err) {
+        void vscode.window.showWarningMessage(`Berth: could not stop the turn: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    },
+    command: ({ command }) => this.deps.runCommand(command),
+    rendered: ({ revision }) => {
+      for (const waiter of [...this.renderWaiters]) if (revision >= waiter.revision) waiter.resolve();
+    },
+  };
+
+  private receive(raw: unknown): void {
+    const parsed = WebviewToHost.safeParse(raw);
+    if (!parsed.success) {
+      this.deps.log.warn('chat view: ignored an invalid message from the webview');
+      return;
+    }
+    const message = parsed.data;
+    const handler = this.handlers[message.type] as (m: WebviewToHost) => void | Promise<void>;
+    Promise.resolve(handler(message)).catch((err: unknown) => {
+      this.deps.log.error(`chat view: ${message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
+}

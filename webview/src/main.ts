@@ -1,0 +1,181 @@
+// The chat webview: renders the state the extension host posts, and sends intents back.
+// It keeps no session logic of its own; the host's state machine is the one source of truth.
+import './nonce';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import {
+  HostToWebview,
+  type ChatSession,
+  type ChatViewState,
+  type MessageHandlers,
+  type WebviewToHost,
+} from '@berth/protocol';
+import { Composer } from './components/composer';
+import { Conversation } from './components/conversation';
+import { h } from './components/dom';
+import { renderSteps, StepClock } from './components/steps';
+import { renderWelcome } from './components/welcome';
+import { formatElapsed, shortRepo, STATUS_TEXT } from './format';
+
+interface VsCodeApi<S> {
+  postMessage(message: WebviewToHost): void;
+  getState(): S | undefined;
+  setState(state: S): void;
+}
+declare function acquireVsCodeApi<S>(): VsCodeApi<S>;
+
+/** What survives the view being hidden (the webview is destroyed; this is restored with it). */
+interface PersistedState {
+  view: ChatViewState | null;
+  draft: string;
+}
+
+const vscode = acquireVsCodeApi<PersistedState>();
+const persisted: PersistedState = vscode.getState() ?? { view: null, draft: '' };
+const post = (message: WebviewToHost) => vscode.postMessage(message);
+
+const header = h('header', { class: 'header' });
+const welcome = h('div', { class: 'welcome-slot' });
+const preparation = h('section', { class: 'preparation', attrs: { 'aria-label': 'Preparation' } });
+const errorBanner = h('section', { class: 'error-banner', attrs: { role: 'alert', tabindex: '-1' } });
+const pendingPrompt = h('div', { class: 'pending-prompt' });
+const conversation = new Conversation();
+const composer = new Composer(
+  {
+    send: (text) => post({ type: 'send', text }),
+    interrupt: () => post({ type: 'interrupt' }),
+    draftChanged: (draft) => {
+      persisted.draft = draft;
+      vscode.setState(persisted);
+    },
+  },
+  persisted.draft,
+);
+const scroller = h('main', { class: 'scroller' }, welcome, pendingPrompt, preparation, conversation.element, errorBanner);
+document.body.append(h('div', { class: 'app' }, header, scroller, composer.element));
+
+const clock = new StepClock();
+let current: ChatViewState | null = null;
+let renderedSessionId: string | null = null;
+
+function render(state: ChatViewState): void {
+  const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  const session = state.session;
+  if ((session?.sessionId ?? null) !== renderedSessionId) {
+    renderedSessionId = session?.sessionId ?? null;
+    clock.reset();
+  }
+  welcome.replaceChildren(...(session ? [] : [renderWelcome(state.auth, (command) => post({ type: 'command', command }))]));
+  header.replaceChildren(...(session ? renderHeader(state, session) : []));
+  pendingPrompt.replaceChildren(...(session ? renderPendingPrompt(session) : []));
+  preparation.replaceChildren(...(session ? renderPreparation(session) : []));
+  errorBanner.replaceChildren(...(session && session.status === 'failed' ? renderError(state, session) : []));
+  errorBanner.hidden = !(session && session.status === 'failed');
+  conversation.update(session?.items ?? []);
+  composer.update(state);
+  if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+function renderHeader(state: ChatViewState, session: ChatSession): Node[] {
+  const repo = session.repo ? `${shortRepo(session.repo.url)}${session.repo.branch ? ` @ ${session.repo.branch}` : ''}` : session.sessionId ?? '';
+  const nodes: Node[] = [
+    h('div', { class: 'header-repo', text: repo, attrs: { title: session.repo?.url ?? '' } }),
+    h('span', { class: `status-pill status-pill--${session.status}`, text: STATUS_TEXT[session.status] }),
+  ];
+  if (state.connection === 'reconnecting' || state.connection === 'closed') {
+    nodes.push(h('div', { class: 'header-connection', text: state.connection === 'closed' ? 'Disconnected' : 'Reconnecting…' }));
+  }
+  return nodes;
+}
+
+/** The first prompt is shown while the session prepares; the server's user_message replaces it. */
+function renderPendingPrompt(session: ChatSession): Node[] {
+  if (!session.prompt || session.items.some((i) => i.kind === 'user')) return [];
+  if (session.status !== 'preparing' && session.status !== 'failed') return [];
+  return [
+    h(
+      'div',
+      { class: 'msg msg--user msg--pending' },
+      h('div', { class: 'msg-role', text: 'You (sent when the session is ready)' }),
+      h('div', { class: 'msg-text', text: session.prompt }),
+    ),
+  ];
+}
+
+function renderPreparation(session: ChatSession): Node[] {
+  const started = session.steps.some((s) => s.state !== 'pending');
+  if (session.status === 'preparing' || session.status === 'failed') {
+    const title =
+      session.status === 'failed' ? 'Preparation failed' : session.resume ? 'Resuming the session…' : 'Preparing the session…';
+    return [h('h2', { class: 'preparation-title', text: title }), renderSteps(session.steps, clock, Date.now())];
+  }
+  if (!started) return [];
+  // After ready, the run stays available but folded.
+  const total = session.steps.reduce((sum, s) => sum + (s.state === 'done' ? s.elapsedMs : 0), 0);
+  return [
+    h(
+      'details',
+      { class: 'preparation-done' },
+      h('summary', { text: `Session prepared${total ? ` in ${formatElapsed(total)}` : ''}` }),
+      renderSteps(session.steps, clock, Date.now()),
+    ),
+  ];
+}
+
+function renderError(state: ChatViewState, session: ChatSession): Node[] {
+  const error = session.error;
+  return [
+    h('div', { class: 'error-title', text: 'The session failed' }),
+    h('div', { class: 'error-message', text: error?.message ?? 'Unknown error' }),
+    error && h('div', { class: 'error-meta', text: `${error.code}${error.step ? ` at step ${error.step}` : ''}` }),
+    h(
+      'div',
+      { class: 'error-buttons' },
+      h('vscode-button', {
+        text: 'Retry',
+        class: 'retry-button',
+        attrs: { disabled: !state.canRetry },
+        on: { click: () => post({ type: 'retry' }) },
+      }),
+      h('vscode-button', { text: 'Show Logs', attrs: { secondary: true }, on: { click: () => post({ type: 'command', command: 'showLogs' }) } }),
+    ),
+  ].filter((n): n is HTMLDivElement => !!n);
+}
+
+function applyState(state: ChatViewState): void {
+  current = state;
+  persisted.view = state;
+  vscode.setState(persisted);
+  render(state);
+  requestAnimationFrame(() => post({ type: 'rendered', revision: state.revision }));
+}
+
+const handlers: MessageHandlers<HostToWebview> = {
+  state: (message) => applyState(message.state),
+  reveal: (message) => {
+    if (message.target === 'error' && !errorBanner.hidden) {
+      errorBanner.scrollIntoView({ block: 'nearest' });
+      (errorBanner.querySelector('.retry-button') as HTMLElement | null ?? errorBanner).focus();
+    } else {
+      composer.focus();
+    }
+  },
+};
+
+window.addEventListener('message', (event: MessageEvent<unknown>) => {
+  const parsed = HostToWebview.safeParse(event.data);
+  if (!parsed.success) return;
+  const message = parsed.data;
+  void (handlers[message.type] as (m: HostToWebview) => void)(message);
+});
+
+// The running step's clock ticks between server updates.
+setInterval(() => {
+  if (current?.session?.steps.some((s) => s.state === 'running')) {
+    preparation.replaceChildren(...renderPreparation(current.session));
+  }
+}, 1000);
+
+// Paint the last known state at once (the view was hidden and is shown again), then ask for the live one.
+if (persisted.view) render(persisted.view);
+post({ type: 'ready' });
