@@ -2,7 +2,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 
 /** What the store keeps of a sandbox so that it can be destroyed after a restart. */
 export type SandboxRef =
-  | { provider: 'local'; instance: string }
+  | { provider: 'local'; instance: string; sessionId: string }
   | { provider: 'devcontainer'; containerId: string };
 
 export interface SandboxCreateRequest {

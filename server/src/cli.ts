@@ -1,0 +1,136 @@
+// berth-server: `serve` runs the backend; `token` prints the local user's token.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { defaultConfig, dataPaths } from './config';
+import { ensureLocalToken, parseTokens } from './http/auth';
+import { startServer } from './app';
+import { defaultAgentHostScript } from './paths';
+
+const USAGE = `usage:
+  berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
+                     [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
+                     [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
+                     [--log-level info]
+  berth-server token [--data-dir DIR]
+
+Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.`;
+
+function fail(message: string): never {
+  process.stderr.write(`berth-server: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer`);
+  return n;
+}
+
+const defaultDataDir = () => process.env.BERTH_DATA_DIR ?? join(homedir(), '.berth');
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === undefined || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  if (command === 'token') {
+    const { values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string' } } });
+    const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
+    const file = dataPaths(dataDir).tokenFile;
+    if (!existsSync(file)) fail(`no token in ${dataDir}; start the server once with this --data-dir`);
+    process.stdout.write(ensureLocalToken(file) + '\n');
+    return;
+  }
+  if (command !== 'serve') fail(`unknown command "${command}"`);
+
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8717' },
+        'data-dir': { type: 'string' },
+        provider: { type: 'string', default: 'local' },
+        'allow-local-repos': { type: 'boolean', default: false },
+        'agent-command': { type: 'string' },
+        'agent-host': { type: 'string' },
+        'max-preparations': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'setup-timeout': { type: 'string' },
+        'clone-timeout': { type: 'string' },
+        'log-level': { type: 'string', default: process.env.BERTH_LOG_LEVEL ?? 'info' },
+      },
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const provider = values.provider;
+  if (provider !== 'local' && provider !== 'devcontainer') fail('--provider must be local or devcontainer');
+  if (provider === 'devcontainer') fail('the devcontainer provider is not available in this build yet');
+  const port = positiveInt('port', values.port, 8717);
+  if (port > 65535) fail('--port must be at most 65535');
+  const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
+
+  let tokens: Map<string, string>;
+  try {
+    tokens = process.env.BERTH_TOKENS ? parseTokens(process.env.BERTH_TOKENS) : new Map();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  let localToken = false;
+  if (tokens.size === 0) {
+    tokens.set('local', ensureLocalToken(dataPaths(dataDir).tokenFile));
+    localToken = true;
+  }
+
+  const base = defaultConfig({ dataDir, agentHostScript: resolve(values['agent-host'] ?? defaultAgentHostScript()) });
+  if (!existsSync(base.agentHostScript)) fail(`agent host bundle not found at ${base.agentHostScript}; run "npm run build"`);
+  const config = {
+    ...base,
+    host: values.host!,
+    port,
+    provider,
+    allowLocalRepos: values['allow-local-repos'] === true,
+    tokens,
+    agentCommand: values['agent-command'] ?? null,
+    maxConcurrentPreparations: Math.max(1, positiveInt('max-preparations', values['max-preparations'], base.maxConcurrentPreparations)),
+    idleTimeoutMs: positiveInt('idle-timeout', values['idle-timeout'], base.idleTimeoutMs / 1000) * 1000,
+    timeouts: {
+      ...base.timeouts,
+      setupCommandMs: positiveInt('setup-timeout', values['setup-timeout'], base.timeouts.setupCommandMs / 1000) * 1000,
+      cloneMs: positiveInt('clone-timeout', values['clone-timeout'], base.timeouts.cloneMs / 1000) * 1000,
+    },
+    logLevel: values['log-level']!,
+  } as const;
+
+  const server = await startServer(config);
+  process.stdout.write(`listening on ${server.url}\n`);
+  if (localToken) {
+    process.stdout.write(`token for user "local": run \`berth-server token --data-dir ${dataDir}\`\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.ctx.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`berth-server: unhandled rejection: ${err instanceof Error ? err.message : String(err)}\n`);
+});
+
+main().catch((err: unknown) => {
+  process.stderr.write(`berth-server: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Tags this server's sandboxes (processes, containers) so that cleanup never touches another's. */
+  instanceTag: string;
+  provider: 'local' | 'devcontainer';
+  allowLocalRepos: boolean;
+  /** user → token */
+  tokens: Map<string, string>;
+  /** Shell command run per turn by the `command` driver; none = the built-in echo driver. */
+  agentCommand: string | null;
+  /** The agent host bundle (dist/agent/agent-host.mjs). */
+  agentHostScript: string;
+  maxConcurrentPreparations: number;
+  timeouts: {
+    diskCheckMs: number;
+    cloneMs: number;
+    branchMs: number;
+    setupCommandMs: number;
+    sandboxMs: number;
+    agentStartMs: number;
+    sessionImportMs: number;
+    initiateMs: number;
+  };
+  /** A preparation running longer than this is failed by the reaper. */
+  preparationBudgetMs: number;
+  /** A ready sandbox idle for longer is stopped; the next message resumes it. */
+  idleTimeoutMs: number;
+  reaperIntervalMs: number;
+  /** Free space the data dir must have before a clone. */
+  minFreeBytes: number;
+  jobLeaseMs: number;
+  jobPollMs: number;
+  /** A job interrupted more often than this (crashes) is failed instead of resumed. */
+  maxJobAttempts: number;
+  ticketTtlMs: number;
+  logLevel: string;
+}
+
+export function dataPaths(dataDir: string) {
+  return {
+    database: join(dataDir, 'berth.db'),
+    tokenFile: join(dataDir, 'token'),
+    ticketSecretFile: join(dataDir, 'ticket-secret'),
+    lockFile: join(dataDir, 'server.lock'),
+    workspace: (sessionId: string) => join(dataDir, 'workspaces', sessionId),
+    shared: (sessionId: string) => join(dataDir, 'shared', sessionId),
+    sessionLog: (sessionId: string) => join(dataDir, 'logs', `${sessionId}.log`),
+  };
+}
+export type DataPaths = ReturnType<typeof dataPaths>;
+
+export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConfig, 'dataDir' | 'agentHostScript'>): ServerConfig {
+  return {
+    host: '127.0.0.1',
+    port: 8717,
+    provider: 'local',
+    allowLocalRepos: false,
+    tokens: new Map(),
+    agentCommand: null,
+    maxConcurrentPreparations: 4,
+    timeouts: {
+      diskCheckMs: 10_000,
+      cloneMs: 300_000,
+      branchMs: 30_000,
+      setupCommandMs: 600_000,
+      sandboxMs: 600_000,
+      agentStartMs: 30_000,
+      sessionImportMs: 30_000,
+      initiateMs: 60_000,
+    },
+    preparationBudgetMs: 30 * 60_000,
+    idleTimeoutMs: 30 * 60_000,
+    reaperIntervalMs: 5_000,
+    minFreeBytes: 512 * 1024 * 1024,
+    jobLeaseMs: 15_000,
+    jobPollMs: 1_000,
+    maxJobAttempts: 3,
+    ticketTtlMs: 60_000,
+    logLevel: 'info',
+    instanceTag: createHash('sha256').update(resolve(overrides.dataDir)).digest('hex').slice(0, 12),
+    ...overrides,
+  };
+}

@@ -1,0 +1,23 @@
+import type { Logger } from 'pino';
+import type { ServerConfig, DataPaths } from './config';
+import type { Store } from './store/store';
+import type { EventLog } from './events/log';
+import type { EventBus } from './events/bus';
+import type { SandboxProvider } from './sandbox/provider';
+import type { Redactor } from './util/redact';
+import type { RuntimeRegistry } from './sessions/runtime';
+
+/** The server's shared parts, handed to every module that needs them. */
+export interface ServerContext {
+  config: ServerConfig;
+  paths: DataPaths;
+  store: Store;
+  events: EventLog;
+  bus: EventBus;
+  provider: SandboxProvider;
+  runtimes: RuntimeRegistry;
+  logger: Logger;
+  redactor: Redactor;
+  /** Milliseconds since the epoch; injectable so tests can move time. */
+  clock: () => number;
+}

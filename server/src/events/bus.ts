@@ -1,0 +1,34 @@
+import type { StreamEvent } from '@berth/protocol';
+
+export type EventListener = (event: StreamEvent) => void;
+
+/**
+ * Live fan-out of events to the clients connected to this process, per session.
+ * Listeners must not throw; a slow client is dealt with by its own connection.
+ */
+export class EventBus {
+  private readonly listeners = new Map<string, Set<EventListener>>();
+
+  subscribe(sessionId: string, listener: EventListener): () => void {
+    let set = this.listeners.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(sessionId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(sessionId);
+    };
+  }
+
+  publish(event: StreamEvent): void {
+    const set = this.listeners.get(event.sessionId);
+    if (!set) return;
+    for (const listener of [...set]) listener(event);
+  }
+
+  subscriberCount(sessionId: string): number {
+    return this.listeners.get(sessionId)?.size ?? 0;
+  }
+}

@@ -1,0 +1,36 @@
+import type {
+  PersistedData,
+  PersistedEvent,
+  PersistedEventType,
+  VolatileData,
+  VolatileEvent,
+  VolatileEventType,
+} from '@berth/protocol';
+import type { Store } from '../store/store';
+import type { EventBus } from './bus';
+
+/**
+ * The one way events leave the server: persisted events are stored (and get their id) before they
+ * are broadcast; volatile ones are broadcast with id 0 and never touch the store.
+ */
+export class EventLog {
+  constructor(
+    private readonly store: Store,
+    private readonly bus: EventBus,
+  ) {}
+
+  async append<T extends PersistedEventType>(
+    sessionId: string,
+    type: T,
+    data: PersistedData<T>,
+  ): Promise<Extract<PersistedEvent, { type: T }>> {
+    const event = await this.store.appendEvent(sessionId, type, data);
+    this.bus.publish(event);
+    return event;
+  }
+
+  broadcast<T extends VolatileEventType>(sessionId: string, type: T, data: VolatileData<T>): void {
+    const event = { id: 0, sessionId, type, ts: new Date().toISOString(), data } as Extract<VolatileEvent, { type: T }>;
+    this.bus.publish(event);
+  }
+}

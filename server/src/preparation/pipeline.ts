@@ -1,0 +1,212 @@
+import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { PreparationStep } from '@berth/protocol';
+import type { ServerContext } from '../context';
+import type { JobRecord, SessionRecord } from '../store/store';
+import { setStatus } from '../sessions/status';
+import { BerthError, errorMessage } from '../util/errors';
+import type { PreparationRun, PreparationStepModule } from './types';
+import { diskCheck } from './steps/diskCheck';
+import { clone } from './steps/clone';
+import { branch } from './steps/branch';
+import { setup } from './steps/setup';
+import { sandbox } from './steps/sandbox';
+import { agentStart } from './steps/agentStart';
+import { sessionImport } from './steps/sessionImport';
+import { initiate } from './steps/initiate';
+import { newTurnId } from '../sessions/ids';
+
+/** Why a running preparation was stopped from outside. */
+export type CancelReason = 'deleted' | 'budget' | 'attempts' | 'shutdown' | 'lease_lost';
+
+export type PreparationOutcome = 'ready' | 'failed' | 'cancelled';
+
+/** The steps in order. Setup runs where the provider says: after the sandbox when it runs inside it. */
+export function stepOrder(setupInsideSandbox: boolean): PreparationStepModule[] {
+  const middle = setupInsideSandbox ? [sandbox, setup] : [setup, sandbox];
+  return [diskCheck, clone, branch, ...middle, agentStart, sessionImport, initiate];
+}
+
+function openSessionLog(path: string): WriteStream {
+  mkdirSync(dirname(path), { recursive: true });
+  return createWriteStream(path, { flags: 'a', mode: 0o600 });
+}
+
+/**
+ * Runs one preparation (first start, retry or resume) to `ready` or `failed`, announcing each
+ * step with volatile `preparing` events. Every failure path rolls back what the run created.
+ */
+export async function runPreparation(
+  ctx: ServerContext,
+  job: JobRecord,
+  signal: AbortSignal,
+): Promise<PreparationOutcome> {
+  const session = await ctx.store.getSession(job.sessionId);
+  if (!session) return 'cancelled';
+  const resume = job.kind === 'resume';
+  const workspaceDir = ctx.paths.workspace(session.id);
+  const logStream = openSessionLog(ctx.paths.sessionLog(session.id));
+  const startedAt = Date.now();
+  let currentStep: PreparationStep = 'disk_check';
+  let stepStartedAt = startedAt;
+
+  const run: PreparationRun = {
+    ctx,
+    session,
+    job,
+    resume,
+    workspaceKept: resume && existsSync(join(workspaceDir, '.git')),
+    workspaceDir,
+    sharedDir: ctx.paths.shared(session.id),
+    sandbox: null,
+    agent: null,
+    runtime: null,
+    initiateTurn: initiateTurnFor(session, job),
+    log: (line) => logStream.write(`${new Date().toISOString()} ${line}\n`),
+    progress: (message, detail) => {
+      ctx.events.broadcast(session.id, 'preparing', {
+        step: currentStep,
+        state: 'started',
+        message,
+        elapsedMs: Date.now() - stepStartedAt,
+        ...(detail !== undefined ? { detail } : {}),
+        ...(resume ? { resume } : {}),
+      });
+    },
+  };
+
+  try {
+    // A job picked up again after a crash: clear what the interrupted attempt may have left.
+    if (job.attempts > 1 && session.sandbox) await ctx.provider.destroy(session.sandbox).catch(() => {});
+    if (run.initiateTurn?.first && session.initialTurnId === null) {
+      await ctx.store.updateSession(session.id, { initialTurnId: run.initiateTurn.turnId });
+      await ctx.events.append(session.id, 'user_message', { turnId: run.initiateTurn.turnId, text: run.initiateTurn.text });
+    }
+    await setStatus(ctx, session.id, 'preparing', 'disk_check', { lastError: null });
+    run.log(`preparation ${resume ? '(resume) ' : ''}started, attempt ${job.attempts}`);
+
+    for (const step of stepOrder(ctx.provider.setupInsideSandbox)) {
+      currentStep = step.name;
+      stepStartedAt = Date.now();
+      if (signal.aborted) throw new BerthError('aborted', 'cancelled');
+      const skipReason = step.skip?.(run) ?? null;
+      if (skipReason) {
+        ctx.events.broadcast(session.id, 'preparing', { step: step.name, state: 'done', message: `skipped: ${skipReason}`, elapsedMs: 0, ...(resume ? { resume } : {}) });
+        continue;
+      }
+      await ctx.store.updateSession(session.id, { step: step.name });
+      run.log(`step ${step.name} started`);
+      run.progress(step.describe(run));
+      const result = await withTimeout(step, run, signal);
+      run.log(`step ${step.name} done: ${result.message}`);
+      ctx.events.broadcast(session.id, 'preparing', {
+        step: step.name,
+        state: 'done',
+        message: result.message,
+        elapsedMs: Date.now() - stepStartedAt,
+        ...(resume ? { resume } : {}),
+      });
+    }
+
+    const status = run.initiateTurn ? 'running' : 'ready';
+    await setStatus(ctx, session.id, status, null, { lastActivityAt: new Date().toISOString() });
+    // Only now, after the agent accepted the prompt, may clients unlock their input.
+    ctx.events.broadcast(session.id, 'preparing', {
+      step: 'ready',
+      state: 'done',
+      message: run.initiateTurn ? 'ready: the agent is working on your prompt' : 'ready',
+      elapsedMs: Date.now() - startedAt,
+      ...(resume ? { resume } : {}),
+    });
+    run.log(`ready after ${Date.now() - startedAt} ms`);
+    return 'ready';
+  } catch (err) {
+    const reason = signal.aborted ? (signal.reason as CancelReason | undefined) : undefined;
+    const failure =
+      reason === 'budget'
+        ? new BerthError('preparation_timeout', `preparation exceeded its time budget of ${Math.round(ctx.config.preparationBudgetMs / 1000)} s`)
+        : reason === 'attempts'
+          ? new BerthError('preparation_interrupted', `preparation was interrupted ${job.attempts - 1} times by server restarts; giving up`)
+          : err instanceof BerthError
+          ? err
+          : new BerthError('internal', errorMessage(err));
+    run.log(`step ${currentStep} failed: ${ctx.redactor.redact(failure.message)}`);
+    await rollback(ctx, run);
+    if (reason === 'deleted' || reason === 'lease_lost' || reason === 'shutdown') return 'cancelled';
+    await recordFailure(ctx, run, currentStep, failure, Date.now() - stepStartedAt);
+    return 'failed';
+  } finally {
+    logStream.end();
+  }
+}
+
+function initiateTurnFor(session: SessionRecord, job: JobRecord): PreparationRun['initiateTurn'] {
+  if (job.kind === 'resume') return job.payload.turn ? { ...job.payload.turn, first: false } : null;
+  // A retry after the first prompt was accepted once must not send it again.
+  if (!session.autoInitiate || !session.prompt || session.initiatedAt !== null) return null;
+  return { turnId: session.initialTurnId ?? newTurnId(), text: session.prompt, first: true };
+}
+
+async function withTimeout(step: PreparationStepModule, run: PreparationRun, signal: AbortSignal) {
+  const ms = step.timeoutMs(run.ctx.config);
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), ms);
+  const combined = AbortSignal.any([signal, timeout.signal]);
+  try {
+    return await Promise.race([
+      step.run(run, combined),
+      new Promise<never>((_, reject) => {
+        combined.addEventListener(
+          'abort',
+          () =>
+            reject(
+              timeout.signal.aborted && !signal.aborted
+                ? new BerthError('step_timeout', `${step.name} did not finish within ${Math.round(ms / 1000)} s`)
+                : new BerthError('aborted', 'cancelled'),
+            ),
+          { once: true },
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Undoes what the run created: agent host, sandbox, and (for a first start) the partial clone. */
+async function rollback(ctx: ServerContext, run: PreparationRun): Promise<void> {
+  if (run.runtime) await run.runtime.dispose().catch(() => {});
+  else {
+    run.agent?.kill();
+    await run.sandbox?.destroy().catch(() => {});
+  }
+  if (!run.resume) await rm(run.workspaceDir, { recursive: true, force: true }).catch(() => {});
+  await rm(run.sharedDir, { recursive: true, force: true }).catch(() => {});
+  await ctx.store.updateSession(run.session.id, { sandbox: null }).catch(() => {});
+}
+
+/**
+ * Marks the session failed with a persisted error, or (a synchronous start, whose caller gets the
+ * error in its response) deletes it, but only if it holds no events (`onlyIfEmpty`).
+ */
+async function recordFailure(
+  ctx: ServerContext,
+  run: PreparationRun,
+  step: PreparationStep,
+  failure: BerthError,
+  elapsedMs: number,
+): Promise<void> {
+  const id = run.session.id;
+  const message = ctx.redactor.redact(failure.message);
+  const error = { code: failure.code, message, step };
+  if (run.job.payload.mode === 'sync' && (await ctx.store.deleteSessionIfEmpty(id))) {
+    ctx.events.broadcast(id, 'preparing', { step: 'failed', state: 'failed', message, elapsedMs });
+    return;
+  }
+  const exists = await ctx.store.getSession(id);
+  if (!exists) return;
+  await ctx.events.append(id, 'error', error);
+  await setStatus(ctx, id, 'failed', 'failed', { lastError: error, ...(run.initiateTurn?.first ? { initiatedAt: null } : {}) });
+  ctx.events.broadcast(id, 'preparing', { step: 'failed', state: 'failed', message: `${step}: ${message}`, elapsedMs });
+}

@@ -1,0 +1,48 @@
+import type { ServerContext } from '../context';
+import { setStatus } from '../sessions/status';
+import type { JobRunner } from './jobs';
+
+/**
+ * Periodic housekeeping: fails preparations that overrun their budget and stops sandboxes that
+ * have been idle too long (their session sleeps; the next message resumes it).
+ */
+export class Reaper {
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping = false;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly jobs: JobRunner,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.ctx.config.reaperIntervalMs);
+  }
+
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = this.ctx.clock();
+      for (const job of this.jobs.overBudget(now)) {
+        this.ctx.logger.warn({ sessionId: job.sessionId }, 'preparation over budget: failing it');
+        job.cancel();
+      }
+      for (const runtime of this.ctx.runtimes.all()) {
+        if (runtime.turn) continue;
+        if (now - runtime.lastActivity < this.ctx.config.idleTimeoutMs) continue;
+        this.ctx.logger.info({ sessionId: runtime.sessionId }, 'stopping idle sandbox');
+        await runtime.dispose();
+        await setStatus(this.ctx, runtime.sessionId, 'sleeping', null, { sandbox: null });
+      }
+    } catch (err) {
+      this.ctx.logger.error({ err }, 'reaper sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

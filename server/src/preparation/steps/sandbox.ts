@@ -1,0 +1,25 @@
+import { mkdir } from 'node:fs/promises';
+import type { PreparationStepModule } from '../types';
+
+/** Creates the sandbox the agent will run in (a container, or the local workspace). */
+export const sandbox: PreparationStepModule = {
+  name: 'sandbox',
+  describe: (run) => `starting a ${run.ctx.provider.name} sandbox`,
+  timeoutMs: (c) => c.timeouts.sandboxMs,
+  async run(run, signal) {
+    const { ctx, session } = run;
+    await mkdir(run.sharedDir, { recursive: true });
+    const started = Date.now();
+    const created = await ctx.provider.create({
+      sessionId: session.id,
+      workspaceDir: run.workspaceDir,
+      sharedDir: run.sharedDir,
+      signal,
+      onProgress: (message, detail) => run.progress(message, detail === undefined ? undefined : ctx.redactor.redact(detail)),
+      onLog: (line) => run.log(ctx.redactor.redact(line)),
+    });
+    run.sandbox = created;
+    await ctx.store.updateSession(session.id, { sandbox: created.ref });
+    return { message: `${ctx.provider.name} sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s` };
+  },
+};

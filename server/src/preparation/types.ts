@@ -1,0 +1,44 @@
+import type { PreparationStep } from '@berth/protocol';
+import type { ServerConfig } from '../config';
+import type { ServerContext } from '../context';
+import type { Sandbox } from '../sandbox/provider';
+import type { AgentConnection } from '../sessions/agentConnection';
+import type { SessionRuntime } from '../sessions/runtime';
+import type { JobRecord, SessionRecord } from '../store/store';
+
+/** The state one preparation run carries from step to step. */
+export interface PreparationRun {
+  ctx: ServerContext;
+  session: SessionRecord;
+  job: JobRecord;
+  /** Re-creating a reaped sandbox (the workspace is kept). */
+  resume: boolean;
+  /** Whether the workspace from an earlier run was kept (resume with an existing clone). */
+  workspaceKept: boolean;
+  workspaceDir: string;
+  sharedDir: string;
+  sandbox: Sandbox | null;
+  agent: AgentConnection | null;
+  runtime: SessionRuntime | null;
+  /** The turn this run ends with: the first prompt, or the message that woke the session. */
+  initiateTurn: { turnId: string; text: string; first: boolean } | null;
+  /** Appends a line to the session's preparation log (redacted). */
+  log(line: string): void;
+  /** Updates the running step's message (a `preparing` event with state `started`). */
+  progress(message: string, detail?: string): void;
+}
+
+export interface StepResult {
+  /** The `done` message, e.g. "cloned in 1.2 s". */
+  message: string;
+}
+
+export interface PreparationStepModule {
+  name: PreparationStep;
+  /** What the step does, shown when it starts. */
+  describe(run: PreparationRun): string;
+  timeoutMs(config: ServerConfig): number;
+  /** A reason to skip the step in this run, or null to run it. */
+  skip?(run: PreparationRun): string | null;
+  run(run: PreparationRun, signal: AbortSignal): Promise<StepResult>;
+}

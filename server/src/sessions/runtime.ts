@@ -1,0 +1,203 @@
+import type { AgentMessage } from '@berth/protocol';
+import type { ServerContext } from '../context';
+import type { Sandbox } from '../sandbox/provider';
+import type { AgentConnection } from './agentConnection';
+import { setStatus } from './status';
+
+/** Assistant output is persisted in chunks of at most this size or this age, not one row per token. */
+const COALESCE_MS = 50;
+const COALESCE_BYTES = 16_384;
+
+interface ActiveTurn {
+  turnId: string;
+  startedAt: number;
+  /** Set once the agent reported `turn_started`; messages before that belong to the starter. */
+  started: boolean;
+}
+
+/** A session's live sandbox and agent host on this instance. */
+export class SessionRuntime {
+  turn: ActiveTurn | null = null;
+  lastActivity: number;
+  private pendingOutput: { turnId: string; text: string } | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  /** Persisted writes of this session, in order. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    readonly sessionId: string,
+    readonly sandbox: Sandbox,
+    readonly agent: AgentConnection,
+  ) {
+    this.lastActivity = ctx.clock();
+    agent.onMessage((m) => this.onAgentMessage(m));
+    agent.onExit((reason) => void this.onAgentExit(reason));
+  }
+
+  /** Queues a persisted write behind the earlier ones of this session. */
+  private enqueue(write: () => Promise<unknown>): Promise<unknown> {
+    const next = this.writes.then(write, write).catch((err) => {
+      this.ctx.logger.error({ err, sessionId: this.sessionId }, 'persisting an agent event failed');
+    });
+    this.writes = next;
+    return next;
+  }
+
+  /** Waits until everything received so far is stored. */
+  async drain(): Promise<void> {
+    this.flushOutput();
+    await this.writes;
+  }
+
+  /** Registers a turn about to be sent, so its `turn_started` and later messages are recognised. */
+  beginTurn(turnId: string): void {
+    this.turn = { turnId, startedAt: this.ctx.clock(), started: false };
+    this.lastActivity = this.ctx.clock();
+  }
+
+  /** The turn could not be started: forget it (the caller reports the failure). */
+  abandonTurn(turnId: string): void {
+    if (this.turn?.turnId === turnId) this.turn = null;
+  }
+
+  private onAgentMessage(m: AgentMessage): void {
+    this.lastActivity = this.ctx.clock();
+    const turn = this.turn;
+    if (m.type === 'turn_started') {
+      if (turn && turn.turnId === m.turnId) turn.started = true;
+      return;
+    }
+    if (!('turnId' in m) || !turn || !turn.started || m.turnId !== turn.turnId) return;
+    const id = this.sessionId;
+    const events = this.ctx.events;
+    switch (m.type) {
+      case 'output':
+        this.bufferOutput(m.turnId, m.text);
+        return;
+      case 'tool_call':
+        this.flushOutput();
+        void this.enqueue(() => events.append(id, 'tool_call', { turnId: m.turnId, callId: m.callId, name: m.name, args: m.args }));
+        return;
+      case 'tool_result':
+        this.flushOutput();
+        void this.enqueue(() =>
+          events.append(id, 'tool_result', { turnId: m.turnId, callId: m.callId, ok: m.ok, output: this.ctx.redactor.redact(m.output) }),
+        );
+        return;
+      case 'error':
+        this.flushOutput();
+        void this.enqueue(() =>
+          events.append(id, 'error', { code: m.code, message: this.ctx.redactor.redact(m.message), turnId: m.turnId }),
+        );
+        return;
+      case 'turn_complete': {
+        this.flushOutput();
+        const durationMs = Math.max(0, this.ctx.clock() - turn.startedAt);
+        this.turn = null;
+        void this.enqueue(async () => {
+          await events.append(id, 'turn_complete', {
+            turnId: m.turnId,
+            status: m.status,
+            exitCode: m.exitCode ?? null,
+            durationMs,
+          });
+          if (!this.disposed) await setStatus(this.ctx, id, 'ready', null, { lastActivityAt: new Date().toISOString() });
+        });
+        return;
+      }
+    }
+  }
+
+  private bufferOutput(turnId: string, text: string): void {
+    if (this.pendingOutput && this.pendingOutput.turnId === turnId) this.pendingOutput.text += text;
+    else {
+      this.flushOutput();
+      this.pendingOutput = { turnId, text };
+    }
+    if (this.pendingOutput.text.length >= COALESCE_BYTES) this.flushOutput();
+    else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushOutput(), COALESCE_MS);
+  }
+
+  private flushOutput(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const pending = this.pendingOutput;
+    if (!pending) return;
+    this.pendingOutput = null;
+    const text = this.ctx.redactor.redact(pending.text);
+    void this.enqueue(() => this.ctx.events.append(this.sessionId, 'assistant_output', { turnId: pending.turnId, text }));
+  }
+
+  /** The agent host died on its own: record it, end the turn, and let the next message resume. */
+  private async onAgentExit(reason: string): Promise<void> {
+    if (this.disposed) return;
+    this.ctx.logger.warn({ sessionId: this.sessionId }, 'agent host exited');
+    const turn = this.turn;
+    this.flushOutput();
+    this.ctx.runtimes.remove(this.sessionId, this);
+    this.disposed = true;
+    await this.enqueue(async () => {
+      if (turn?.started) {
+        await this.ctx.events.append(this.sessionId, 'error', {
+          code: 'agent_exited',
+          message: `${this.ctx.redactor.redact(reason)}; your next message restarts the sandbox`,
+          turnId: turn.turnId,
+        });
+        await this.ctx.events.append(this.sessionId, 'turn_complete', {
+          turnId: turn.turnId,
+          status: 'failed',
+          exitCode: null,
+          durationMs: Math.max(0, this.ctx.clock() - turn.startedAt),
+        });
+      }
+      const session = await this.ctx.store.getSession(this.sessionId);
+      if (session && (session.status === 'ready' || session.status === 'running')) {
+        await setStatus(this.ctx, this.sessionId, 'sleeping', null, { sandbox: null });
+      }
+    });
+    await this.sandbox.destroy().catch(() => {});
+  }
+
+  /** Stops the agent host and the sandbox (reaper, delete, shutdown). */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ctx.runtimes.remove(this.sessionId, this);
+    await this.drain();
+    try {
+      this.agent.send({ type: 'shutdown' });
+    } catch {
+      /* already gone */
+    }
+    this.agent.kill();
+    await this.sandbox.destroy();
+  }
+}
+
+export class RuntimeRegistry {
+  private readonly runtimes = new Map<string, SessionRuntime>();
+
+  get(sessionId: string): SessionRuntime | undefined {
+    return this.runtimes.get(sessionId);
+  }
+
+  set(runtime: SessionRuntime): void {
+    this.runtimes.set(runtime.sessionId, runtime);
+  }
+
+  remove(sessionId: string, runtime: SessionRuntime): void {
+    if (this.runtimes.get(sessionId) === runtime) this.runtimes.delete(sessionId);
+  }
+
+  all(): SessionRuntime[] {
+    return [...this.runtimes.values()];
+  }
+
+  ids(): Set<string> {
+    return new Set(this.runtimes.keys());
+  }
+}

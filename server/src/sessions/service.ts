@@ -1,0 +1,187 @@
+import { rm, readFile } from 'node:fs/promises';
+import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessionResponse } from '@berth/protocol';
+import type { ServerContext } from '../context';
+import type { JobRunner } from '../preparation/jobs';
+import type { JobKind, SessionRecord } from '../store/store';
+import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
+import { ApiError, BerthError } from '../util/errors';
+import { newSessionId, newTurnId } from './ids';
+import { setStatus, toView } from './status';
+
+/** The use cases behind the HTTP routes: start, read, message, retry, interrupt, delete. */
+export class SessionService {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly jobs: JobRunner,
+  ) {}
+
+  /** Another user's session does not exist, as far as this user can tell. */
+  private async owned(owner: string, id: string): Promise<SessionRecord> {
+    const session = await this.ctx.store.getSession(id);
+    if (!session || session.owner !== owner) throw new ApiError(404, 'not_found', 'no such session');
+    return session;
+  }
+
+  async exists(owner: string, id: string): Promise<boolean> {
+    const session = await this.ctx.store.getSession(id);
+    return !!session && session.owner === owner;
+  }
+
+  /**
+   * The fast path (`autoInitiate`): validation, id, session row and durable job, nothing else.
+   * Otherwise the synchronous path: the same job, awaited.
+   */
+  async start(owner: string, request: StartSessionRequest): Promise<{ status: number; body: StartSessionResponse }> {
+    const repo = checkRepoUrl(request.repo.url, this.ctx.config.allowLocalRepos);
+    if (!repo.ok) throw new ApiError(400, 'bad_request', repo.reason, { field: 'repo.url' });
+    if (request.repo.branch !== undefined) {
+      const invalid = checkBranchName(request.repo.branch);
+      if (invalid) throw new ApiError(400, 'bad_request', invalid, { field: 'repo.branch' });
+    }
+    const autoInitiate = request.autoInitiate === true;
+    const now = new Date().toISOString();
+    const id = newSessionId();
+    // Session and job are inserted in one transaction: a failure leaves neither behind.
+    const job = await this.ctx.store.createSession(
+      {
+        id,
+        owner,
+        repoUrl: repo.url,
+        repoBranch: request.repo.branch ?? null,
+        prompt: request.prompt ?? null,
+        setup: request.setup ?? [],
+        autoInitiate,
+        status: 'preparing',
+        step: 'queued',
+        createdAt: now,
+        updatedAt: now,
+        preparedAt: null,
+        initiatedAt: null,
+        lastError: null,
+        lastEventId: 0,
+        sandbox: null,
+        initialTurnId: null,
+        lastActivityAt: now,
+      },
+      { sessionId: id, kind: 'prepare', payload: { mode: autoInitiate ? 'async' : 'sync' }, runAt: this.ctx.clock() },
+    );
+    this.jobs.nudge();
+    if (autoInitiate) return { status: 202, body: { sessionId: id, status: 'preparing' } };
+
+    const outcome = await this.jobs.waitFor(job!.id);
+    const after = await this.ctx.store.getSession(id);
+    if (outcome === 'ready' && after) return { status: 201, body: { sessionId: id, status: after.status } };
+    throw new ApiError(422, 'preparation_failed', after?.lastError?.message ?? 'preparation failed; the session was rolled back', {
+      ...(after ? { sessionId: id, step: after.lastError?.step } : {}),
+    });
+  }
+
+  async list(owner: string): Promise<SessionView[]> {
+    return (await this.ctx.store.listSessions(owner)).map(toView);
+  }
+
+  async get(owner: string, id: string): Promise<SessionView> {
+    return toView(await this.owned(owner, id));
+  }
+
+  async sendMessage(owner: string, id: string, text: string): Promise<SendMessageResponse> {
+    const session = await this.owned(owner, id);
+    switch (session.status) {
+      case 'preparing':
+        throw new ApiError(409, 'not_ready', 'the session is still being prepared');
+      case 'failed':
+        throw new ApiError(409, 'not_ready', 'the session failed; retry it first');
+      case 'running':
+        throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
+      case 'sleeping':
+        return this.resumeWith(session, text);
+      case 'ready':
+        break;
+    }
+    const runtime = this.ctx.runtimes.get(id);
+    if (!runtime || !runtime.agent.alive) return this.resumeWith(session, text);
+    if (runtime.turn) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
+    const turnId = newTurnId();
+    runtime.beginTurn(turnId);
+    await setStatus(this.ctx, id, 'running', null, { lastActivityAt: new Date().toISOString() });
+    await this.ctx.events.append(id, 'user_message', { turnId, text });
+    try {
+      await runtime.agent.startTurn(turnId, text, this.ctx.config.timeouts.initiateMs);
+    } catch (err) {
+      runtime.abandonTurn(turnId);
+      const message = err instanceof BerthError ? err.message : String(err);
+      await this.ctx.events.append(id, 'error', { code: 'turn_not_started', message: this.ctx.redactor.redact(message), turnId });
+      await this.ctx.events.append(id, 'turn_complete', { turnId, status: 'failed', exitCode: null, durationMs: 0 });
+      await setStatus(this.ctx, id, runtime.agent.alive ? 'ready' : 'sleeping', null);
+      throw new ApiError(409, 'not_ready', `the agent did not accept the message: ${this.ctx.redactor.redact(message)}`);
+    }
+    return { turnId, status: 'running' };
+  }
+
+  /** A message to a session whose sandbox is gone: persist it, then re-create the sandbox and run it. */
+  private async resumeWith(session: SessionRecord, text: string): Promise<SendMessageResponse> {
+    const turnId = newTurnId();
+    await this.ensureNoActiveJob(session.id);
+    // Persisted before the job exists, so it precedes every event of the turn it starts.
+    await this.ctx.events.append(session.id, 'user_message', { turnId, text });
+    await this.enqueue(session, 'resume', { turnId, text });
+    return { turnId, status: 'preparing' };
+  }
+
+  private async ensureNoActiveJob(sessionId: string): Promise<void> {
+    if ((await this.ctx.store.activeJobs(sessionId)).length > 0) {
+      throw new ApiError(409, 'not_ready', 'the session is already being prepared');
+    }
+  }
+
+  private async enqueue(session: SessionRecord, kind: JobKind, turn?: { turnId: string; text: string }): Promise<void> {
+    await this.ensureNoActiveJob(session.id);
+    await setStatus(this.ctx, session.id, 'preparing', 'queued', { lastError: null });
+    await this.ctx.store.enqueueJob({
+      sessionId: session.id,
+      kind,
+      payload: { mode: 'async', ...(turn ? { turn } : {}) },
+      runAt: this.ctx.clock(),
+    });
+    this.jobs.nudge();
+  }
+
+  async retry(owner: string, id: string): Promise<StartSessionResponse> {
+    const session = await this.owned(owner, id);
+    if (session.status !== 'failed') throw new ApiError(409, 'conflict', `only a failed session can be retried (it is ${session.status})`);
+    // A session that was running before keeps its workspace and conversation: resume it.
+    await this.enqueue(session, session.preparedAt ? 'resume' : 'prepare');
+    return { sessionId: id, status: 'preparing' };
+  }
+
+  async interrupt(owner: string, id: string): Promise<void> {
+    await this.owned(owner, id);
+    const runtime = this.ctx.runtimes.get(id);
+    const turn = runtime?.turn;
+    if (!runtime || !turn) throw new ApiError(409, 'conflict', 'no turn is running');
+    runtime.agent.send({ type: 'interrupt', turnId: turn.turnId });
+  }
+
+  /** Cancels any preparation, destroys the sandbox and removes the session and its data. */
+  async delete(owner: string, id: string): Promise<void> {
+    const session = await this.owned(owner, id);
+    await this.jobs.cancelSession(id, 'deleted');
+    await this.ctx.runtimes.get(id)?.dispose();
+    if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
+    await this.ctx.store.deleteSession(id);
+    await Promise.all([
+      rm(this.ctx.paths.workspace(id), { recursive: true, force: true }),
+      rm(this.ctx.paths.shared(id), { recursive: true, force: true }),
+      rm(this.ctx.paths.sessionLog(id), { force: true }),
+    ]);
+  }
+
+  async log(owner: string, id: string): Promise<string> {
+    await this.owned(owner, id);
+    try {
+      return await readFile(this.ctx.paths.sessionLog(id), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}

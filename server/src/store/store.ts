@@ -1,0 +1,118 @@
+import type {
+  ErrorInfo,
+  PersistedData,
+  PersistedEvent,
+  PersistedEventType,
+  ProgressStep,
+  SessionStatus,
+} from '@berth/protocol';
+import type { SandboxRef } from '../sandbox/provider';
+
+/** A session row as the server keeps it (the API shows a `SessionView` of it). */
+export interface SessionRecord {
+  id: string;
+  owner: string;
+  repoUrl: string;
+  repoBranch: string | null;
+  prompt: string | null;
+  setup: string[];
+  autoInitiate: boolean;
+  status: SessionStatus;
+  step: ProgressStep | null;
+  createdAt: string;
+  updatedAt: string;
+  preparedAt: string | null;
+  initiatedAt: string | null;
+  lastError: ErrorInfo | null;
+  lastEventId: number;
+  sandbox: SandboxRef | null;
+  /** Turn id of the auto-initiated first prompt, so a retry reuses it instead of repeating the message. */
+  initialTurnId: string | null;
+  lastActivityAt: string;
+}
+
+export type SessionPatch = Partial<
+  Pick<
+    SessionRecord,
+    | 'status'
+    | 'step'
+    | 'preparedAt'
+    | 'initiatedAt'
+    | 'lastError'
+    | 'sandbox'
+    | 'initialTurnId'
+    | 'lastActivityAt'
+  >
+>;
+
+export type JobKind = 'prepare' | 'resume';
+export type JobState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface JobPayload {
+  /** `sync`: an HTTP request waits for the outcome and gets the error itself (no persisted error). */
+  mode: 'async' | 'sync';
+  /** For `resume`: the message that woke the session, already persisted as `user_message`. */
+  turn?: { turnId: string; text: string };
+}
+
+export interface JobRecord {
+  id: number;
+  sessionId: string;
+  kind: JobKind;
+  payload: JobPayload;
+  state: JobState;
+  attempts: number;
+  runAt: number;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  createdAt: number;
+}
+
+export interface NewJob {
+  sessionId: string;
+  kind: JobKind;
+  payload: JobPayload;
+  runAt: number;
+}
+
+/**
+ * Persistence behind one interface so that PostgreSQL can later serve several instances.
+ * Every method is async for that reason, even where SQLite answers synchronously.
+ */
+export interface Store {
+  /** Inserts the session and its preparation job atomically: both or neither. */
+  createSession(session: SessionRecord, job?: NewJob): Promise<JobRecord | null>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  listSessions(owner: string): Promise<SessionRecord[]>;
+  /** Sessions in any of the given states (crash recovery, reaper). */
+  sessionsByStatus(statuses: SessionStatus[]): Promise<SessionRecord[]>;
+  allSessionIds(): Promise<Set<string>>;
+  updateSession(id: string, patch: SessionPatch): Promise<void>;
+  deleteSession(id: string): Promise<boolean>;
+  /** Deletes the session only if it holds no persisted events (the seed's `onlyIfEmpty`). */
+  deleteSessionIfEmpty(id: string): Promise<boolean>;
+
+  /** Appends a persisted event with the session's next id (strictly increasing, starting at 1). */
+  appendEvent<T extends PersistedEventType>(
+    sessionId: string,
+    type: T,
+    data: PersistedData<T>,
+  ): Promise<Extract<PersistedEvent, { type: T }>>;
+  readEvents(sessionId: string, afterId: number, limit?: number): Promise<PersistedEvent[]>;
+
+  enqueueJob(job: NewJob): Promise<JobRecord>;
+  /** Takes the next due job (queued and due, or running with an expired lease) under a lease. */
+  claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null>;
+  renewLease(jobId: number, owner: string, leaseUntil: number): Promise<boolean>;
+  finishJob(jobId: number, state: 'done' | 'failed'): Promise<void>;
+  reschedule(jobId: number, runAt: number): Promise<void>;
+  /** Releases every lease (single-node restart: no other process can hold one). */
+  releaseAllLeases(): Promise<number>;
+  /** Jobs of a session that are not finished. */
+  activeJobs(sessionId: string): Promise<JobRecord[]>;
+  /** Session ids of the queued, due jobs, oldest first (for "queued: N ahead"). */
+  queuedSessions(now: number): Promise<string[]>;
+
+  integrityCheck(): Promise<string>;
+  close(): Promise<void>;
+}

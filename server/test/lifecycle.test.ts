@@ -1,0 +1,129 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { PREPARATION_STEPS, type StreamEvent } from '@berth/protocol';
+import { answerOf, isReady, makeRepo, startTestServer, turnComplete, type TestServer } from './helpers';
+
+const stepsOf = (events: StreamEvent[], state: 'started' | 'done') =>
+  events.flatMap((e) => (e.type === 'preparing' && e.data.state === state ? [e.data.step] : []));
+
+describe('session lifecycle on the local provider', () => {
+  let t: TestServer;
+  let repo: string;
+  before(async () => {
+    repo = makeRepo({ 'README.md': 'hello\n', 'src/app.txt': 'app\n' }, ['feature']);
+    t = await startTestServer({ agentCommand: 'printf "answer[%s] branch=%s" "$(cat)" "$(git rev-parse --abbrev-ref HEAD)"' });
+  });
+  after(() => t.close());
+
+  it('answers the fast path at once, then streams every step in order, then ready, then the first answer', async () => {
+    const alice = t.api('alice');
+    const started = await alice.start({ repo: { url: repo, branch: 'feature' }, prompt: 'build it', autoInitiate: true, setup: ['echo setup-ran > setup.txt'] });
+    assert.equal(started.status, 202);
+    assert.match(started.body.sessionId, /^ses_[A-Za-z0-9]{24}$/);
+    assert.equal(started.body.status, 'preparing');
+    // A ticket can be minted right after the fast path returns.
+    const stream = await alice.stream(started.body.sessionId);
+    const ready = await stream.waitFor(isReady, 20_000, 'ready');
+    await stream.waitFor(turnComplete, 20_000, 'turn_complete');
+
+    const done = stepsOf(stream.events, 'done');
+    // Every pipeline step reported done, in the documented order (the stream may have joined late).
+    const expected = PREPARATION_STEPS.filter((s) => done.includes(s));
+    assert.deepEqual(done.filter((s) => (PREPARATION_STEPS as readonly string[]).includes(s)), expected);
+    assert.ok(done.includes('initiate'), `initiate done before ready: ${done}`);
+    assert.ok(stream.events.indexOf(ready) > stream.events.findIndex((e) => e.type === 'preparing' && e.data.step === 'initiate' && e.data.state === 'done'));
+
+    const persisted = stream.persisted();
+    assert.deepEqual(
+      persisted.map((e) => e.id),
+      persisted.map((_, i) => i + 1),
+      'persisted ids are 1, 2, 3… in order',
+    );
+    assert.equal(persisted[0]?.type, 'user_message');
+    assert.equal(answerOf(stream.events), 'answer[build it] branch=feature');
+    assert.ok(stream.events.every((e) => e.id > 0 || ['preparing', 'status', 'connected', 'heartbeat'].includes(e.type)));
+
+    const session = await alice.waitFor(started.body.sessionId, (s) => s.status === 'ready');
+    assert.ok(session.preparedAt && session.initiatedAt);
+    assert.equal(session.lastError, null);
+    assert.equal(session.repo.branch, 'feature');
+    await stream.close();
+  });
+
+  it('runs setup in the workspace, then takes follow-up messages, one turn at a time', async () => {
+    const alice = t.api('alice');
+    const { body } = await alice.start({ repo: { url: repo }, prompt: 'first', autoInitiate: true, setup: ['echo from-setup > marker.txt'] });
+    const id = body.sessionId;
+    const early = await alice.message(id, 'too early');
+    if (early.status !== 409) assert.fail(`expected 409 while preparing, got ${early.status}`);
+    assert.equal(early.body.error.code, 'not_ready');
+
+    const stream = await alice.stream(id);
+    await stream.waitFor(turnComplete);
+    await alice.waitFor(id, (s) => s.status === 'ready');
+    const workspace = `${t.dataDir}/workspaces/${id}`;
+    assert.ok(readdirSync(workspace).includes('marker.txt'), 'the setup command ran in the workspace');
+
+    const sent = await alice.message(id, 'second');
+    assert.equal(sent.status, 202);
+    const turnId = sent.body.turnId as string;
+    await stream.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === turnId);
+    assert.match(answerOf(stream.events, turnId), /^answer\[second\] branch=berth\//);
+    await stream.close();
+  });
+
+  it('refuses a second message while a turn runs (409 turn_in_progress)', async () => {
+    const slow = await startTestServer({ agentCommand: 'sleep 1; cat' });
+    try {
+      const alice = slow.api('alice');
+      const { body } = await alice.start({ repo: { url: repo }, prompt: 'slow one', autoInitiate: true });
+      await alice.waitFor(body.sessionId, (s) => s.status === 'running');
+      const second = await alice.message(body.sessionId, 'again');
+      assert.equal(second.status, 409);
+      assert.equal(second.body.error.code, 'turn_in_progress');
+      await alice.waitFor(body.sessionId, (s) => s.status === 'ready');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('keeps the synchronous path: 201 once prepared, no first prompt run', async () => {
+    const alice = t.api('alice');
+    const r = await alice.start({ repo: { url: repo }, prompt: 'not sent' });
+    assert.equal(r.status, 201);
+    assert.equal(r.body.status, 'ready');
+    const s = await alice.get(r.body.sessionId);
+    assert.equal(s.body.status, 'ready');
+    assert.equal(s.body.initiatedAt, null);
+    assert.equal(s.body.lastEventId, 0, 'no prompt was sent');
+  });
+
+  it('interrupts a running turn cleanly', async () => {
+    const slow = await startTestServer({ agentCommand: 'echo working; sleep 30' });
+    try {
+      const alice = slow.api('alice');
+      const { body } = await alice.start({ repo: { url: repo }, prompt: 'long', autoInitiate: true });
+      const stream = await alice.stream(body.sessionId);
+      await stream.waitFor((e) => e.type === 'assistant_output');
+      const r = await alice.request('POST', `/v1/sessions/${body.sessionId}/interrupt`);
+      assert.equal(r.status, 202);
+      const done = await stream.waitFor(turnComplete, 10_000);
+      assert.equal(done.type === 'turn_complete' && done.data.status, 'interrupted');
+      await alice.waitFor(body.sessionId, (s) => s.status === 'ready');
+      await stream.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('deletes a session while it prepares: cancelled, sandbox processes gone, data removed', async () => {
+    const alice = t.api('alice');
+    const { body } = await alice.start({ repo: { url: repo }, prompt: 'x', autoInitiate: true, setup: ['sleep 30'] });
+    await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
+    const r = await alice.request('DELETE', `/v1/sessions/${body.sessionId}`);
+    assert.equal(r.status, 204);
+    assert.equal((await alice.get(body.sessionId)).status, 404);
+    assert.ok(!readdirSync(`${t.dataDir}/workspaces`).includes(body.sessionId));
+  });
+});
