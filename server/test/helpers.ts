@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
@@ -106,7 +106,7 @@ export class ApiClient {
   }
 
   start(body: unknown) {
-    return this.request<{ sessionId: string; status: string }>('POST', '/v1/sessions', body);
+    return this.request('POST', '/v1/sessions', body);
   }
   get(id: string) {
     return this.request<SessionView>('GET', `/v1/sessions/${id}`);
@@ -228,4 +228,19 @@ export function fakeAgentHost(env: Record<string, string>): string {
   const sets = Object.entries(env).map(([k, v]) => `process.env[${JSON.stringify(k)}] = ${JSON.stringify(v)};`).join('\n');
   writeFileSync(file, `${sets}\nawait import(${JSON.stringify(join(ROOT, 'server/test/fixtures/fake-agent-host.mjs'))});\n`);
   return file;
+}
+
+/** Live processes that belong to a session's sandbox (tagged through their environment). */
+export function sandboxPids(sessionId: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = readFileSync(`/proc/${name}/environ`, 'utf8');
+      if (env.split('\0').includes(`BERTH_SESSION_ID=${sessionId}`)) pids.push(Number(name));
+    } catch {
+      /* gone or not ours */
+    }
+  }
+  return pids;
 }

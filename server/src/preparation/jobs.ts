@@ -77,7 +77,7 @@ export class JobRunner {
     const entry: Running = { job, controller, startedAt: this.ctx.clock(), done: Promise.resolve() };
     this.running.set(job.id, entry);
     entry.done = (async () => {
-      let outcome: PreparationOutcome = 'failed';
+      let outcome: PreparationOutcome = { result: 'failed' };
       try {
         if (job.attempts > config.maxJobAttempts) {
           // Interrupted by crashes again and again: stop trying, fail and roll back.
@@ -95,7 +95,7 @@ export class JobRunner {
           // Picked up again by the next start; the clock is read now, not when the job began.
           await store.reschedule(job.id, this.ctx.clock());
         } else if (reason !== 'lease_lost' && reason !== 'deleted') {
-          await store.finishJob(job.id, outcome === 'ready' ? 'done' : 'failed');
+          await store.finishJob(job.id, outcome.result === 'ready' ? 'done' : 'failed');
         }
       } catch (err) {
         logger.error({ err, jobId: job.id }, 'recording the job outcome failed');

@@ -1,7 +1,7 @@
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { PreparationStep } from '@berth/protocol';
+import type { ErrorInfo, PreparationStep } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRecord, SessionRecord } from '../store/store';
 import { setStatus } from '../sessions/status';
@@ -20,7 +20,11 @@ import { newTurnId } from '../sessions/ids';
 /** Why a running preparation was stopped from outside. */
 export type CancelReason = 'deleted' | 'budget' | 'attempts' | 'shutdown' | 'lease_lost';
 
-export type PreparationOutcome = 'ready' | 'failed' | 'cancelled';
+export interface PreparationOutcome {
+  result: 'ready' | 'failed' | 'cancelled';
+  /** Why it failed (the synchronous start answers with it, even after the session was deleted). */
+  error?: ErrorInfo;
+}
 
 /** The steps in order. Setup runs where the provider says: after the sandbox when it runs inside it. */
 export function stepOrder(setupInsideSandbox: boolean): PreparationStepModule[] {
@@ -43,7 +47,7 @@ export async function runPreparation(
   signal: AbortSignal,
 ): Promise<PreparationOutcome> {
   const session = await ctx.store.getSession(job.sessionId);
-  if (!session) return 'cancelled';
+  if (!session) return { result: 'cancelled' };
   const resume = job.kind === 'resume';
   const workspaceDir = ctx.paths.workspace(session.id);
   const logStream = openSessionLog(ctx.paths.sessionLog(session.id));
@@ -120,7 +124,7 @@ export async function runPreparation(
       ...(resume ? { resume } : {}),
     });
     run.log(`ready after ${Date.now() - startedAt} ms`);
-    return 'ready';
+    return { result: 'ready' };
   } catch (err) {
     const reason = signal.aborted ? (signal.reason as CancelReason | undefined) : undefined;
     const failure =
@@ -133,9 +137,9 @@ export async function runPreparation(
           : new BerthError('internal', errorMessage(err));
     run.log(`step ${currentStep} failed: ${ctx.redactor.redact(failure.message)}`);
     await rollback(ctx, run);
-    if (reason === 'deleted' || reason === 'lease_lost' || reason === 'shutdown') return 'cancelled';
-    await recordFailure(ctx, run, currentStep, failure, Date.now() - stepStartedAt);
-    return 'failed';
+    if (reason === 'deleted' || reason === 'lease_lost' || reason === 'shutdown') return { result: 'cancelled' };
+    const error = await recordFailure(ctx, run, currentStep, failure, Date.now() - stepStartedAt);
+    return { result: 'failed', error };
   } finally {
     logStream.end();
   }
@@ -183,7 +187,8 @@ async function rollback(ctx: ServerContext, run: PreparationRun): Promise<void> 
   }
   if (!run.resume) await rm(run.workspaceDir, { recursive: true, force: true }).catch(() => {});
   await rm(run.sharedDir, { recursive: true, force: true }).catch(() => {});
-  await ctx.store.updateSession(run.session.id, { sandbox: null }).catch(() => {});
+  // A first start that failed was never prepared: a retry must start over (and send the prompt).
+  await ctx.store.updateSession(run.session.id, { sandbox: null, ...(run.resume ? {} : { preparedAt: null }) }).catch(() => {});
 }
 
 /**
@@ -196,17 +201,18 @@ async function recordFailure(
   step: PreparationStep,
   failure: BerthError,
   elapsedMs: number,
-): Promise<void> {
+): Promise<ErrorInfo> {
   const id = run.session.id;
   const message = ctx.redactor.redact(failure.message);
   const error = { code: failure.code, message, step };
   if (run.job.payload.mode === 'sync' && (await ctx.store.deleteSessionIfEmpty(id))) {
     ctx.events.broadcast(id, 'preparing', { step: 'failed', state: 'failed', message, elapsedMs });
-    return;
+    return error;
   }
   const exists = await ctx.store.getSession(id);
-  if (!exists) return;
+  if (!exists) return error;
   await ctx.events.append(id, 'error', error);
   await setStatus(ctx, id, 'failed', 'failed', { lastError: error, ...(run.initiateTurn?.first ? { initiatedAt: null } : {}) });
   ctx.events.broadcast(id, 'preparing', { step: 'failed', state: 'failed', message: `${step}: ${message}`, elapsedMs });
+  return error;
 }

@@ -70,9 +70,12 @@ export class SessionService {
 
     const outcome = await this.jobs.waitFor(job!.id);
     const after = await this.ctx.store.getSession(id);
-    if (outcome === 'ready' && after) return { status: 201, body: { sessionId: id, status: after.status } };
-    throw new ApiError(422, 'preparation_failed', after?.lastError?.message ?? 'preparation failed; the session was rolled back', {
-      ...(after ? { sessionId: id, step: after.lastError?.step } : {}),
+    if (outcome.result === 'ready' && after) return { status: 201, body: { sessionId: id, status: after.status } };
+    const error = outcome.error ?? after?.lastError;
+    throw new ApiError(422, 'preparation_failed', error?.message ?? 'preparation was cancelled', {
+      step: error?.step,
+      // Only a session that survived the rollback (it held data) can be retried.
+      ...(after ? { sessionId: id } : {}),
     });
   }
 

@@ -1,0 +1,98 @@
+// Invariant 9: a preparation interrupted by a server crash never stays stuck in `preparing`.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient, CLI, makeRepo, sandboxPids, sleep, tempDir } from './helpers';
+
+const TOKEN = 'tok_crash_test_0123456789';
+
+async function startCli(dataDir: string): Promise<{ child: ChildProcess; api: ApiClient }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--allow-local-repos', '--agent-command', 'cat'], {
+    env: { ...process.env, BERTH_TOKENS: `alice:${TOKEN}`, BERTH_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return { child, api: new ApiClient(url, TOKEN) };
+}
+
+describe('invariant 9: kill -9 during preparation, then restart', () => {
+  it('resumes the interrupted preparation to a terminal state within 30 s, leaving no orphans', async () => {
+    const dataDir = tempDir();
+    const repo = makeRepo();
+    const first = await startCli(dataDir);
+    const r = await first.api.start({ repo: { url: repo }, prompt: 'survive', autoInitiate: true, setup: ['sleep 4'] });
+    assert.equal(r.status, 202);
+    const id = r.body.sessionId as string;
+    await first.api.waitFor(id, (s) => s.step === 'setup');
+    await sleep(300);
+    const orphans = sandboxPids(id);
+    assert.ok(orphans.length > 0, 'the slow setup command is running');
+    first.child.kill('SIGKILL');
+    await new Promise((res) => first.child.once('exit', res));
+
+    const restartedAt = Date.now();
+    const second = await startCli(dataDir);
+    try {
+      const done = await second.api.waitFor(id, (s) => ['ready', 'running', 'failed'].includes(s.status), 30_000);
+      const elapsed = Date.now() - restartedAt;
+      assert.ok(elapsed < 30_000, `terminal after ${elapsed} ms`);
+      assert.notEqual(done.status, 'preparing');
+      const alive = orphans.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(alive, [], 'the killed server\'s setup processes were removed on restart');
+      const settled = await second.api.waitFor(id, (s) => s.status === 'ready' || s.status === 'failed', 30_000);
+      assert.equal(settled.status, 'ready', JSON.stringify(settled.lastError));
+      assert.ok(settled.initiatedAt);
+      const stream = await second.api.stream(id);
+      await stream.waitFor((e) => e.type === 'turn_complete');
+      const persisted = stream.persisted();
+      assert.deepEqual(persisted.map((e) => e.id), persisted.map((_, i) => i + 1), 'events intact and in order');
+      assert.equal(persisted.filter((e) => e.type === 'user_message').length, 1, 'the prompt was not duplicated');
+      await stream.close();
+      assert.deepEqual(
+        readdirSync(join(dataDir, 'shared', id)).filter((f) => f.startsWith('import-')),
+        [],
+        'no leftover import files',
+      );
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((res) => second.child.once('exit', res));
+    }
+  });
+
+  it('a session whose turn was running when the server died is recoverable by the next message', async () => {
+    const dataDir = tempDir();
+    const first = await startCli(dataDir);
+    const r = await first.api.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true });
+    const id = r.body.sessionId as string;
+    await first.api.waitFor(id, (s) => s.status === 'ready');
+    first.child.kill('SIGKILL');
+    await new Promise((res) => first.child.once('exit', res));
+    const second = await startCli(dataDir);
+    try {
+      const s = await second.api.waitFor(id, (v) => v.status === 'sleeping', 10_000);
+      assert.equal(s.status, 'sleeping');
+      assert.equal((await second.api.message(id, 'still there?')).status, 202);
+      await second.api.waitFor(id, (v) => v.status === 'ready', 20_000);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((res) => second.child.once('exit', res));
+    }
+  });
+});

@@ -1,0 +1,99 @@
+// Invariant 6 and the durable job table: leases, reclaim after a crash, queueing.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { makeRepo, sleep, startTestServer, tempDir } from './helpers';
+import { SqliteStore } from '../src/store/sqlite/sqliteStore';
+import type { SessionRecord } from '../src/store/store';
+
+function session(id: string): SessionRecord {
+  const now = new Date().toISOString();
+  return {
+    id, owner: 'alice', repoUrl: '/r', repoBranch: null, prompt: null, setup: [], autoInitiate: false,
+    status: 'preparing', step: null, createdAt: now, updatedAt: now, preparedAt: null, initiatedAt: null,
+    lastError: null, lastEventId: 0, sandbox: null, initialTurnId: null, lastActivityAt: now,
+  };
+}
+
+describe('job store', () => {
+  it('claims due jobs once, reclaims them after the lease expires, and keeps event ids per session', async () => {
+    const store = new SqliteStore(join(tempDir(), 'db'));
+    await store.createSession(session('ses_a'), { sessionId: 'ses_a', kind: 'prepare', payload: { mode: 'async' }, runAt: 1000 });
+    assert.equal(await store.claimJob('A', 999, 100), null, 'not due yet');
+    const job = await store.claimJob('A', 1000, 100);
+    assert.equal(job?.attempts, 1);
+    assert.equal(await store.claimJob('B', 1050, 100), null, 'leased to A');
+    const reclaimed = await store.claimJob('B', 1101, 100);
+    assert.equal(reclaimed?.id, job?.id, 'the lease expired: B takes it over');
+    assert.equal(reclaimed?.attempts, 2);
+    assert.equal(await store.renewLease(job!.id, 'A', 5000), false, 'A lost the lease');
+
+    await store.createSession(session('ses_b'));
+    const e1 = await store.appendEvent('ses_a', 'user_message', { turnId: 't', text: 'x' });
+    const e2 = await store.appendEvent('ses_b', 'user_message', { turnId: 't', text: 'y' });
+    const e3 = await store.appendEvent('ses_a', 'turn_complete', { turnId: 't', status: 'completed', durationMs: 1 });
+    assert.deepEqual([e1.id, e2.id, e3.id], [1, 1, 2]);
+    assert.equal(await store.deleteSessionIfEmpty('ses_a'), false, 'holds events');
+    await store.createSession(session('ses_c'));
+    assert.equal(await store.deleteSessionIfEmpty('ses_c'), true);
+    assert.equal(await store.integrityCheck(), 'ok');
+    await store.close();
+  });
+});
+
+describe('invariant 6: rescheduling reads the clock when it reschedules', () => {
+  it('renews leases from the current clock, not the one captured when the job started', async () => {
+    let now = 1_000_000;
+    const t = await startTestServer({ jobLeaseMs: 900, agentCommand: 'cat', preparationBudgetMs: 10 * 3_600_000 }, { clock: () => now });
+    try {
+      const alice = t.api('alice');
+      const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true, setup: ['sleep 2'] });
+      await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
+      now += 3_600_000; // an hour passes while the job runs
+      await sleep(700); // at least one renewal (every lease/3 = 300 ms)
+      const db = new Database(join(t.dataDir, 'berth.db'), { readonly: true });
+      const row = db.prepare('SELECT lease_until FROM jobs WHERE session_id = ?').get(body.sessionId) as { lease_until: number };
+      db.close();
+      assert.equal(row.lease_until, now + 900, 'lease runs from the clock at renewal time');
+      await alice.waitFor(body.sessionId, (s) => s.status === 'ready' || s.status === 'running');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a shutdown requeues a running job at the time of the shutdown', async () => {
+    let now = 5_000_000;
+    const dataDir = tempDir();
+    const t = await startTestServer({ dataDir }, { clock: () => now });
+    const alice = t.api('alice');
+    const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true, setup: ['sleep 20'] });
+    await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
+    now += 42_000;
+    await t.close();
+    const db = new Database(join(dataDir, 'berth.db'), { readonly: true });
+    const row = db.prepare('SELECT state, run_at FROM jobs WHERE session_id = ?').get(body.sessionId) as { state: string; run_at: number };
+    db.close();
+    assert.deepEqual(row, { state: 'queued', run_at: 5_042_000 });
+  });
+});
+
+describe('concurrency limit', () => {
+  it('queues a burst beyond the limit and tells each session its place', async () => {
+    const t = await startTestServer({ maxConcurrentPreparations: 1, agentCommand: 'cat' });
+    try {
+      const alice = t.api('alice');
+      const repo = makeRepo();
+      const first = await alice.start({ repo: { url: repo }, prompt: 'a', autoInitiate: true, setup: ['sleep 1'] });
+      await alice.waitFor(first.body.sessionId, (s) => s.step === 'setup');
+      const second = await alice.start({ repo: { url: repo }, prompt: 'b', autoInitiate: true });
+      const stream = await alice.stream(second.body.sessionId);
+      const queued = await stream.waitFor((e) => e.type === 'preparing' && e.data.step === 'queued', 5000);
+      assert.ok(queued.type === 'preparing' && /queued: \d+ ahead/.test(queued.data.message));
+      await alice.waitFor(second.body.sessionId, (s) => s.status === 'ready', 20_000);
+      await stream.close();
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,159 @@
+// Invariant 10 and the API's boundaries: auth, tickets, ownership, validation.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { ApiClient, makeRepo, startTestServer, TOKENS, type TestServer } from './helpers';
+
+function wsStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.once('error', (err) => (String(err).includes('Unexpected server response') ? undefined : reject(err)));
+  });
+}
+
+describe('auth, tickets and ownership', () => {
+  let t: TestServer;
+  let aliceSession: string;
+  let repo: string;
+  before(async () => {
+    let now = Date.now();
+    t = await startTestServer({ agentCommand: 'cat' }, { clock: () => now });
+    repo = makeRepo();
+    const r = await t.api('alice').start({ repo: { url: repo }, prompt: 'mine', autoInitiate: true });
+    aliceSession = r.body.sessionId;
+    // Tests below move the clock to expire tickets.
+    (t as unknown as { advance: (ms: number) => void }).advance = (ms) => (now += ms);
+    await t.api('alice').waitFor(aliceSession, (s) => s.status === 'ready');
+  });
+  after(() => t.close());
+
+  it('needs a bearer token on every route but /healthz', async () => {
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+    for (const [method, path] of [
+      ['GET', '/v1/sessions'],
+      ['POST', '/v1/sessions'],
+      ['GET', `/v1/sessions/${aliceSession}`],
+      ['POST', `/v1/sessions/${aliceSession}/messages`],
+      ['POST', `/v1/sessions/${aliceSession}/stream-ticket`],
+      ['DELETE', `/v1/sessions/${aliceSession}`],
+    ] as const) {
+      const none = await fetch(t.url + path, { method });
+      assert.equal(none.status, 401, `${method} ${path} without a token`);
+      assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'unauthorized');
+      const wrong = await new ApiClient(t.url, TOKENS.alice + 'x').request(method, path);
+      assert.equal(wrong.status, 401, `${method} ${path} with a wrong token`);
+    }
+  });
+
+  it("answers 404 for another user's session on every route and for tickets", async () => {
+    const bob = t.api('bob');
+    for (const [method, path, body] of [
+      ['GET', `/v1/sessions/${aliceSession}`, undefined],
+      ['POST', `/v1/sessions/${aliceSession}/messages`, { text: 'hi' }],
+      ['POST', `/v1/sessions/${aliceSession}/retry`, undefined],
+      ['POST', `/v1/sessions/${aliceSession}/interrupt`, undefined],
+      ['POST', `/v1/sessions/${aliceSession}/stream-ticket`, undefined],
+      ['GET', `/v1/sessions/${aliceSession}/log`, undefined],
+      ['DELETE', `/v1/sessions/${aliceSession}`, undefined],
+    ] as const) {
+      const r = await bob.request(method, path, body);
+      assert.equal(r.status, 404, `${method} ${path}`);
+      assert.equal(r.body.error.code, 'not_found');
+    }
+    assert.deepEqual((await bob.request('GET', '/v1/sessions')).body.sessions, []);
+    assert.equal((await t.api('alice').get(aliceSession)).status, 200, 'still there for alice');
+  });
+
+  it('refuses tampered, expired, replayed and cross-session tickets', async () => {
+    const alice = t.api('alice');
+    const streamUrl = (id: string, ticket: string) => `${t.url.replace('http', 'ws')}/v1/sessions/${id}/stream?ticket=${encodeURIComponent(ticket)}`;
+    const good = await alice.ticket(aliceSession);
+    assert.equal(await wsStatus(streamUrl(aliceSession, good)), 101);
+    assert.equal(await wsStatus(streamUrl(aliceSession, good)), 401, 'a ticket is single-use');
+
+    const [payload, sig] = (await alice.ticket(aliceSession)).split('.');
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), u: 'bob' })).toString('base64url');
+    assert.equal(await wsStatus(streamUrl(aliceSession, `${forged}.${sig}`)), 401, 'tampered payload');
+    assert.equal(await wsStatus(streamUrl(aliceSession, `${payload}.${sig!.slice(0, -2)}xx`)), 401, 'tampered signature');
+
+    const other = await alice.start({ repo: { url: repo }, prompt: 'two', autoInitiate: true });
+    const ticketForOther = await alice.ticket(other.body.sessionId);
+    assert.equal(await wsStatus(streamUrl(aliceSession, ticketForOther)), 401, 'ticket bound to another session');
+
+    const expiring = await alice.ticket(aliceSession);
+    (t as unknown as { advance: (ms: number) => void }).advance(61_000);
+    assert.equal(await wsStatus(streamUrl(aliceSession, expiring)), 401, 'expired after 60 s');
+
+    assert.equal(await wsStatus(streamUrl(aliceSession, 'garbage')), 401);
+    assert.equal(await wsStatus(`${t.url.replace('http', 'ws')}/v1/sessions/${aliceSession}/stream`), 400, 'no ticket');
+    assert.equal(await wsStatus(`${t.url.replace('http', 'ws')}/v1/sessions/nope/stream?ticket=x`), 404);
+  });
+
+  it('validates every body with a clear 400 and never answers 5xx to bad input', async () => {
+    const alice = t.api('alice');
+    const cases: [unknown, RegExp][] = [
+      [{}, /repo/],
+      [{ repo: { url: '' } }, /repo\.url/],
+      [{ repo: { url: repo }, autoInitiate: true }, /prompt is required/],
+      [{ repo: { url: repo }, autoInitiate: 'yes' }, /autoInitiate/],
+      [{ repo: { url: repo }, setup: 'npm ci' }, /setup/],
+      [{ repo: { url: repo }, extra: 1 }, /extra|Unrecognized/i],
+      [{ repo: { url: '--upload-pack=touch /tmp/pwned' } }, /cannot start with "-"/],
+      [{ repo: { url: 'ext::sh -c touch% /tmp/pwned' } }, /spaces|transports/],
+      [{ repo: { url: 'fd::17' } }, /remote helper/],
+      [{ repo: { url: 'ftp://example.com/x.git' } }, /"ftp" transport is not allowed/],
+      [{ repo: { url: repo, branch: '--force' } }, /cannot start with "-"/],
+      [{ repo: { url: repo, branch: 'a..b' } }, /not a valid branch name/],
+      [{ repo: { url: 'x'.repeat(5000) } }, /repo\.url/],
+      [[1, 2, 3], /./],
+      ['not json at all', /JSON|body/i],
+    ];
+    for (const [body, pattern] of cases) {
+      const r = await alice.request('POST', '/v1/sessions', body);
+      assert.equal(r.status, 400, `${JSON.stringify(body).slice(0, 80)} → ${r.status} ${JSON.stringify(r.body)}`);
+      assert.equal(typeof r.body.error.message, 'string');
+      assert.match(r.body.error.message, pattern, JSON.stringify(r.body));
+    }
+    const proto = await alice.request('POST', '/v1/sessions', '{"repo":{"url":"/x"},"__proto__":{"admin":true}}');
+    assert.equal(proto.status, 400);
+    const big = await alice.request('POST', '/v1/sessions', { repo: { url: repo }, prompt: 'x'.repeat(2 * 1024 * 1024) });
+    assert.equal(big.status, 413);
+    assert.equal(big.body.error.code, 'payload_too_large');
+    const wrongType = await alice.request('POST', '/v1/sessions', 'a=b', { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(wrongType.status, 415);
+    assert.equal((await alice.request('POST', `/v1/sessions/${aliceSession}/messages`, { text: '   ' })).status, 400);
+    assert.equal((await alice.request('GET', '/v1/nothing')).status, 404);
+    assert.equal((await alice.request('GET', '/v1/sessions/ses_doesnotexist0000000000000')).status, 404);
+  });
+
+  it('refuses local repositories unless the server allows them', async () => {
+    const strict = await startTestServer({ allowLocalRepos: false });
+    try {
+      for (const url of [repo, `file://${repo}`]) {
+        const r = await strict.api('alice').start({ repo: { url }, prompt: 'x', autoInitiate: true });
+        assert.equal(r.status, 400);
+        assert.match(r.body.error.message, /local repositories are disabled/);
+      }
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('never shows credentials of a repository URL', async () => {
+    const alice = t.api('alice');
+    const r = await alice.start({ repo: { url: 'https://user:s3cretTOKEN@127.0.0.1:1/x.git' }, prompt: 'x', autoInitiate: true });
+    assert.equal(r.status, 202);
+    const s = await alice.waitFor(r.body.sessionId, (v) => v.status === 'failed');
+    const everything = JSON.stringify(s) + (await alice.request('GET', `/v1/sessions/${r.body.sessionId}/log`)).body;
+    assert.ok(!everything.includes('s3cretTOKEN'), everything);
+    assert.match(s.repo.url, /user:\*\*\*@/);
+  });
+});
