@@ -97,3 +97,21 @@ describe('concurrency limit', () => {
     }
   });
 });
+
+describe('reaper', () => {
+  it('fails a preparation that overruns its budget, cleanly and with a clear message', async () => {
+    let now = 9_000_000;
+    const t = await startTestServer({ preparationBudgetMs: 60_000 }, { clock: () => now });
+    try {
+      const alice = t.api('alice');
+      const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true, setup: ['sleep 30'] });
+      await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
+      now += 61_000;
+      const failed = await alice.waitFor(body.sessionId, (s) => s.status === 'failed', 5000);
+      assert.match(failed.lastError!.message, /exceeded its time budget of 60 s/);
+      assert.equal(failed.lastError!.step, 'setup');
+    } finally {
+      await t.close();
+    }
+  });
+});

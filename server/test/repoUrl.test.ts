@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkBranchName, checkRepoUrl } from '../src/git/repoUrl';
+import { Redactor, redactUrlCredentials } from '../src/util/redact';
+
+describe('repository URLs', () => {
+  it('accepts https, ssh, git and scp-like remotes', () => {
+    for (const url of ['https://github.com/a/b.git', 'ssh://git@host/x.git', 'git://host/x', 'git@github.com:a/b.git']) {
+      assert.equal(checkRepoUrl(url, false).ok, true, url);
+    }
+  });
+
+  it('refuses option injection, command transports and (unless allowed) local paths', () => {
+    const refused: [string, RegExp][] = [
+      ['--upload-pack=touch /tmp/x', /cannot start with "-"/],
+      ['-uhttps://x', /cannot start with "-"/],
+      ['ext::sh -c id', /spaces|remote helper/],
+      ['ext::sh', /remote helper/],
+      ['fd::3', /remote helper/],
+      ['file:///etc', /local repositories are disabled/],
+      ['/srv/repo.git', /local repositories are disabled/],
+      ['ftp://x/y', /"ftp" transport/],
+      ['https://x/y\n--config', /control characters/],
+      ['relative/path', /not a repository URL/],
+    ];
+    for (const [url, why] of refused) {
+      const r = checkRepoUrl(url, false);
+      assert.equal(r.ok, false, url);
+      assert.match(!r.ok ? r.reason : '', why, url);
+    }
+    assert.equal(checkRepoUrl('/srv/repo.git', true).ok, true);
+    assert.equal(checkRepoUrl('file:///srv/repo.git', true).ok, true);
+    assert.equal(checkRepoUrl('ext::sh', true).ok, false, 'allowing local repos never allows ext::');
+  });
+
+  it('checks branch names like git check-ref-format', () => {
+    for (const ok of ['main', 'feature/x', 'berth/abc-1', 'v1.2']) assert.equal(checkBranchName(ok), null, ok);
+    for (const bad of ['-f', 'a..b', 'a b', 'a~1', 'a^', 'a:b', 'x.lock', '.hidden', 'a/', '@', 'a@{1}', 'a\\b', 'end.']) {
+      assert.notEqual(checkBranchName(bad), null, bad);
+    }
+  });
+});
+
+describe('redaction', () => {
+  it('masks URL credentials and known secrets', () => {
+    assert.equal(redactUrlCredentials('fatal: https://bob:hunter2@git.example/x'), 'fatal: https://bob:***@git.example/x');
+    assert.equal(redactUrlCredentials('https://ghp_abcdef@github.com/x'), 'https://***@github.com/x');
+    const r = new Redactor();
+    r.add('sk-live-123456789');
+    r.add('abc'); // too short to be a secret: ignored
+    assert.equal(r.redact('key=sk-live-123456789 abc'), 'key=*** abc');
+  });
+});
