@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   const server = await startServer(config);
   process.stdout.write(`listening on ${server.url}\n`);
   if (localToken) {
-    process.stdout.write(`token for user "local": run \`berth-server token --data-dir ${dataDir}\`\n`);
+    const self = process.argv[1] ?? 'berth-server';
+    process.stdout.write(`token for user "local": run \`node ${self} token --data-dir ${dataDir}\`\n`);
   }
   let stopping = false;
   const stop = (signal: string) => {
