@@ -28,6 +28,8 @@ describe('job store', () => {
     assert.equal(reclaimed?.id, job?.id, 'the lease expired: B takes it over');
     assert.equal(reclaimed?.attempts, 2);
     assert.equal(await store.renewLease(job!.id, 'A', 5000), false, 'A lost the lease');
+    assert.equal(await store.claimJob('B', 1300, 100), null, 'an owner never reclaims a job it still runs');
+    assert.equal((await store.claimJob('C', 1300, 100))?.attempts, 3);
 
     await store.createSession(session('ses_b'));
     const e1 = await store.appendEvent('ses_a', 'user_message', { turnId: 't', text: 'x' });

@@ -101,7 +101,7 @@ export interface Store {
   readEvents(sessionId: string, afterId: number, limit?: number): Promise<PersistedEvent[]>;
 
   enqueueJob(job: NewJob): Promise<JobRecord>;
-  /** Takes the next due job (queued and due, or running with an expired lease) under a lease. */
+  /** Takes the next due job (queued and due, or running under another owner's expired lease) under a lease. */
   claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null>;
   renewLease(jobId: number, owner: string, leaseUntil: number): Promise<boolean>;
   finishJob(jobId: number, state: 'done' | 'failed'): Promise<void>;

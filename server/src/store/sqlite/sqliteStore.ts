@@ -143,7 +143,9 @@ export class SqliteStore implements Store {
       claimJob: db.prepare(`UPDATE jobs SET state = 'running', lease_owner = @owner, lease_until = @until,
           attempts = attempts + 1, updated_at = @now
         WHERE id = (SELECT id FROM jobs
-          WHERE (state = 'queued' AND run_at <= @now) OR (state = 'running' AND lease_until < @now)
+          WHERE (state = 'queued' AND run_at <= @now)
+             -- Another owner's lease ran out (its process died); never our own, which we still run.
+             OR (state = 'running' AND lease_until < @now AND lease_owner <> @owner)
           ORDER BY run_at, id LIMIT 1)
         RETURNING *`),
       renewLease: db.prepare(
