@@ -63,7 +63,7 @@ export function parseJsonc(text: string): unknown {
       i++;
     }
   }
-  // Trailing commas before } or ] (strings are intact, and a comma followed by a closer never occurs inside valid JSON strings' outside).
+  // Comments are gone; now drop trailing commas before } or ] (again skipping strings).
   return JSON.parse(stripTrailingCommas(out));
 }
 

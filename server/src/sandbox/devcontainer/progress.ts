@@ -109,8 +109,13 @@ export class UpLogInterpreter {
     this.options.onProgress?.(message, detail);
   }
 
+  /** Logs a line of Berth's own (redacted like the CLI's). */
   log(text: string): void {
-    this.options.onLog?.(this.redact(text));
+    this.emitLogLines(this.redact(text));
+  }
+
+  redactText(text: string): string {
+    return this.redact(stripAnsi(text));
   }
 
   /** Feeds one stderr line. */
