@@ -13,6 +13,7 @@ import { JobRunner } from './preparation/jobs';
 import { runPreparation } from './preparation/pipeline';
 import { Reaper } from './preparation/reaper';
 import { LocalProvider } from './sandbox/local/localProvider';
+import { DevcontainerProvider } from './sandbox/devcontainer/devcontainerProvider';
 import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
 import { SessionService } from './sessions/service';
@@ -108,6 +109,19 @@ function openTurn(events: Awaited<ReturnType<ServerContext['store']['readEvents'
   return [...open].pop() ?? null;
 }
 
+function createProvider(config: ServerConfig, redactor: Redactor): SandboxProvider {
+  if (config.provider === 'devcontainer') {
+    return new DevcontainerProvider({
+      instance: config.instanceTag,
+      agentHostScript: config.agentHostScript,
+      defaultImage: config.defaultImage,
+      timeoutMs: config.timeouts.sandboxMs,
+      redact: redactor.secretsList(),
+    });
+  }
+  return new LocalProvider({ instance: config.instanceTag, agentHostScript: config.agentHostScript });
+}
+
 export async function startServer(config: ServerConfig, options: ServerOptions = {}): Promise<BerthServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const paths = dataPaths(config.dataDir);
@@ -119,7 +133,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   const clock = options.clock ?? Date.now;
   const store = new SqliteStore(paths.database);
   const bus = new EventBus();
-  const provider = options.provider ?? new LocalProvider({ instance: config.instanceTag, agentHostScript: config.agentHostScript });
+  const provider = options.provider ?? createProvider(config, redactor);
   const ctx: ServerContext = {
     config,
     paths,

@@ -10,12 +10,16 @@ import { defaultAgentHostScript } from './paths';
 
 const USAGE = `usage:
   berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
+                     [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
+                     [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
                      [--log-level info]
   berth-server token [--data-dir DIR]
 
-Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.`;
+Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.
+LLM agent: --llm-base-url (any OpenAI-compatible endpoint, e.g. https://api.openai.com/v1) makes the
+built-in llm driver the default; its API key comes from BERTH_LLM_API_KEY.`;
 
 function fail(message: string): never {
   process.stderr.write(`berth-server: ${message}\n\n${USAGE}\n`);
@@ -58,7 +62,12 @@ async function main(): Promise<void> {
         provider: { type: 'string', default: 'local' },
         'allow-local-repos': { type: 'boolean', default: false },
         'agent-command': { type: 'string' },
+        'llm-base-url': { type: 'string' },
+        'llm-model': { type: 'string' },
+        'max-tool-rounds': { type: 'string' },
+        'max-turn-seconds': { type: 'string' },
         'agent-host': { type: 'string' },
+        'default-image': { type: 'string' },
         'max-preparations': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'setup-timeout': { type: 'string' },
@@ -71,7 +80,6 @@ async function main(): Promise<void> {
   }
   const provider = values.provider;
   if (provider !== 'local' && provider !== 'devcontainer') fail('--provider must be local or devcontainer');
-  if (provider === 'devcontainer') fail('the devcontainer provider is not available in this build yet');
   const port = positiveInt('port', values.port, 8717);
   if (port > 65535) fail('--port must be at most 65535');
   const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
@@ -88,6 +96,22 @@ async function main(): Promise<void> {
     localToken = true;
   }
 
+  const llmBaseUrl = values['llm-base-url'];
+  if (llmBaseUrl !== undefined) {
+    if (values['agent-command'] !== undefined) fail('--agent-command and --llm-base-url choose different agents; give one of them');
+    if (!/^https?:\/\/[^/\s]+/i.test(llmBaseUrl)) fail('--llm-base-url must be an http:// or https:// URL');
+    if (!values['llm-model']) fail('--llm-base-url needs --llm-model');
+  } else if (values['llm-model'] !== undefined) fail('--llm-model needs --llm-base-url');
+  const llm = llmBaseUrl
+    ? {
+        baseUrl: llmBaseUrl,
+        model: values['llm-model']!,
+        apiKey: process.env.BERTH_LLM_API_KEY || null,
+        ...(values['max-tool-rounds'] !== undefined ? { maxToolRounds: positiveInt('max-tool-rounds', values['max-tool-rounds'], 0) } : {}),
+        ...(values['max-turn-seconds'] !== undefined ? { maxTurnMs: positiveInt('max-turn-seconds', values['max-turn-seconds'], 0) * 1000 } : {}),
+      }
+    : null;
+
   const base = defaultConfig({ dataDir, agentHostScript: resolve(values['agent-host'] ?? defaultAgentHostScript()) });
   if (!existsSync(base.agentHostScript)) fail(`agent host bundle not found at ${base.agentHostScript}; run "npm run build"`);
   const config = {
@@ -95,9 +119,11 @@ async function main(): Promise<void> {
     host: values.host!,
     port,
     provider,
+    defaultImage: values['default-image'] ?? base.defaultImage,
     allowLocalRepos: values['allow-local-repos'] === true,
     tokens,
     agentCommand: values['agent-command'] ?? null,
+    llm,
     maxConcurrentPreparations: Math.max(1, positiveInt('max-preparations', values['max-preparations'], base.maxConcurrentPreparations)),
     idleTimeoutMs: positiveInt('idle-timeout', values['idle-timeout'], base.idleTimeoutMs / 1000) * 1000,
     timeouts: {

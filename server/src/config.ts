@@ -8,11 +8,18 @@ export interface ServerConfig {
   /** Tags this server's sandboxes (processes, containers) so that cleanup never touches another's. */
   instanceTag: string;
   provider: 'local' | 'devcontainer';
+  /** Image of the default dev container config, for repos without one. */
+  defaultImage: string;
   allowLocalRepos: boolean;
   /** user → token */
   tokens: Map<string, string>;
   /** Shell command run per turn by the `command` driver; none = the built-in echo driver. */
   agentCommand: string | null;
+  /**
+   * An OpenAI-compatible chat completions endpoint for the built-in `llm` driver (the default
+   * driver when set; `agentCommand` wins when both are). null = none.
+   */
+  llm: LlmConfig | null;
   /** The agent host bundle (dist/agent/agent-host.mjs). */
   agentHostScript: string;
   maxConcurrentPreparations: number;
@@ -41,6 +48,22 @@ export interface ServerConfig {
   logLevel: string;
 }
 
+export interface LlmConfig {
+  /** e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1 */
+  baseUrl: string;
+  model: string;
+  /** Handed to the agent host in its environment (BERTH_LLM_API_KEY), never on its command line. */
+  apiKey: string | null;
+  /** Limits of one turn; unset = the agent host's defaults (50 tool rounds, 30 minutes). */
+  maxToolRounds?: number;
+  maxTurnMs?: number;
+  /** run_command's default time limit. */
+  commandTimeoutMs?: number;
+  /** Retries of a request answered 429/5xx, and the first backoff. */
+  maxRetries?: number;
+  retryBaseMs?: number;
+}
+
 export function dataPaths(dataDir: string) {
   return {
     database: join(dataDir, 'berth.db'),
@@ -59,9 +82,11 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     host: '127.0.0.1',
     port: 8717,
     provider: 'local',
+    defaultImage: 'berth/base:bookworm',
     allowLocalRepos: false,
     tokens: new Map(),
     agentCommand: null,
+    llm: null,
     maxConcurrentPreparations: 4,
     timeouts: {
       diskCheckMs: 10_000,

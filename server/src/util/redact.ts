@@ -7,6 +7,10 @@ export class Redactor {
     if (secret && secret.length >= 6) this.secrets.add(secret);
   }
 
+  secretsList(): string[] {
+    return [...this.secrets];
+  }
+
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) {

@@ -48,7 +48,8 @@ export const sessionImport: PreparationStepModule = {
     const name = `import-${randomBytes(8).toString('hex')}.json`;
     const hostFile = join(run.sharedDir, name);
     try {
-      await writeFile(hostFile, JSON.stringify(content), { mode: 0o600 });
+      // Readable by the sandbox's own user; the data dir around it is private to the server (0700).
+      await writeFile(hostFile, JSON.stringify(content), { mode: 0o644 });
       const entries = await agent.importSession(posix.join(sandbox.sharedFolder, name), ctx.config.timeouts.sessionImportMs, signal);
       const runtime = new SessionRuntime(ctx, session.id, sandbox, agent);
       run.runtime = runtime;

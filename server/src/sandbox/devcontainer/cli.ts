@@ -131,6 +131,8 @@ export class DevcontainerError extends Error {
 export interface DevcontainerUpOptions {
   /** Becomes the id label `berth.session=<sessionId>`. */
   sessionId: string;
+  /** More id labels (e.g. `berth.instance`, so a server only ever cleans up its own containers). */
+  labels?: Record<string, string>;
   /** The clone on the host. */
   workspaceFolder: string;
   /** Extra bind mounts (read-only ones go through the override config; see config.ts). */
@@ -173,6 +175,7 @@ function checkSessionId(sessionId: string): void {
 /** Builds the `up` argv (after the script path). */
 export function upArgs(options: {
   sessionId: string;
+  labels?: Record<string, string>;
   workspaceFolder: string;
   overrideConfigPath: string | null;
   secretsFile: string | null;
@@ -183,6 +186,7 @@ export function upArgs(options: {
     options.workspaceFolder,
     '--id-label',
     `${SESSION_LABEL}=${options.sessionId}`,
+    ...Object.entries(options.labels ?? {}).flatMap(([k, v]) => ['--id-label', `${k}=${v}`]),
     '--log-format',
     'json',
     // The host uid is irrelevant for Berth and the update would build an extra image.
@@ -254,6 +258,7 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
 
     const args = upArgs({
       sessionId: options.sessionId,
+      labels: options.labels,
       workspaceFolder: options.workspaceFolder,
       overrideConfigPath: config.overrideConfigPath,
       secretsFile,

@@ -66,12 +66,10 @@ export interface LabelledContainer {
   sessionId: string;
 }
 
-/** Every container (running or not) carrying the Berth session label. */
-export async function listLabelledContainers(options: DockerOptions = {}): Promise<LabelledContainer[]> {
-  const stdout = await runDocker(
-    ['ps', '-a', '--no-trunc', '--filter', `label=${SESSION_LABEL}`, '--format', `{{.ID}}\t{{.Label "${SESSION_LABEL}"}}`],
-    options,
-  );
+/** Every container (running or not) carrying the Berth session label, optionally only those with another label too. */
+export async function listLabelledContainers(options: DockerOptions = {}, alsoLabel?: string): Promise<LabelledContainer[]> {
+  const filters = ['--filter', `label=${SESSION_LABEL}`, ...(alsoLabel ? ['--filter', `label=${alsoLabel}`] : [])];
+  const stdout = await runDocker(['ps', '-a', '--no-trunc', ...filters, '--format', `{{.ID}}\t{{.Label "${SESSION_LABEL}"}}`], options);
   return stdout
     .split('\n')
     .map((line) => line.trim())

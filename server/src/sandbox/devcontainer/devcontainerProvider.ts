@@ -1,0 +1,149 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { dirname, basename } from 'node:path';
+import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
+import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
+import { BerthError } from '../../util/errors';
+import {
+  DevcontainerError,
+  devcontainerUp,
+  dockerDataRootFreeBytes,
+  dockerExecArgv,
+  listLabelledContainers,
+  removeContainer,
+  type UpResult,
+} from './cli';
+
+export const INSTANCE_LABEL = 'berth.instance';
+// Where the host's Node binary, the agent host bundle and the shared folder appear in the container.
+const NODE_TARGET = '/opt/berth/node/bin/node';
+const AGENT_TARGET = '/opt/berth/agent';
+const SHARED_TARGET = '/berth/shared';
+
+export interface DevcontainerProviderOptions {
+  instance: string;
+  agentHostScript: string;
+  defaultImage: string;
+  timeoutMs: number;
+  /** Values never to show in logs (tokens, keys). */
+  redact: string[];
+}
+
+/** The environment of the host-side `docker` client: enough to reach the daemon, nothing secret. */
+function dockerClientEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = sandboxEnv({});
+  for (const name of ['DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'DOCKER_CERT_PATH', 'DOCKER_TLS_VERIFY']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...extra };
+}
+
+class DevcontainerSandbox implements Sandbox {
+  readonly ref: SandboxRef;
+  readonly workspaceFolder: string;
+  readonly sharedFolder = SHARED_TARGET;
+  readonly agentHost: { node: string; script: string };
+  private readonly children = new Set<ChildProcessWithoutNullStreams>();
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly up: UpResult,
+    agentHostScript: string,
+  ) {
+    this.ref = { provider: 'devcontainer', containerId: up.containerId };
+    this.workspaceFolder = up.remoteWorkspaceFolder;
+    this.agentHost = { node: NODE_TARGET, script: `${AGENT_TARGET}/${basename(agentHostScript)}` };
+  }
+
+  /** `docker exec -i` into the container as its remote user; env values travel outside argv. */
+  spawn(command: string, args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
+    const exec = dockerExecArgv(this.up.containerId, command, args, {
+      user: this.up.remoteUser,
+      cwd: options.cwd ?? this.workspaceFolder,
+      env: { ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
+    });
+    const child = spawn(exec.command, exec.args, {
+      env: dockerClientEnv(exec.env),
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.children.add(child);
+    child.on('close', () => this.children.delete(child));
+    return child;
+  }
+
+  async destroy(): Promise<void> {
+    // Removing the container ends everything inside it; the exec clients then exit on their own.
+    await removeContainer(this.up.containerId).catch(() => {});
+    for (const child of this.children) {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    this.children.clear();
+  }
+}
+
+/**
+ * Sandboxes as real dev containers, provisioned by the official Dev Containers CLI. The agent host
+ * runs inside on the server's own Node binary, bind-mounted read-only (the image needs glibc).
+ */
+export class DevcontainerProvider implements SandboxProvider {
+  readonly name = 'devcontainer' as const;
+  readonly setupInsideSandbox = true;
+
+  constructor(private readonly options: DevcontainerProviderOptions) {}
+
+  async create(request: SandboxCreateRequest): Promise<Sandbox> {
+    const { agentHostScript } = this.options;
+    try {
+      const up = await devcontainerUp({
+        sessionId: request.sessionId,
+        labels: { [INSTANCE_LABEL]: this.options.instance },
+        workspaceFolder: request.workspaceDir,
+        mounts: [
+          { source: realpathSync(process.execPath), target: NODE_TARGET, readonly: true },
+          { source: dirname(realpathSync(agentHostScript)), target: AGENT_TARGET, readonly: true },
+          { source: request.sharedDir, target: SHARED_TARGET },
+        ],
+        defaultImage: this.options.defaultImage,
+        timeoutMs: this.options.timeoutMs,
+        signal: request.signal,
+        onProgress: request.onProgress,
+        onLog: request.onLog,
+        redact: this.options.redact,
+        env: dockerClientEnv({}),
+      });
+      request.onLog(`container ${up.containerId.slice(0, 12)} up (${up.configSource} config, user ${up.remoteUser})`);
+      return new DevcontainerSandbox(request.sessionId, up, agentHostScript);
+    } catch (err) {
+      if (err instanceof DevcontainerError) {
+        if (err.kind === 'aborted') throw new BerthError('aborted', 'cancelled');
+        throw new BerthError(err.kind === 'timeout' ? 'sandbox_timeout' : 'sandbox_failed', err.formatForUser());
+      }
+      throw err;
+    }
+  }
+
+  async destroy(ref: SandboxRef): Promise<void> {
+    if (ref.provider === 'devcontainer') await removeContainer(ref.containerId);
+  }
+
+  async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {
+    const mine = await listLabelledContainers({}, `${INSTANCE_LABEL}=${this.options.instance}`);
+    let removed = 0;
+    for (const c of mine) {
+      if (liveSessionIds.has(c.sessionId)) continue;
+      await removeContainer(c.id).catch(() => {});
+      removed++;
+    }
+    return removed;
+  }
+
+  async freeBytes(): Promise<number | null> {
+    return dockerDataRootFreeBytes();
+  }
+}
