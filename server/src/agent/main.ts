@@ -5,6 +5,7 @@ import type { AgentMessage } from '@berth/protocol';
 import { AgentHost } from './host';
 import { CommandDriver } from './drivers/command';
 import { EchoDriver } from './drivers/echo';
+import { LLM_OPTIONS, createLlmDriver } from './drivers/llm';
 import type { AgentDriver } from './driver';
 
 const { values } = parseArgs({
@@ -12,6 +13,7 @@ const { values } = parseArgs({
     driver: { type: 'string', default: 'echo' },
     command: { type: 'string' },
     workspace: { type: 'string', default: process.cwd() },
+    ...LLM_OPTIONS,
   },
 });
 
@@ -20,6 +22,8 @@ function makeDriver(): AgentDriver {
     case 'command':
       if (!values.command) throw new Error('--driver command needs --command');
       return new CommandDriver(values.command);
+    case 'llm':
+      return createLlmDriver(values);
     case 'echo':
       return new EchoDriver();
     default:

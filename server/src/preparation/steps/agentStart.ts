@@ -1,6 +1,18 @@
 import { AgentConnection } from '../../sessions/agentConnection';
 import { BerthError } from '../../util/errors';
 import type { PreparationStepModule } from '../types';
+import type { LlmConfig } from '../../config';
+
+function llmDriverArgs(llm: LlmConfig): string[] {
+  const args = ['--driver', 'llm', '--llm-base-url', llm.baseUrl, '--llm-model', llm.model];
+  const seconds = (ms: number) => String(ms / 1000);
+  if (llm.maxToolRounds !== undefined) args.push('--max-tool-rounds', String(llm.maxToolRounds));
+  if (llm.maxTurnMs !== undefined) args.push('--max-turn-seconds', seconds(llm.maxTurnMs));
+  if (llm.commandTimeoutMs !== undefined) args.push('--command-timeout-seconds', seconds(llm.commandTimeoutMs));
+  if (llm.maxRetries !== undefined) args.push('--llm-max-retries', String(llm.maxRetries));
+  if (llm.retryBaseMs !== undefined) args.push('--llm-retry-base-ms', String(llm.retryBaseMs));
+  return args;
+}
 
 /** Starts the agent host in the sandbox and checks its pinned protocol version. */
 export const agentStart: PreparationStepModule = {
@@ -11,15 +23,19 @@ export const agentStart: PreparationStepModule = {
     const { ctx } = run;
     const sandbox = run.sandbox;
     if (!sandbox) throw new BerthError('internal', 'no sandbox to start the agent in');
+    const llm = ctx.config.llm;
     const driverArgs = ctx.config.agentCommand
       ? ['--driver', 'command', '--command', ctx.config.agentCommand]
-      : ['--driver', 'echo'];
-    const child = sandbox.spawn(sandbox.agentHost.node, [
-      sandbox.agentHost.script,
-      ...driverArgs,
-      '--workspace',
-      sandbox.workspaceFolder,
-    ]);
+      : llm
+        ? llmDriverArgs(llm)
+        : ['--driver', 'echo'];
+    // The API key travels in the environment only: argv shows in `ps` and logs.
+    const env = !ctx.config.agentCommand && llm?.apiKey ? { BERTH_LLM_API_KEY: llm.apiKey } : undefined;
+    const child = sandbox.spawn(
+      sandbox.agentHost.node,
+      [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder],
+      env ? { env } : {},
+    );
     const agent = new AgentConnection(child, (line) => run.log(ctx.redactor.redact(line)));
     run.agent = agent;
     const hello = await agent.handshake(ctx.config.timeouts.agentStartMs, signal);
