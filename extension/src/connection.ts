@@ -144,15 +144,24 @@ export class Connection implements vscode.Disposable {
     const provider: EmbeddedProvider = setting === 'auto' ? ((await dockerAvailable()) ? 'devcontainer' : 'local') : setting;
     const dataDir = join(this.context.globalStorageUri.fsPath, 'server');
     await mkdir(dataDir, { recursive: true });
-    return EmbeddedServer.start({
-      nodePath: config.get<string>('localServer.nodePath', '') || 'node',
-      cliPath: this.context.asAbsolutePath(join('dist', 'server', 'cli.js')),
-      dataDir,
-      provider,
-      // The embedded server serves only this user, on loopback: cloning local paths is allowed.
-      extraArgs: ['--allow-local-repos'],
-      log: this.log,
-    });
+    const start = (provider: EmbeddedProvider) =>
+      EmbeddedServer.start({
+        nodePath: config.get<string>('localServer.nodePath', '') || 'node',
+        cliPath: this.context.asAbsolutePath(join('dist', 'server', 'cli.js')),
+        dataDir,
+        provider,
+        // The embedded server serves only this user, on loopback: cloning local paths is allowed.
+        extraArgs: ['--allow-local-repos'],
+        log: this.log,
+      });
+    try {
+      return await start(provider);
+    } catch (err) {
+      if (setting !== 'auto' || provider === 'local') throw err;
+      // Docker answered but the devcontainer provider could not start: sessions still work locally.
+      this.log.warn(`the devcontainer provider did not start (${err instanceof Error ? err.message : String(err)}); using the local provider`);
+      return start('local');
+    }
   }
 }
 

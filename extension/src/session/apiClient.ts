@@ -126,7 +126,14 @@ export class ApiClient {
   private async send(method: string, path: string, body: unknown, extra: { timeout?: number; responseType?: 'text' } = {}) {
     let res;
     try {
-      res = await this.http.request({ method, url: path, data: body, ...extra });
+      res = await this.http.request({
+        method,
+        url: path,
+        data: body,
+        // axios labels a bodyless POST as a form; the server rightly refuses that media type.
+        ...(body === undefined ? { headers: { 'Content-Type': false } } : {}),
+        ...extra,
+      });
     } catch (err) {
       // AxiosError holds the request config (and with it the Authorization header): keep only the reason.
       const reason = err instanceof AxiosError ? (err.code ?? 'request failed') : 'request failed';

@@ -205,7 +205,9 @@ function applySnapshot(s: ChatSession, view: SessionView): ChatSession {
 function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
   const resume = data.resume ?? s.resume;
   if (data.step === 'ready') {
-    return { ...s, ...statusChange(s, 'ready', 'ready'), resume };
+    // The server may already have said `running` (the first prompt's turn started): keep that.
+    const status = s.status === 'running' ? 'running' : 'ready';
+    return { ...s, ...statusChange(s, status, status === 'ready' ? 'ready' : s.step), resume };
   }
   if (data.step === 'failed') {
     const running = s.steps.find((step) => step.state === 'running')?.step;
