@@ -1,7 +1,7 @@
 // Starts the real berth-server (dist/server/cli.js) on loopback with a temp data dir, through the
 // extension's own EmbeddedServer, plus a bare git repository with one pushed commit to clone.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EmbeddedServer } from '../../src/server/embedded';
@@ -27,6 +27,7 @@ export interface RealServer {
 }
 
 export function createBareRepo(dir: string, branch = 'main'): string {
+  mkdirSync(dir, { recursive: true });
   const bare = join(dir, 'origin.git');
   const work = join(dir, 'seed');
   const git = (cwd: string, ...args: string[]) =>

@@ -1,0 +1,301 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { PreparingData, SessionStatus, SessionView, StreamEvent } from '@berth/protocol';
+import {
+  canInterrupt,
+  canRetry,
+  initialState,
+  inputLock,
+  reduce,
+  toViewState,
+  type SessionAction,
+  type SessionMachineState,
+} from '../src/session/stateMachine';
+
+const ID = 'ses_aaaaaaaaaaaaaaaaaaaaaaaa';
+const ts = '2026-01-01T00:00:00.000Z';
+
+function run(actions: SessionAction[], from: SessionMachineState = initialState): SessionMachineState {
+  return actions.reduce(reduce, from);
+}
+const ev = (event: StreamEvent): SessionAction => ({ type: 'event', event });
+const prep = (data: Partial<PreparingData> & Pick<PreparingData, 'step'>): SessionAction =>
+  ev({ id: 0, sessionId: ID, type: 'preparing', ts, data: { state: 'started', message: data.step, elapsedMs: 0, ...data } });
+const status = (s: SessionStatus, step: SessionView['step'] = null): SessionAction =>
+  ev({ id: 0, sessionId: ID, type: 'status', ts, data: { status: s, step } });
+const userMessage = (id: number, turnId: string, text: string): SessionAction =>
+  ev({ id, sessionId: ID, type: 'user_message', ts, data: { turnId, text } });
+const output = (id: number, turnId: string, text: string): SessionAction =>
+  ev({ id, sessionId: ID, type: 'assistant_output', ts, data: { turnId, text } });
+const turnComplete = (id: number, turnId: string): SessionAction =>
+  ev({ id, sessionId: ID, type: 'turn_complete', ts, data: { turnId, status: 'completed', durationMs: 5 } });
+function view(overrides: Partial<SessionView> = {}): SessionView {
+  return {
+    id: ID,
+    repo: { url: 'https://example.com/r.git', branch: 'main' },
+    prompt: 'do it',
+    setup: [],
+    autoInitiate: true,
+    status: 'ready',
+    step: null,
+    createdAt: ts,
+    updatedAt: ts,
+    preparedAt: ts,
+    initiatedAt: ts,
+    lastError: null,
+    lastEventId: 0,
+    ...overrides,
+  };
+}
+const connected = (v: SessionView): SessionAction => ev({ id: 0, sessionId: ID, type: 'connected', ts, data: { session: v } });
+const started: SessionAction[] = [
+  { type: 'start_requested', repo: { url: 'https://example.com/r.git' }, prompt: 'do it' },
+  { type: 'start_accepted', sessionId: ID, status: 'preparing' },
+];
+const stepStates = (s: SessionMachineState) => Object.fromEntries(s.session!.steps.map((x) => [x.step, x.state]));
+
+describe('state machine: start and preparation', () => {
+  it('shows preparing the moment Enter is pressed, before the server answered', () => {
+    const s = reduce(initialState, started[0]!);
+    assert.equal(s.session?.status, 'preparing');
+    assert.equal(s.session?.sessionId, null);
+    assert.equal(s.session?.step, 'queued');
+    assert.deepEqual(inputLock(s), { enabled: false, reason: 'Starting the session…' });
+  });
+
+  it('follows every step: done, running, with message, elapsed time and the latest log line', () => {
+    const s = run([
+      ...started,
+      prep({ step: 'disk_check', state: 'done', message: '79 GiB free', elapsedMs: 2 }),
+      prep({ step: 'clone', message: 'cloning', detail: 'Receiving objects: 10%' }),
+      prep({ step: 'clone', message: 'cloning', detail: 'Receiving objects: 90%', elapsedMs: 900 }),
+    ]);
+    const steps = stepStates(s);
+    assert.equal(steps.disk_check, 'done');
+    assert.equal(steps.clone, 'running');
+    assert.equal(steps.branch, 'pending');
+    const clone = s.session!.steps.find((x) => x.step === 'clone')!;
+    assert.equal(clone.detail, 'Receiving objects: 90%');
+    assert.equal(clone.elapsedMs, 900);
+    assert.equal(s.session!.step, 'clone');
+    assert.match(inputLock(s).reason, /cloning/);
+  });
+
+  it('marks a step that never reported as skipped once a later one starts', () => {
+    const s = run([...started, prep({ step: 'clone', state: 'done' }), prep({ step: 'sandbox' })]);
+    const steps = stepStates(s);
+    assert.equal(steps.clone, 'done');
+    assert.equal(steps.branch, 'skipped');
+    assert.equal(steps.setup, 'skipped');
+    assert.equal(steps.sandbox, 'running');
+  });
+
+  it('unlocks input only on ready — never on a step done, not even initiate', () => {
+    let s = run([...started, prep({ step: 'initiate' }), prep({ step: 'initiate', state: 'done' })]);
+    assert.equal(inputLock(s).enabled, false, 'initiate done is not ready');
+    s = reduce(s, prep({ step: 'ready', state: 'done', elapsedMs: 1234 }));
+    assert.equal(s.session?.status, 'ready');
+    assert.equal(inputLock(s).enabled, true);
+    assert.ok(s.session!.steps.every((x) => x.state === 'done' || x.state === 'skipped'));
+  });
+
+  it('keeps input locked during the first turn, however the events interleave (as the real server orders them)', () => {
+    // Fast path persists the prompt as user_message #1; `status running` precedes the `ready` progress event.
+    let s = run([
+      ...started,
+      userMessage(1, 't1', 'do it'),
+      prep({ step: 'initiate', state: 'done' }),
+      status('running'),
+      prep({ step: 'ready', state: 'done' }),
+    ]);
+    assert.equal(s.session?.status, 'running', 'ready progress does not downgrade a running turn');
+    assert.equal(inputLock(s).enabled, false);
+    assert.match(inputLock(s).reason, /working/);
+    assert.equal(canInterrupt(s), true);
+    s = run([output(2, 't1', 'done'), turnComplete(3, 't1')], s);
+    assert.equal(inputLock(s).enabled, false, 'still running until the server says so');
+    s = reduce(s, status('ready'));
+    assert.deepEqual(inputLock(s), { enabled: true, reason: '' });
+    assert.equal(canInterrupt(s), false);
+  });
+
+  it('a failed step fails the session with its message; Retry resets the run', () => {
+    let s = run([...started, prep({ step: 'clone' }), prep({ step: 'clone', state: 'failed', message: 'repository not found' })]);
+    assert.equal(s.session?.status, 'failed');
+    assert.deepEqual(s.session?.error, { code: 'preparation_failed', message: 'repository not found', step: 'clone' });
+    assert.equal(stepStates(s).clone, 'failed');
+    assert.equal(canRetry(s), true);
+    assert.equal(inputLock(s).enabled, false);
+    s = reduce(s, { type: 'retry_requested' });
+    assert.equal(s.session?.status, 'preparing');
+    assert.equal(s.session?.error, null);
+    assert.ok(s.session!.steps.every((x) => x.state === 'pending'));
+    assert.equal(canRetry(s), false);
+  });
+
+  it('the `failed` progress event fails the running step; the persisted error refines the error', () => {
+    let s = run([...started, prep({ step: 'agent_start' }), prep({ step: 'failed', state: 'failed', message: 'agent version mismatch' })]);
+    assert.equal(s.session?.status, 'failed');
+    assert.equal(stepStates(s).agent_start, 'failed');
+    assert.equal(s.session?.error?.step, 'agent_start');
+    s = reduce(s, ev({ id: 2, sessionId: ID, type: 'error', ts, data: { code: 'agent_version_mismatch', message: 'want 1.0.0, got 2.0.0', step: 'agent_start' } }));
+    assert.equal(s.session?.error?.code, 'agent_version_mismatch');
+    assert.equal(s.session?.items.length, 0, 'a preparation error is the banner, not a chat item');
+  });
+
+  it('a start request that failed is a failed session that Retry can repeat', () => {
+    const s = run([started[0]!, { type: 'request_failed', error: { code: 'network', message: 'Cannot reach the Berth server' } }]);
+    assert.equal(s.session?.status, 'failed');
+    assert.equal(s.session?.sessionId, null);
+    assert.equal(canRetry(s), true);
+  });
+});
+
+describe('state machine: snapshots (connected) and reconnects', () => {
+  it('a reconnect after ready shows ready without replaying old progress', () => {
+    const before = run([...started, prep({ step: 'clone' }), prep({ step: 'ready', state: 'done' }), userMessage(1, 't1', 'do it'), turnComplete(2, 't1'), status('ready')]);
+    const after = reduce(before, connected(view({ status: 'ready', lastEventId: 2 })));
+    assert.equal(after.session?.status, 'ready');
+    assert.deepEqual(after.session?.steps, before.session?.steps, 'steps are not reset');
+    assert.deepEqual(after.session?.items, before.session?.items, 'the conversation is kept');
+    assert.equal(inputLock(after).enabled, true);
+  });
+
+  it('reopening from a snapshot infers the steps already done and the one running', () => {
+    const s = run([{ type: 'opened', sessionId: ID }, { type: 'snapshot', session: view({ status: 'preparing', step: 'sandbox', preparedAt: null, initiatedAt: null }) }]);
+    const steps = stepStates(s);
+    assert.equal(steps.clone, 'skipped');
+    assert.equal(steps.sandbox, 'running');
+    assert.equal(steps.agent_start, 'pending');
+    assert.equal(s.session?.repo?.branch, 'main');
+    assert.equal(inputLock(s).enabled, false);
+  });
+
+  it('a snapshot of a failed session shows its last error and offers Retry', () => {
+    const s = run([
+      { type: 'opened', sessionId: ID },
+      connected(view({ status: 'failed', lastError: { code: 'clone_failed', message: 'no such repo', step: 'clone' } })),
+    ]);
+    assert.equal(s.session?.error?.message, 'no such repo');
+    assert.equal(stepStates(s).clone, 'failed');
+    assert.equal(canRetry(s), true);
+  });
+
+  it('replayed history of a retried session does not mark it failed again', () => {
+    const s = run([
+      { type: 'opened', sessionId: ID },
+      connected(view({ status: 'ready' })),
+      userMessage(1, 't1', 'do it'),
+      ev({ id: 2, sessionId: ID, type: 'error', ts, data: { code: 'clone_failed', message: 'old failure', step: 'clone' } }),
+      output(3, 't1', 'hi'),
+      turnComplete(4, 't1'),
+    ]);
+    assert.equal(s.session?.status, 'ready');
+    assert.equal(s.session?.error, null);
+    assert.equal(inputLock(s).enabled, true);
+  });
+
+  it('a session that was sleeping starts a resume run when preparation begins again', () => {
+    const s = run([{ type: 'opened', sessionId: ID }, connected(view({ status: 'sleeping' })), prep({ step: 'sandbox', resume: true })]);
+    assert.equal(s.session?.status, 'preparing');
+    assert.equal(s.session?.resume, true);
+    assert.equal(stepStates(s).sandbox, 'running');
+  });
+
+  it('sleeping accepts input (a message resumes it)', () => {
+    const s = run([{ type: 'opened', sessionId: ID }, connected(view({ status: 'sleeping' }))]);
+    assert.equal(inputLock(s).enabled, true);
+  });
+
+  it('heartbeats and unchanged statuses do not produce a new state', () => {
+    const s = run([...started, prep({ step: 'ready', state: 'done' })]);
+    assert.equal(reduce(s, ev({ id: 0, sessionId: ID, type: 'heartbeat', ts, data: {} })), s);
+    assert.equal(reduce(s, { type: 'connection', connection: s.connection }), s);
+  });
+});
+
+describe('state machine: conversation', () => {
+  const ready = run([...started, prep({ step: 'ready', state: 'done' }), status('ready')]);
+
+  it('concatenates assistant deltas per turn and folds tool calls with their results', () => {
+    const s = run(
+      [
+        userMessage(1, 't1', 'hi'),
+        output(2, 't1', 'Hel'),
+        output(3, 't1', 'lo'),
+        ev({ id: 4, sessionId: ID, type: 'tool_call', ts, data: { turnId: 't1', callId: 'c1', name: 'read_file', args: { path: 'a.ts' } } }),
+        ev({ id: 5, sessionId: ID, type: 'tool_result', ts, data: { turnId: 't1', callId: 'c1', ok: true, output: 'contents' } }),
+        output(6, 't1', 'Done.'),
+        turnComplete(7, 't1'),
+      ],
+      ready,
+    );
+    const items = s.session!.items;
+    assert.deepEqual(
+      items.map((i) => i.kind),
+      ['user', 'assistant', 'tool', 'assistant', 'turn'],
+    );
+    assert.equal(items[1]?.kind === 'assistant' && items[1].text, 'Hello');
+    const tool = items[2];
+    assert.ok(tool?.kind === 'tool');
+    assert.equal(tool.name, 'read_file');
+    assert.match(tool.args, /"path": "a.ts"/);
+    assert.deepEqual(tool.result, { ok: true, output: 'contents' });
+    assert.equal(new Set(items.map((i) => i.key)).size, items.length, 'keys are unique');
+    assert.equal(s.session!.activeTurnId, null);
+  });
+
+  it('caps huge tool output', () => {
+    const s = run(
+      [
+        ev({ id: 1, sessionId: ID, type: 'tool_call', ts, data: { turnId: 't', callId: 'c', name: 'x', args: {} } }),
+        ev({ id: 2, sessionId: ID, type: 'tool_result', ts, data: { turnId: 't', callId: 'c', ok: true, output: 'y'.repeat(50_000) } }),
+      ],
+      ready,
+    );
+    const tool = s.session!.items[0];
+    assert.ok(tool?.kind === 'tool' && tool.result);
+    assert.ok(tool.result.output.length < 21_000);
+    assert.match(tool.result.output, /30000 more characters/);
+  });
+
+  it('a turn error is a chat item, not a session failure', () => {
+    const s = run([userMessage(1, 't1', 'x'), ev({ id: 2, sessionId: ID, type: 'error', ts, data: { code: 'agent_command_failed', message: 'exit 1', turnId: 't1' } })], ready);
+    assert.equal(s.session?.status, 'ready');
+    assert.equal(s.session?.items.at(-1)?.kind, 'error');
+  });
+
+  it('locks input while a message is being sent and until its turn completes', () => {
+    let s = reduce(ready, { type: 'send_started' });
+    assert.deepEqual(inputLock(s), { enabled: false, reason: 'Sending…' });
+    s = reduce(s, { type: 'send_finished', turnId: 't9', status: 'running' });
+    assert.equal(inputLock(s).enabled, false);
+    assert.equal(s.session?.activeTurnId, 't9');
+    s = run([userMessage(1, 't9', 'q'), turnComplete(2, 't9'), status('ready')], s);
+    assert.equal(inputLock(s).enabled, true);
+  });
+
+  it('a turn that completed before the POST answered does not re-lock input', () => {
+    const s = run([{ type: 'send_started' }, userMessage(1, 't9', 'q'), turnComplete(2, 't9'), status('ready'), { type: 'send_finished', turnId: 't9', status: 'running' }], ready);
+    assert.equal(s.session?.activeTurnId, null);
+    assert.equal(s.session?.status, 'ready');
+    assert.equal(inputLock(s).enabled, true);
+  });
+
+  it('a failed send unlocks input and shows the error', () => {
+    const s = run([{ type: 'send_started' }, { type: 'send_failed', error: { code: 'turn_in_progress', message: 'busy' } }], ready);
+    assert.equal(s.sending, false);
+    assert.equal(s.session?.items.at(-1)?.kind, 'error');
+    assert.equal(inputLock(s).enabled, true);
+  });
+
+  it('toViewState derives the input lock and buttons from the state', () => {
+    const v = toViewState(ready, 'signed_in', 7);
+    assert.equal(v.revision, 7);
+    assert.equal(v.input.enabled, true);
+    assert.equal(v.canRetry, false);
+    const none = toViewState(initialState, 'signed_out', 1);
+    assert.equal(none.session, null);
+    assert.equal(none.input.enabled, false);
+  });
+});
