@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import type { CommandContext } from './commands/context';
 import { Connection } from './connection';
+import { rememberSession, reopenLastSession } from './lastSession';
 import { RedactingLogger } from './logger';
 import { SessionController } from './session/sessionController';
 import { createStatusBar } from './statusBar';
@@ -29,6 +30,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const ctx: CommandContext = { extension: context, connection: conn, controller, chatView, log, output };
 
   // A new server or token replaces the API client; the open session belonged to the old one.
+  // The session last open on this server in this workspace is reopened (rebuilt from the server).
   let connectionKey = '';
   conn.onDidChange(() => {
     const api = conn.api;
@@ -36,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
     if (key !== connectionKey) {
       connectionKey = key;
       controller.setApi(api);
+      if (api) void reopenLastSession(context, conn, controller, log);
     }
     chatView.schedulePost();
     sessions.refresh();
@@ -45,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): void {
   let lastStatusKey = '';
   controller.onDidChange((state) => {
     const status = state.session?.status ?? '';
+    rememberSession(context, conn, state.session?.sessionId ?? null);
     void vscode.commands.executeCommand('setContext', 'berth.hasSession', !!state.session?.sessionId);
     void vscode.commands.executeCommand('setContext', 'berth.sessionStatus', status);
     const statusKey = `${state.session?.sessionId}:${status}`;
@@ -76,3 +80,4 @@ export async function deactivate(): Promise<void> {
   await connection?.stopEmbedded();
   connection = null;
 }
+

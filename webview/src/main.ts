@@ -13,7 +13,7 @@ import {
 import { Composer } from './components/composer';
 import { Conversation } from './components/conversation';
 import { h } from './components/dom';
-import { renderSteps, StepClock } from './components/steps';
+import { renderSteps, StepClock, tickSteps } from './components/steps';
 import { renderWelcome } from './components/welcome';
 import { formatElapsed, shortRepo, STATUS_TEXT } from './format';
 
@@ -65,15 +65,29 @@ function render(state: ChatViewState): void {
     renderedSessionId = session?.sessionId ?? null;
     clock.reset();
   }
-  welcome.replaceChildren(...(session ? [] : [renderWelcome(state.auth, (command) => post({ type: 'command', command }))]));
-  header.replaceChildren(...(session ? renderHeader(state, session) : []));
-  pendingPrompt.replaceChildren(...(session ? renderPendingPrompt(session) : []));
-  preparation.replaceChildren(...(session ? renderPreparation(session) : []));
-  errorBanner.replaceChildren(...(session && session.status === 'failed' ? renderError(state, session) : []));
-  errorBanner.hidden = !(session && session.status === 'failed');
+  // Parts are rebuilt only when what they show changed: keeps focus, open <details> and spinners.
+  patch(welcome, [session === null, state.auth], () => (session ? [] : [renderWelcome(state.auth, (command) => post({ type: 'command', command }))]));
+  patch(header, [session?.repo, session?.sessionId, session?.status, state.connection], () => (session ? renderHeader(state, session) : []));
+  patch(pendingPrompt, [session?.prompt, session?.status, session?.items.some((i) => i.kind === 'user')], () =>
+    session ? renderPendingPrompt(session) : [],
+  );
+  patch(preparation, [session?.sessionId, session?.status, session?.resume, session?.steps], () => (session ? renderPreparation(session) : []));
+  const failed = session?.status === 'failed';
+  patch(errorBanner, [failed, session?.error, state.canRetry], () => (session && failed ? renderError(state, session) : []));
+  errorBanner.hidden = !failed;
   conversation.update(session?.items ?? []);
   composer.update(state);
   if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+const signatures = new WeakMap<HTMLElement, string>();
+
+/** Replaces the children of `container` when `inputs` differ from the last time. */
+function patch(container: HTMLElement, inputs: unknown[], build: () => Node[]): void {
+  const signature = JSON.stringify(inputs);
+  if (signatures.get(container) === signature) return;
+  signatures.set(container, signature);
+  container.replaceChildren(...build());
 }
 
 function renderHeader(state: ChatViewState, session: ChatSession): Node[] {
@@ -171,11 +185,12 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
 
 // The running step's clock ticks between server updates.
 setInterval(() => {
-  if (current?.session?.steps.some((s) => s.state === 'running')) {
-    preparation.replaceChildren(...renderPreparation(current.session));
-  }
+  if (current?.session) tickSteps(preparation, current.session.steps, clock, Date.now());
 }, 1000);
 
 // Paint the last known state at once (the view was hidden and is shown again), then ask for the live one.
-if (persisted.view) render(persisted.view);
+if (persisted.view) {
+  current = persisted.view;
+  render(persisted.view);
+}
 post({ type: 'ready' });

@@ -1,5 +1,6 @@
 // Berth: Stop Session, Berth: Retry, and the two status-bar click targets.
 import * as vscode from 'vscode';
+import { forgetSession } from '../lastSession';
 import { errorMessage, type CommandContext } from './context';
 
 export async function stopSession(ctx: CommandContext): Promise<void> {
@@ -16,6 +17,7 @@ export async function stopSession(ctx: CommandContext): Promise<void> {
   if (confirm !== 'Stop Session') return;
   try {
     await ctx.controller.deleteSession();
+    await forgetSession(ctx.extension);
     ctx.log.info(`stopped session ${id}`);
   } catch (err) {
     void vscode.window.showErrorMessage(`Berth: could not stop the session: ${errorMessage(err)}`);

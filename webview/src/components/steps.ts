@@ -53,3 +53,12 @@ export function renderSteps(steps: StepView[], clock: StepClock, now: number): H
     }),
   );
 }
+
+/** Updates the elapsed time of running steps in place (no re-render: spinners keep turning). */
+export function tickSteps(root: HTMLElement, steps: StepView[], clock: StepClock, now: number): void {
+  for (const step of steps) {
+    if (step.state !== 'running') continue;
+    const time = root.querySelector<HTMLElement>(`.step--running[data-step="${step.step}"] .step-time`);
+    if (time) time.textContent = formatElapsed(clock.elapsed(step, now));
+  }
+}
