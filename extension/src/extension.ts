@@ -48,14 +48,13 @@ export function activate(context: vscode.ExtensionContext): void {
   let lastStatusKey = '';
   controller.onDidChange((state) => {
     const status = state.session?.status ?? '';
+    const statusKey = `${state.session?.sessionId}:${status}`;
+    if (statusKey === lastStatusKey) return;
+    lastStatusKey = statusKey;
     rememberSession(context, conn, state.session?.sessionId ?? null);
     void vscode.commands.executeCommand('setContext', 'berth.hasSession', !!state.session?.sessionId);
     void vscode.commands.executeCommand('setContext', 'berth.sessionStatus', status);
-    const statusKey = `${state.session?.sessionId}:${status}`;
-    if (statusKey !== lastStatusKey) {
-      lastStatusKey = statusKey;
-      sessions.refresh();
-    }
+    sessions.refresh();
   });
 
   context.subscriptions.push(
