@@ -1,8 +1,8 @@
 // `npm run bench`: figures for the fast path, printed, never asserted (targets in the README).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { rmSync } from 'node:fs';
-import { CLI, makeRepo, tempDir } from '../test/helpers';
+import { makeRepo, spawnCli, tempDir } from '../test/helpers';
 
 const TOKEN = 'tok_bench_0123456789abcdef';
 
@@ -14,19 +14,7 @@ interface Server {
 
 async function startServer(extra: string[] = []): Promise<Server> {
   const dataDir = tempDir('berth-bench-');
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--allow-local-repos', '--agent-command', 'cat', ...extra], {
-    env: { ...process.env, BERTH_TOKENS: `bench:${TOKEN}`, BERTH_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code})`)));
-  });
+  const { child, port } = await spawnCli(dataDir, ['--allow-local-repos', '--agent-command', 'cat', ...extra], `bench:${TOKEN}`);
   return { child, port, dataDir };
 }
 

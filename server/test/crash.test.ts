@@ -1,27 +1,15 @@
 // Invariant 9: a preparation interrupted by a server crash never stays stuck in `preparing`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient, CLI, makeRepo, sandboxPids, sleep, tempDir } from './helpers';
+import { ApiClient, makeRepo, sandboxPids, sleep, spawnCli, tempDir } from './helpers';
 
 const TOKEN = 'tok_crash_test_0123456789';
 
 async function startCli(dataDir: string): Promise<{ child: ChildProcess; api: ApiClient }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, '--allow-local-repos', '--agent-command', 'cat'], {
-    env: { ...process.env, BERTH_TOKENS: `alice:${TOKEN}`, BERTH_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
-  });
+  const { child, url } = await spawnCli(dataDir, ['--allow-local-repos', '--agent-command', 'cat'], `alice:${TOKEN}`);
   return { child, api: new ApiClient(url, TOKEN) };
 }
 

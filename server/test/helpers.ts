@@ -244,3 +244,26 @@ export function sandboxPids(sessionId: string): number[] {
   }
   return pids;
 }
+
+/** Starts the real bundled `berth-server serve` as a child process; resolves once it listens. */
+export async function spawnCli(
+  dataDir: string,
+  args: string[],
+  tokens: string,
+): Promise<{ child: import('node:child_process').ChildProcess; url: string; port: number }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...args], {
+    env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`berth-server exited with ${code}: ${out}`)));
+  });
+  return { child, url, port: Number(new URL(url).port) };
+}

@@ -26,24 +26,12 @@ import {
   type ExecCommand,
 } from '../../src/sandbox/devcontainer/cli.js';
 import { UpLogInterpreter } from '../../src/sandbox/devcontainer/progress.js';
+import { dockerOrSkip as requireDocker, dockerReadiness } from './docker.js';
 
-async function dockerReadiness(): Promise<string | null> {
-  if (!(await dockerAvailable())) return 'no Docker daemon answers (run scripts/ensure-docker.sh)';
-  try {
-    await runDocker(['image', 'inspect', DEFAULT_IMAGE]);
-  } catch {
-    return `image ${DEFAULT_IMAGE} is missing (run scripts/build-images.sh)`;
-  }
-  return null;
-}
 const notReady = await dockerReadiness();
 
-/** In CI a missing Docker is a failure, never a skip; locally the suite skips with the reason. */
 function dockerOrSkip(t: TestContext): boolean {
-  if (!notReady) return true;
-  if (process.env.CI) assert.fail(`devcontainer tests need Docker in CI: ${notReady}`);
-  t.skip(`Docker not available: ${notReady}`);
-  return false;
+  return requireDocker(t, notReady);
 }
 
 const root = mkdtempSync(join(tmpdir(), 'berth-dc-test-'));

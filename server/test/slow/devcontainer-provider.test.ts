@@ -1,25 +1,14 @@
 // The whole session path on real dev containers: the real server, real Docker, the local base image.
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_IMAGE, dockerAvailable, listLabelledContainers, runDocker } from '../../src/sandbox/devcontainer/cli';
+import { DEFAULT_IMAGE, listLabelledContainers, runDocker } from '../../src/sandbox/devcontainer/cli';
 import { answerOf, isFailed, isReady, makeRepo, startTestServer, turnComplete, type TestServer } from '../helpers';
+import { dockerOrSkip as requireDocker, dockerReadiness } from './docker';
 
-async function dockerReadiness(): Promise<string | null> {
-  if (!(await dockerAvailable())) return 'no Docker daemon answers (run scripts/ensure-docker.sh)';
-  try {
-    await runDocker(['image', 'inspect', DEFAULT_IMAGE]);
-  } catch {
-    return `image ${DEFAULT_IMAGE} is missing (npm run images)`;
-  }
-  return null;
-}
 const notReady = await dockerReadiness();
 
 function dockerOrSkip(t: TestContext): boolean {
-  if (!notReady) return true;
-  if (process.env.CI) assert.fail(`devcontainer tests need Docker in CI: ${notReady}`);
-  t.skip(`Docker not available: ${notReady}`);
-  return false;
+  return requireDocker(t, notReady);
 }
 
 const containersOf = async (sessionId: string) => (await listLabelledContainers()).filter((c) => c.sessionId === sessionId);
@@ -92,13 +81,15 @@ describe('devcontainer provider (real Docker)', { concurrency: false }, () => {
       '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, postCreateCommand: 'echo "npm ERR! missing script: build" >&2; exit 3' }),
     });
     const alice = t.api('alice');
-    const containersBefore = (await listLabelledContainers()).map((c) => c.id);
+    // Only this server's containers: other suites may be creating theirs at the same time.
+    const mine = () => listLabelledContainers({}, `berth.instance=${t.server.ctx.config.instanceTag}`);
+    const containersBefore = (await mine()).map((c) => c.id);
     const r = await alice.start({ repo: { url: repo }, prompt: 'x' });
     assert.equal(r.status, 422);
     assert.equal(r.body.error.details.step, 'sandbox');
     assert.match(r.body.error.message, /postCreateCommand/);
     assert.match(r.body.error.message, /missing script: build/);
-    const left = (await listLabelledContainers()).filter((c) => !containersBefore.includes(c.id));
+    const left = (await mine()).filter((c) => !containersBefore.includes(c.id));
     assert.deepEqual(left, [], 'the failed container was removed');
     const sessions = (await alice.request('GET', '/v1/sessions')).body.sessions as { status: string }[];
     assert.equal(sessions.some((s) => s.status === 'failed'), false, 'the empty session was deleted');

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
+import { ProcessGroups } from '../processGroups';
 import { BerthError } from '../../util/errors';
 import {
   DevcontainerError,
@@ -44,7 +45,7 @@ class DevcontainerSandbox implements Sandbox {
   readonly workspaceFolder: string;
   readonly sharedFolder = SHARED_TARGET;
   readonly agentHost: { node: string; script: string };
-  private readonly children = new Set<ChildProcessWithoutNullStreams>();
+  private readonly processes = new ProcessGroups();
 
   constructor(
     private readonly sessionId: string,
@@ -63,27 +64,13 @@ class DevcontainerSandbox implements Sandbox {
       cwd: options.cwd ?? this.workspaceFolder,
       env: { ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
     });
-    const child = spawn(exec.command, exec.args, {
-      env: dockerClientEnv(exec.env),
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.children.add(child);
-    child.on('close', () => this.children.delete(child));
-    return child;
+    return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv(exec.env) });
   }
 
   async destroy(): Promise<void> {
     // Removing the container ends everything inside it; the exec clients then exit on their own.
     await removeContainer(this.up.containerId).catch(() => {});
-    for (const child of this.children) {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    this.children.clear();
+    this.processes.killAll();
   }
 }
 

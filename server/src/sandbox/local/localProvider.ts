@@ -1,7 +1,8 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { SANDBOX_OWNER_VAR, SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
+import { ProcessGroups } from '../processGroups';
 
 export interface LocalProviderOptions {
   /** Tags every process this server starts, so that a restart finds the ones a crash left behind. */
@@ -45,7 +46,7 @@ function killPid(pid: number): void {
 class LocalSandbox implements Sandbox {
   readonly ref: SandboxRef;
   readonly agentHost: { node: string; script: string };
-  private readonly children = new Set<ChildProcessWithoutNullStreams>();
+  private readonly processes = new ProcessGroups();
 
   constructor(
     private readonly sessionId: string,
@@ -59,30 +60,18 @@ class LocalSandbox implements Sandbox {
   }
 
   spawn(command: string, args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
-    const child = spawn(command, args, {
+    return this.processes.spawn(command, args, {
       cwd: options.cwd ?? this.workspaceFolder,
       env: sandboxEnv({
         ...options.env,
         [SANDBOX_SESSION_VAR]: this.sessionId,
         [SANDBOX_OWNER_VAR]: this.instance,
       }),
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    this.children.add(child);
-    child.on('close', () => this.children.delete(child));
-    return child;
   }
 
   async destroy(): Promise<void> {
-    for (const child of this.children) {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    this.children.clear();
+    this.processes.killAll();
     // Anything that escaped its process group (daemonised by a setup command) still carries the tags.
     for (const p of processesOf(this.instance)) if (p.sessionId === this.sessionId) killPid(p.pid);
   }
