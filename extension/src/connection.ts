@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { AuthState } from '@berth/protocol';
-import type { RedactingLogger } from './logger';
+import { errorMessage, type RedactingLogger } from './logger';
 import { ApiClient, ApiError } from './session/apiClient';
 import { normalizeServerUrl } from './serverUrl';
 import { dockerAvailable, EmbeddedServer, type EmbeddedProvider } from './server/embedded';
@@ -127,7 +127,7 @@ export class Connection implements vscode.Disposable {
       });
       this.set('signed_in', new ApiClient({ baseUrl: server.baseUrl, token: server.token }));
     } catch (err) {
-      this.log.error(`could not start the local server: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.error(`could not start the local server: ${errorMessage(err)}`);
       this.set('signed_out', null);
       void vscode.window
         .showErrorMessage('Berth: the local server did not start.', 'Show Logs', 'Sign In')
@@ -159,7 +159,7 @@ export class Connection implements vscode.Disposable {
     } catch (err) {
       if (setting !== 'auto' || provider === 'local') throw err;
       // Docker answered but the devcontainer provider could not start: sessions still work locally.
-      this.log.warn(`the devcontainer provider did not start (${err instanceof Error ? err.message : String(err)}); using the local provider`);
+      this.log.warn(`the devcontainer provider did not start (${errorMessage(err)}); using the local provider`);
       return start('local');
     }
   }

@@ -2,7 +2,7 @@
 // (rebuilt from the server, like every reopen).
 import type * as vscode from 'vscode';
 import type { Connection } from './connection';
-import type { RedactingLogger } from './logger';
+import { errorMessage, type RedactingLogger } from './logger';
 import { ApiError } from './session/apiClient';
 import type { SessionController } from './session/sessionController';
 
@@ -38,7 +38,7 @@ export async function reopenLastSession(context: vscode.ExtensionContext, conn: 
   try {
     await api.getSession(last.id);
   } catch (err) {
-    log.info(`not reopening session ${last.id}: ${err instanceof Error ? err.message : String(err)}`);
+    log.info(`not reopening session ${last.id}: ${errorMessage(err)}`);
     if (err instanceof ApiError && err.status === 404) await forgetSession(context);
     return;
   }

@@ -17,6 +17,11 @@ export const silentLogger: Logger = {
   error() {},
 };
 
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 export const REDACTED = '‹redacted›';
 
 export function redact(text: string, secrets: Iterable<string>): string {

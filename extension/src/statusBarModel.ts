@@ -1,6 +1,16 @@
 // What the status bar item shows for a session state (pure; statusBar.ts applies it).
+import type { SessionStatus } from '@berth/protocol';
 import type { SessionMachineState } from './session/stateMachine';
 import { stepLabel } from './session/stateMachine';
+
+/** The codicon of each session status, for session lists (quick pick, Sessions view). */
+export const STATUS_CODICONS: Record<SessionStatus, string> = {
+  preparing: 'sync~spin',
+  ready: 'check',
+  running: 'comment-discussion',
+  sleeping: 'debug-pause',
+  failed: 'error',
+};
 
 export interface StatusBarPresentation {
   visible: boolean;

@@ -14,6 +14,4 @@ export interface CommandContext {
   output: vscode.LogOutputChannel;
 }
 
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorMessage } from '../logger';

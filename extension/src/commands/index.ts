@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { OPEN_CHAT_COMMAND, REVEAL_ERROR_COMMAND } from '../statusBar';
 import { signIn, signOut } from './account';
-import type { CommandContext } from './context';
+import { errorMessage, type CommandContext } from './context';
 import { openSession } from './openSession';
 import { openChat, retry, revealError, stopSession } from './sessionActions';
 import { showLogs } from './showLogs';
@@ -27,7 +27,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       try {
         return await run(...args);
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorMessage(err);
         ctx.log.error(`${name}: ${message}`);
         void vscode.window.showErrorMessage(`Berth: ${message}`);
         return undefined;

@@ -1,15 +1,8 @@
 // Berth: Open Session — a quick pick of the user's sessions; the chosen one is rebuilt from the server.
 import * as vscode from 'vscode';
-import type { SessionStatus, SessionView } from '@berth/protocol';
+import type { SessionView } from '@berth/protocol';
+import { STATUS_CODICONS } from '../statusBarModel';
 import { errorMessage, type CommandContext } from './context';
-
-export const STATUS_ICONS: Record<SessionStatus, string> = {
-  preparing: '$(sync~spin)',
-  ready: '$(check)',
-  running: '$(comment-discussion)',
-  sleeping: '$(debug-pause)',
-  failed: '$(error)',
-};
 
 export async function openSession(ctx: CommandContext, sessionId?: string): Promise<void> {
   let id = typeof sessionId === 'string' ? sessionId : undefined;
@@ -31,7 +24,7 @@ export async function openSession(ctx: CommandContext, sessionId?: string): Prom
       [...sessions]
         .sort((a, b) => b.updatedAt.localeCompare(a.updatedAt))
         .map((s) => ({
-          label: `${STATUS_ICONS[s.status]} ${s.prompt?.split('\n')[0]?.slice(0, 80) || s.id}`,
+          label: `$(${STATUS_CODICONS[s.status]}) ${s.prompt?.split('\n')[0]?.slice(0, 80) || s.id}`,
           description: `${s.status}${s.step && s.status === 'preparing' ? ` · ${s.step}` : ''}`,
           detail: `${s.repo.url}${s.repo.branch ? ` @ ${s.repo.branch}` : ''} · ${s.id}`,
           id: s.id,

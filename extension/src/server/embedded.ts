@@ -71,6 +71,9 @@ export class EmbeddedServer {
     log.info(`starting the local server: ${options.nodePath} ${args.join(' ')}`);
     const child = spawn(options.nodePath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
 
+    const logLines = (text: string) => {
+      for (const line of text.split('\n')) if (line.trim()) log.debug(`[server] ${line.trim()}`);
+    };
     const baseUrl = await new Promise<string>((resolve, reject) => {
       let stdout = '';
       let stderrTail = '';
@@ -86,7 +89,7 @@ export class EmbeddedServer {
       child.stdout!.on('data', (chunk: Buffer) => {
         const text = chunk.toString();
         stdout += text;
-        for (const line of text.split('\n')) if (line.trim()) log.debug(`[server] ${line.trim()}`);
+        logLines(text);
         const match = LISTENING.exec(stdout);
         if (match && !settled) {
           settled = true;
@@ -97,7 +100,7 @@ export class EmbeddedServer {
       child.stderr!.on('data', (chunk: Buffer) => {
         const text = chunk.toString();
         stderrTail = (stderrTail + text).slice(-2000);
-        for (const line of text.split('\n')) if (line.trim()) log.debug(`[server] ${line.trim()}`);
+        logLines(text);
       });
       child.once('error', (err) => fail(new Error(`cannot run ${options.nodePath}: ${err.message}`)));
       child.once('exit', (code, signal) => fail(new Error(`the local server exited (${signal ?? `code ${code}`})`)));

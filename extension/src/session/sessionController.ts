@@ -1,7 +1,7 @@
 // Drives the current session: API calls and the event stream feed the state machine,
 // and listeners (status bar, chat view) are told about every new state. No vscode import.
 import type { ErrorInfo, StartSessionRequest } from '@berth/protocol';
-import { silentLogger, type Logger } from '../logger';
+import { errorMessage, silentLogger, type Logger } from '../logger';
 import { ApiError, type ApiClient } from './apiClient';
 import { initialState, inputLock, reduce, type SessionAction, type SessionMachineState } from './stateMachine';
 import { StreamClient, type StreamClientOptions } from './streamClient';
@@ -183,7 +183,7 @@ export class SessionController {
       try {
         listener(next);
       } catch (err) {
-        (this.options.log ?? silentLogger).error(`state listener failed: ${err instanceof Error ? err.message : String(err)}`);
+        (this.options.log ?? silentLogger).error(`state listener failed: ${errorMessage(err)}`);
       }
     }
   }
@@ -191,5 +191,5 @@ export class SessionController {
 
 export function toErrorInfo(err: unknown): ErrorInfo {
   if (err instanceof ApiError) return { code: err.code, message: err.message };
-  return { code: 'client_error', message: err instanceof Error ? err.message : String(err) };
+  return { code: 'client_error', message: errorMessage(err) };
 }

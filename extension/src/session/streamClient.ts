@@ -5,7 +5,7 @@
 // - reconnects back off exponentially with jitter; the ticket endpoint decides when to give up.
 import WebSocket from 'ws';
 import { StreamEvent, isPersisted, type ConnectionState } from '@berth/protocol';
-import { silentLogger, type Logger } from '../logger';
+import { errorMessage, silentLogger, type Logger } from '../logger';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -102,12 +102,12 @@ export class StreamClient {
     } catch (err) {
       if (this.stopped) return;
       if (this.options.isPermanentError?.(err)) {
-        this.log.warn(`stream ${this.options.sessionId}: giving up (${errorText(err)})`);
+        this.log.warn(`stream ${this.options.sessionId}: giving up (${errorMessage(err)})`);
         this.stop();
-        this.options.onFatal?.(err instanceof Error ? err : new Error(errorText(err)));
+        this.options.onFatal?.(err instanceof Error ? err : new Error(errorMessage(err)));
         return;
       }
-      this.log.debug(`stream ${this.options.sessionId}: no ticket (${errorText(err)})`);
+      this.log.debug(`stream ${this.options.sessionId}: no ticket (${errorMessage(err)})`);
       this.scheduleReconnect();
       return;
     }
@@ -173,7 +173,7 @@ export class StreamClient {
     try {
       this.options.onEvent(event);
     } catch (err) {
-      this.log.error(`stream ${this.options.sessionId}: event handler failed: ${errorText(err)}`);
+      this.log.error(`stream ${this.options.sessionId}: event handler failed: ${errorMessage(err)}`);
     }
   }
 
@@ -199,8 +199,4 @@ export class StreamClient {
     this.state = state;
     this.options.onConnectionState?.(state);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -9,7 +9,7 @@ import {
   type MessageHandlers,
   type WebviewCommand,
 } from '@berth/protocol';
-import type { Logger } from '../logger';
+import { errorMessage, type Logger } from '../logger';
 import type { SessionController } from '../session/sessionController';
 import { toViewState } from '../session/stateMachine';
 import { chatHtml, createNonce } from './webviewHtml';
@@ -126,7 +126,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private post(message: HostToWebview): void {
     if (!this.view) return;
     void this.view.webview.postMessage(message).then(undefined, (err: unknown) => {
-      this.deps.log.debug(`chat view: postMessage failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log.debug(`chat view: postMessage failed: ${errorMessage(err)}`);
     });
   }
 
@@ -146,7 +146,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       try {
         await this.deps.controller.send(text);
       } catch (err) {
-        void vscode.window.showWarningMessage(err instanceof Error ? err.message : String(err));
+        void vscode.window.showWarningMessage(errorMessage(err));
       }
     },
     retry: () => this.deps.controller.retry(),
@@ -154,7 +154,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       try {
         await this.deps.controller.interrupt();
       } catch (err) {
-        void vscode.window.showWarningMessage(`Berth: could not stop the turn: ${err instanceof Error ? err.message : String(err)}`);
+        void vscode.window.showWarningMessage(`Berth: could not stop the turn: ${errorMessage(err)}`);
       }
     },
     command: ({ command }) => this.deps.runCommand(command),
@@ -172,7 +172,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     const message = parsed.data;
     const handler = this.handlers[message.type] as (m: WebviewToHost) => void | Promise<void>;
     Promise.resolve(handler(message)).catch((err: unknown) => {
-      this.deps.log.error(`chat view: ${message.type} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.deps.log.error(`chat view: ${message.type} failed: ${errorMessage(err)}`);
     });
   }
 }

@@ -3,15 +3,8 @@
 import * as vscode from 'vscode';
 import type { SessionView } from '@berth/protocol';
 import type { Connection } from '../connection';
-import type { Logger } from '../logger';
-
-const ICONS: Record<SessionView['status'], vscode.ThemeIcon> = {
-  preparing: new vscode.ThemeIcon('sync~spin'),
-  ready: new vscode.ThemeIcon('check'),
-  running: new vscode.ThemeIcon('comment-discussion'),
-  sleeping: new vscode.ThemeIcon('debug-pause'),
-  failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground')),
-};
+import { STATUS_CODICONS } from '../statusBarModel';
+import { errorMessage, type Logger } from '../logger';
 
 export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionView>, vscode.Disposable {
   static readonly viewId = 'berth.sessions';
@@ -35,7 +28,7 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionView
       try {
         sessions = (await api.listSessions()).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
       } catch (err) {
-        this.log.warn(`sessions view: ${err instanceof Error ? err.message : String(err)}`);
+        this.log.warn(`sessions view: ${errorMessage(err)}`);
       }
     }
     void vscode.commands.executeCommand('setContext', 'berth.hasSessions', sessions.length > 0);
@@ -47,7 +40,10 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionView
     item.id = session.id;
     item.description = session.status === 'preparing' && session.step ? `${session.status} · ${session.step}` : session.status;
     item.tooltip = `${session.repo.url}${session.repo.branch ? ` @ ${session.repo.branch}` : ''}\n${session.id}${session.lastError ? `\n${session.lastError.message}` : ''}`;
-    item.iconPath = ICONS[session.status];
+    item.iconPath =
+      session.status === 'failed'
+        ? new vscode.ThemeIcon(STATUS_CODICONS.failed, new vscode.ThemeColor('errorForeground'))
+        : new vscode.ThemeIcon(STATUS_CODICONS[session.status]);
     item.contextValue = `session.${session.status}`;
     item.command = { command: 'berth.openSession', title: 'Open Session', arguments: [session.id] };
     return item;
