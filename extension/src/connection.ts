@@ -129,8 +129,15 @@ export class Connection implements vscode.Disposable {
     } catch (err) {
       this.log.error(`could not start the local server: ${errorMessage(err)}`);
       this.set('signed_out', null);
+      const busy = /another berth-server/.test(errorMessage(err));
       void vscode.window
-        .showErrorMessage('Berth: the local server did not start.', 'Show Logs', 'Sign In')
+        .showErrorMessage(
+          busy
+            ? 'Berth: another VS Code window runs the local server on this machine. Use that window, or set berth.serverUrl to a shared server.'
+            : 'Berth: the local server did not start.',
+          'Show Logs',
+          'Sign In',
+        )
         .then((choice) => {
           if (choice === 'Show Logs') void vscode.commands.executeCommand('berth.showLogs');
           if (choice === 'Sign In') void vscode.commands.executeCommand('berth.signIn');

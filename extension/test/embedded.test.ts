@@ -60,3 +60,39 @@ describe('EmbeddedServer', () => {
     }
   });
 });
+
+describe('EmbeddedServer lifetime', () => {
+  it('the server exits by itself when the process that started it dies (no orphan holds the data lock)', async () => {
+    ensureBuilt();
+    const dataDir = mkdtempSync(join(tmpdir(), 'berth-embedded-'));
+    const { spawn } = await import('node:child_process');
+    try {
+      // A stand-in extension host: starts the server through EmbeddedServer, prints its pid, then is killed -9.
+      const script = `
+        import { EmbeddedServer } from ${JSON.stringify(join(import.meta.dirname, '../src/server/embedded.ts'))};
+        const s = await EmbeddedServer.start({ nodePath: process.execPath, cliPath: ${JSON.stringify(CLI)}, dataDir: ${JSON.stringify(dataDir)}, provider: 'local' });
+        console.log('PID ' + s.pid);
+        setInterval(() => {}, 1000);`;
+      const host = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      host.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const serverPid = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no server pid: ${out}`)), 30_000);
+        host.stdout.on('data', () => {
+          const m = /PID (\d+)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(Number(m[1]));
+          }
+        });
+      });
+      assert.ok(alive(serverPid));
+      host.kill('SIGKILL');
+      const deadline = Date.now() + 15_000;
+      while (alive(serverPid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(alive(serverPid), false, 'the server followed its parent');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});

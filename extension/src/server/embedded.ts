@@ -25,6 +25,14 @@ export interface EmbeddedServerOptions {
 
 const LISTENING = /listening on (https?:\/\/\S+)/;
 
+/**
+ * Preloaded into the server process: when our end of its stdin closes — the extension host exited,
+ * even by a crash or SIGKILL — the server gets SIGTERM and shuts down cleanly instead of lingering
+ * (and holding the data directory's lock).
+ */
+const EXIT_WITH_PARENT =
+  "data:text/javascript,process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>{});process.stdin.resume();";
+
 export class EmbeddedServer {
   private exited = false;
   private readonly exitListeners = new Set<(code: number | null) => void>();
@@ -52,6 +60,8 @@ export class EmbeddedServer {
   static async start(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
     const log = options.log ?? silentLogger;
     const args = [
+      '--import',
+      EXIT_WITH_PARENT,
       options.cliPath,
       'serve',
       '--host',
