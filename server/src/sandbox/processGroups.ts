@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process';
+import { killGroup } from '../util/process';
 
 /** The host processes a sandbox started, each in a process group of its own, killed together. */
 export class ProcessGroups {
@@ -12,13 +13,7 @@ export class ProcessGroups {
   }
 
   killAll(): void {
-    for (const child of this.children) {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    for (const child of this.children) killGroup(child);
     this.children.clear();
   }
 }

@@ -1,7 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { AGENT_PROTOCOL_VERSION, AgentMessage, type HostCommand } from '@berth/protocol';
 import { BerthError } from '../util/errors';
-import { OutputTail, lineSplitter } from '../util/process';
+import { OutputTail, killGroup, lineSplitter } from '../util/process';
 
 type Listener = (message: AgentMessage) => void;
 
@@ -171,10 +171,6 @@ export class AgentConnection {
   }
 
   kill(): void {
-    try {
-      if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
-    } catch {
-      this.child.kill('SIGKILL');
-    }
+    killGroup(this.child);
   }
 }

@@ -35,9 +35,12 @@ export function lineSplitter(onLine: (line: string) => void): { push(chunk: stri
   };
 }
 
-/** Signals a whole process group (children run detached, in a group of their own). */
+/**
+ * Signals a whole process group (children run detached, in a group of their own). Works after the
+ * group's leader has exited too: descendants it left behind are still in the group.
+ */
 export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
   } catch {

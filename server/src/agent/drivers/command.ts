@@ -3,6 +3,7 @@ import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentDriver, TurnInput, TurnIO, TurnOutcome } from '../driver';
+import { killGroup } from '../../util/process';
 
 const KILL_GRACE_MS = 2000;
 const STDERR_TAIL_LINES = 20;
@@ -30,17 +31,10 @@ export class CommandDriver implements AgentDriver {
       const stderrLines: string[] = [];
       let interrupted = false;
       let killTimer: NodeJS.Timeout | undefined;
-      const killGroup = (sig: NodeJS.Signals) => {
-        try {
-          if (child.pid) process.kill(-child.pid, sig);
-        } catch {
-          /* gone */
-        }
-      };
       const onAbort = () => {
         interrupted = true;
-        killGroup('SIGTERM');
-        killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+        killGroup(child, 'SIGTERM');
+        killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
       };
       child.on('spawn', () => {
         io.started();
@@ -66,7 +60,7 @@ export class CommandDriver implements AgentDriver {
       child.on('close', (code) => {
         signal.removeEventListener('abort', onAbort);
         if (killTimer) clearTimeout(killTimer);
-        killGroup('SIGKILL'); // leftovers of the turn
+        killGroup(child, 'SIGKILL'); // leftovers of the turn
         rmSync(dir, { recursive: true, force: true });
         if (spawnError) {
           io.error('agent_command_failed', `the agent command could not start: ${spawnError.message}`);

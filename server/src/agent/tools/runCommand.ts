@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { numberArg, stringArg, ToolError } from './guard';
 import { workspaceRoot } from './guard';
 import type { Tool } from './types';
+import { killGroup } from '../../util/process';
 
 const KILL_GRACE_MS = 2000;
 /** After the shell exits, output still in the pipes is collected for at most this long. */
@@ -76,18 +77,11 @@ export const runCommand: Tool = {
       let stopped: 'timeout' | 'interrupted' | null = null;
       let killTimer: NodeJS.Timeout | undefined;
       let drainTimer: NodeJS.Timeout | undefined;
-      const killGroup = (sig: NodeJS.Signals) => {
-        try {
-          if (child.pid) process.kill(-child.pid, sig);
-        } catch {
-          /* gone */
-        }
-      };
       const stop = (why: 'timeout' | 'interrupted') => {
         if (stopped) return;
         stopped = why;
-        killGroup('SIGTERM');
-        killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+        killGroup(child, 'SIGTERM');
+        killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
       };
       const timer = setTimeout(() => stop('timeout'), timeoutMs);
       const onAbort = () => stop('interrupted');
@@ -104,7 +98,7 @@ export const runCommand: Tool = {
         clearTimeout(killTimer);
         clearTimeout(drainTimer);
         ctx.signal.removeEventListener('abort', onAbort);
-        killGroup('SIGKILL'); // whatever the command left running
+        killGroup(child, 'SIGKILL'); // whatever the command left running
         child.stdout.destroy();
         child.stderr.destroy();
         const text = output.toString();

@@ -11,6 +11,7 @@ import { DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
 import { SESSION_LABEL, removeSessionContainers, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
 import { parseUpResult } from './schemas.js';
+import { killGroup } from '../../util/process';
 
 export { DEFAULT_IMAGE, findRepoConfig, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
 export {
@@ -198,15 +199,6 @@ export function upArgs(options: {
   return args;
 }
 
-/** Kills the whole process group: the CLI spawns docker clients that must not outlive it. */
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
 /** Creates (or reuses, same label) the session's dev container and runs its lifecycle commands. */
 export async function devcontainerUp(options: DevcontainerUpOptions): Promise<UpResult> {
@@ -364,8 +356,8 @@ function runCli(
       if (ended !== 'exited') return;
       ended = reason;
       options.interpreter.log(`devcontainer up: ${reason === 'timeout' ? `timed out after ${options.timeoutMs} ms` : 'aborted'}, killing the CLI`);
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+      killGroup(child, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
     };
     const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
     const onAbort = () => stop('aborted');
@@ -388,7 +380,7 @@ function runCli(
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       // The CLI is gone; make sure nothing of its group stays behind (e.g. `docker events`).
-      killGroup(child.pid, 'SIGKILL');
+      killGroup(child, 'SIGKILL');
       if (killTimer) clearTimeout(killTimer);
       if (stderrRest) options.interpreter.handleLine(stderrRest);
       resolvePromise({ ended, stdout, exitCode, signal, spawnError });
