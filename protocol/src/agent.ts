@@ -22,8 +22,18 @@ export const SessionImportFile = z.object({
 });
 export type SessionImportFile = z.infer<typeof SessionImportFile>;
 
+/**
+ * Secrets the agent host needs, handed over on its stdin as the first command: never in its
+ * argv or environment, where the commands the model runs could read them (/proc/<pid>/environ).
+ */
+export const HostSecrets = z.strictObject({
+  llmApiKey: z.string().min(1).max(4096).optional(),
+});
+export type HostSecrets = z.infer<typeof HostSecrets>;
+
 // server → agent host
 export const HostCommand = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('init'), secrets: HostSecrets }),
   z.object({ type: z.literal('import'), file: z.string() }),
   z.object({ type: z.literal('turn'), turnId: z.string(), text: z.string() }),
   z.object({ type: z.literal('interrupt'), turnId: z.string() }),

@@ -52,7 +52,7 @@ export interface LlmConfig {
   /** e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1 */
   baseUrl: string;
   model: string;
-  /** Handed to the agent host in its environment (BERTH_LLM_API_KEY), never on its command line. */
+  /** Handed to the agent host on its stdin (`init`), never in its argv or environment. */
   apiKey: string | null;
   /** Limits of one turn; unset = the agent host's defaults (50 tool rounds, 30 minutes). */
   maxToolRounds?: number;

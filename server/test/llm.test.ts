@@ -26,6 +26,16 @@ import {
 } from './helpers';
 
 const KEY = 'sk-test-berth-0123456789abcdef';
+/**
+ * A command the model runs to look for the key: in its own environment, and in its own and its
+ * parent's (the agent host's) /proc environ. It greps for a prefix, so the command itself (a
+ * persisted tool_call) never holds the whole key.
+ */
+const LEAK_PROBE = [
+  'cat greet.txt && echo ran > ran.txt && echo "key=${BERTH_LLM_API_KEY:-absent}"',
+  `echo "parent=$(tr '\\0' '\\n' < /proc/$PPID/cmdline | grep -o 'agent-host.mjs' | head -1)"`,
+  `echo "in environs: $(cat /proc/self/environ /proc/$PPID/environ | tr '\\0' '\\n' | grep -c '${KEY.slice(0, 14)}')"`,
+].join(' && ');
 /** Temp workspaces of the driver tests, removed at the end. */
 const created: string[] = [];
 after(() => {
@@ -336,7 +346,7 @@ describe('llm agent end to end (server, agent host, fake endpoint)', () => {
     const answer = Array.from({ length: 120 }, (_, i) => `t${i} `);
     fake.script(
       { toolCalls: [{ id: 'e1', name: 'edit_file', args: { path: 'greet.txt', old_string: 'world', new_string: 'berth' } }] },
-      { toolCalls: [{ id: 'r1', name: 'run_command', args: { command: 'cat greet.txt && echo ran > ran.txt && echo "key=${BERTH_LLM_API_KEY:-absent}"' } }] },
+      { toolCalls: [{ id: 'r1', name: 'run_command', args: { command: LEAK_PROBE } }] },
       { toolCalls: [{ id: 'x1', name: 'read_file', args: { path: '../../../etc/hostname' } }, { id: 'x2', name: 'write_file', args: { path: '../planted.txt', content: 'x' } }] },
       { text: answer },
     );
@@ -360,20 +370,25 @@ describe('llm agent end to end (server, agent host, fake endpoint)', () => {
     assert.deepEqual(calls, [['e1', 'edit_file'], ['r1', 'run_command'], ['x1', 'read_file'], ['x2', 'write_file']]);
     const results = persisted.flatMap((e) => (e.type === 'tool_result' ? [e.data] : []));
     assert.deepEqual(results.map((r) => [r.callId, r.ok]), [['e1', true], ['r1', true], ['x1', false], ['x2', false]]);
-    assert.equal(results[1]!.output, 'exit code 0\nhello berth\nkey=absent\n', 'the command ran in the workspace, without the key');
+    assert.equal(
+      results[1]!.output,
+      'exit code 0\nhello berth\nkey=absent\nparent=agent-host.mjs\nin environs: 0\n',
+      'the command ran in the workspace, and neither its environment nor its parent\'s (the agent host) holds the key',
+    );
     assert.match(results[2]!.output, /outside the workspace/);
     assert.match(results[3]!.output, /outside the workspace/);
     // Streamed token by token, persisted coalesced, nothing lost or reordered.
     assert.equal(answerOf(stream.events), answer.join(''));
     const rows = persisted.filter((e) => e.type === 'assistant_output').length;
     assert.ok(rows >= 1 && rows < answer.length / 4, `${rows} rows for ${answer.length} deltas`);
-    // The key went to the endpoint, through the agent host's environment, never its command line.
+    // The key went to the endpoint, handed to the agent host on stdin: never its argv or environment.
     assert.equal(fake.requests[0]!.headers.authorization, `Bearer ${KEY}`);
     const hostPid = t.server.ctx.runtimes.get(id)?.agent.pid;
     assert.ok(hostPid);
     const argv = readFileSync(`/proc/${hostPid}/cmdline`, 'utf8');
     assert.match(argv, /--driver\0llm\0/);
     assert.ok(!argv.includes(KEY), 'the key is not in argv');
+    assert.ok(!readFileSync(`/proc/${hostPid}/environ`, 'utf8').includes(KEY), 'the key is not in the environ of the agent host');
     const log = await alice.request('GET', `/v1/sessions/${id}/log`);
     assert.ok(!JSON.stringify(stream.events).includes(KEY) && !String(log.body).includes(KEY));
     await stream.close();

@@ -1,4 +1,4 @@
-import type { TranscriptEntry } from '@berth/protocol';
+import type { HostSecrets, TranscriptEntry } from '@berth/protocol';
 
 export interface TurnInput {
   turnId: string;
@@ -27,4 +27,6 @@ export interface TurnOutcome {
 export interface AgentDriver {
   readonly name: string;
   runTurn(input: TurnInput, io: TurnIO, signal: AbortSignal): Promise<TurnOutcome>;
+  /** Receives the secrets the server sent on stdin (`init`); drivers that need none ignore them. */
+  configure?(secrets: HostSecrets): void;
 }

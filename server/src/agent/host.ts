@@ -39,6 +39,9 @@ export class AgentHost {
       return 'continue';
     }
     switch (parsed.type) {
+      case 'init':
+        this.driver.configure?.(parsed.secrets);
+        return 'continue';
       case 'import':
         this.importSession(parsed.file);
         return 'continue';

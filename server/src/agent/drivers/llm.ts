@@ -1,12 +1,9 @@
-import type { TranscriptEntry } from '@berth/protocol';
+import type { HostSecrets, TranscriptEntry } from '@berth/protocol';
 import type { AgentDriver, TurnInput, TurnIO, TurnOutcome } from '../driver';
 import { LlmClient } from '../llm/client';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from '../llm/retry';
 import { LlmError, type ChatMessage, type Completion, type ToolSpec } from '../llm/types';
 import { DEFAULT_TOOL_LIMITS, runTool, toolSpecs, type ToolLimits } from '../tools';
-
-/** The environment variable that carries the API key into the agent host (never argv, never an event). */
-export const LLM_API_KEY_VAR = 'BERTH_LLM_API_KEY';
 
 export interface LlmDriverOptions {
   baseUrl: string;
@@ -59,21 +56,21 @@ function numberOption(values: LlmArgValues, name: keyof typeof LLM_OPTIONS, fall
   return n * scale;
 }
 
-/** Builds the driver from the agent host's options; the key comes from the environment, which then forgets it. */
-export function createLlmDriver(values: LlmArgValues, env: NodeJS.ProcessEnv = process.env): LlmDriver {
+/**
+ * Builds the driver from the agent host's options. The API key is not among them: it arrives
+ * later on stdin (the `init` command, see configure), so it is never in argv or the environment.
+ */
+export function createLlmDriver(values: LlmArgValues): LlmDriver {
   const baseUrl = values['llm-base-url'];
   const model = values['llm-model'];
   if (!baseUrl) throw new Error('--driver llm needs --llm-base-url');
   if (!model) throw new Error('--driver llm needs --llm-model');
   if (!/^https?:\/\//i.test(baseUrl)) throw new Error('--llm-base-url must be an http:// or https:// URL');
-  const apiKey = env[LLM_API_KEY_VAR] || null;
-  // Commands the model runs are children of this process: they must not inherit the key.
-  delete env[LLM_API_KEY_VAR];
   const commandTimeoutMs = numberOption(values, 'command-timeout-seconds', DEFAULT_TOOL_LIMITS.commandTimeoutMs, 1000);
   return new LlmDriver({
     baseUrl,
     model,
-    apiKey,
+    apiKey: null,
     maxToolRounds: Math.floor(numberOption(values, 'max-tool-rounds', LLM_DEFAULTS.maxToolRounds)),
     maxTurnMs: numberOption(values, 'max-turn-seconds', LLM_DEFAULTS.maxTurnMs, 1000),
     requestTimeoutMs: numberOption(values, 'llm-request-timeout-seconds', LLM_DEFAULTS.requestTimeoutMs, 1000),
@@ -117,16 +114,22 @@ export function conversation(systemPrompt: string, transcript: readonly Transcri
  */
 export class LlmDriver implements AgentDriver {
   readonly name = 'llm';
-  private readonly client: LlmClient;
+  private client: LlmClient;
   private readonly specs: ToolSpec[] = toolSpecs();
 
-  constructor(private readonly options: LlmDriverOptions) {
-    this.client = new LlmClient({
-      baseUrl: options.baseUrl,
-      model: options.model,
-      apiKey: options.apiKey,
-      requestTimeoutMs: options.requestTimeoutMs,
-    });
+  constructor(private options: LlmDriverOptions) {
+    this.client = this.makeClient();
+  }
+
+  private makeClient(): LlmClient {
+    const { baseUrl, model, apiKey, requestTimeoutMs } = this.options;
+    return new LlmClient({ baseUrl, model, apiKey, requestTimeoutMs });
+  }
+
+  configure(secrets: HostSecrets): void {
+    if (secrets.llmApiKey === undefined) return;
+    this.options = { ...this.options, apiKey: secrets.llmApiKey };
+    this.client = this.makeClient();
   }
 
   async runTurn(input: TurnInput, io: TurnIO, signal: AbortSignal): Promise<TurnOutcome> {

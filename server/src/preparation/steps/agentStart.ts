@@ -29,15 +29,12 @@ export const agentStart: PreparationStepModule = {
       : llm
         ? llmDriverArgs(llm)
         : ['--driver', 'echo'];
-    // The API key travels in the environment only: argv shows in `ps` and logs.
-    const env = !ctx.config.agentCommand && llm?.apiKey ? { BERTH_LLM_API_KEY: llm.apiKey } : undefined;
-    const child = sandbox.spawn(
-      sandbox.agentHost.node,
-      [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder],
-      env ? { env } : {},
-    );
+    const child = sandbox.spawn(sandbox.agentHost.node, [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder]);
     const agent = new AgentConnection(child, (line) => run.log(ctx.redactor.redact(line)));
     run.agent = agent;
+    // The API key goes on stdin, first: argv shows in `ps`, and the environment of the host is
+    // readable (/proc/<pid>/environ) by every command the model runs.
+    if (!ctx.config.agentCommand && llm?.apiKey) agent.send({ type: 'init', secrets: { llmApiKey: llm.apiKey } });
     const hello = await agent.handshake(ctx.config.timeouts.agentStartMs, signal);
     return { message: `agent host ${hello.version} (${hello.driver} driver)` };
   },
