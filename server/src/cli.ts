@@ -14,7 +14,7 @@ const USAGE = `usage:
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
-                     [--log-level info]
+                     [--start-rate PER_MINUTE (0: unlimited)] [--start-burst N] [--log-level info]
   berth-server token [--data-dir DIR]
 
 Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.
@@ -72,6 +72,8 @@ async function main(): Promise<void> {
         'idle-timeout': { type: 'string' },
         'setup-timeout': { type: 'string' },
         'clone-timeout': { type: 'string' },
+        'start-rate': { type: 'string' },
+        'start-burst': { type: 'string' },
         'log-level': { type: 'string', default: process.env.BERTH_LOG_LEVEL ?? 'info' },
       },
     }));
@@ -114,8 +116,15 @@ async function main(): Promise<void> {
 
   const base = defaultConfig({ dataDir, agentHostScript: resolve(values['agent-host'] ?? defaultAgentHostScript()) });
   if (!existsSync(base.agentHostScript)) fail(`agent host bundle not found at ${base.agentHostScript}; run "npm run build"`);
+  // Per-user session starts: a token bucket (`--start-rate 0` turns it off).
+  const startRatePerMinute = positiveInt('start-rate', values['start-rate'], base.startRate?.perMinute ?? 0);
+  const startRate =
+    startRatePerMinute === 0
+      ? null
+      : { perMinute: startRatePerMinute, burst: Math.max(1, positiveInt('start-burst', values['start-burst'], base.startRate?.burst ?? 1)) };
   const config = {
     ...base,
+    startRate,
     host: values.host!,
     port,
     provider,

@@ -5,6 +5,8 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** `postgres://…` to share one database between several instances; null = SQLite in the data dir. */
+  store: string | null;
   /** Tags this server's sandboxes (processes, containers) so that cleanup never touches another's. */
   instanceTag: string;
   provider: 'local' | 'devcontainer';
@@ -45,6 +47,8 @@ export interface ServerConfig {
   /** A job interrupted more often than this (crashes) is failed instead of resumed. */
   maxJobAttempts: number;
   ticketTtlMs: number;
+  /** Session starts per user (a token bucket); null = unlimited. */
+  startRate: { perMinute: number; burst: number } | null;
   logLevel: string;
 }
 
@@ -81,6 +85,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
   return {
     host: '127.0.0.1',
     port: 8717,
+    store: null,
     provider: 'local',
     defaultImage: 'berth/base:bookworm',
     allowLocalRepos: false,
@@ -106,6 +111,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     jobPollMs: 1_000,
     maxJobAttempts: 3,
     ticketTtlMs: 60_000,
+    // Generous for people and scripts (and `npm run bench`), tight enough to stop a runaway loop.
+    startRate: { perMinute: 120, burst: 600 },
     logLevel: 'info',
     instanceTag: createHash('sha256').update(resolve(overrides.dataDir)).digest('hex').slice(0, 12),
     ...overrides,

@@ -156,4 +156,28 @@ describe('auth, tickets and ownership', () => {
     assert.ok(!everything.includes('s3cretTOKEN'), everything);
     assert.match(s.repo.url, /user:\*\*\*@/);
   });
+
+  it('limits session starts per user: 429 with Retry-After and the standard body, configurable, others unaffected', async () => {
+    let now = Date.now();
+    const limited = await startTestServer({ agentCommand: 'cat', startRate: { perMinute: 60, burst: 3 } }, { clock: () => now });
+    try {
+      const alice = limited.api('alice');
+      const start = (api: ApiClient) => api.start({ repo: { url: repo }, prompt: 'x', autoInitiate: true });
+      for (let i = 0; i < 3; i++) assert.equal((await start(alice)).status, 202, `start ${i} within the burst`);
+      // A malformed start creates nothing, so it costs nothing.
+      assert.equal((await alice.start({ repo: { url: '' } })).status, 400);
+      const refused = await start(alice);
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(refused.body.error.code, 'rate_limited');
+      assert.match(refused.body.error.message, /too many session starts; retry in 1 s/);
+      assert.equal((await start(limited.api('bob'))).status, 202, 'the bucket is per user');
+      assert.equal((await alice.request('GET', '/v1/sessions')).body.sessions.length, 3, 'the refused start created nothing');
+      now += 1000;
+      assert.equal((await start(alice)).status, 202, 'one token back after a second at 60/min');
+      assert.equal((await start(alice)).status, 429);
+    } finally {
+      await limited.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { SendMessageRequest, SESSION_ID_PATTERN, StartSessionRequest } from '@berth/protocol';
 import type { SessionService } from '../sessions/service';
 import { ApiError } from '../util/errors';
+import type { RateLimiter } from './rateLimit';
 import type { TicketIssuer } from './tickets';
 
 declare module 'fastify' {
@@ -29,9 +30,21 @@ function sessionIdOf(request: FastifyRequest): string {
   return id;
 }
 
-export function registerRoutes(app: FastifyInstance, sessions: SessionService, tickets: TicketIssuer): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  sessions: SessionService,
+  tickets: TicketIssuer,
+  startLimit: RateLimiter | null,
+): void {
   app.post('/v1/sessions', async (request, reply) => {
     const body = parseBody(StartSessionRequest, request.body);
+    // Only well-formed starts cost a token: they are the ones that create work.
+    const waitMs = startLimit?.take(request.user) ?? 0;
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      void reply.header('retry-after', String(seconds));
+      throw new ApiError(429, 'rate_limited', `too many session starts; retry in ${seconds} s`, { retryAfterSeconds: seconds });
+    }
     const { status, body: response } = await sessions.start(request.user, body);
     return reply.code(status).send(response);
   });

@@ -4,6 +4,7 @@ import type { ServerContext } from '../context';
 import type { SessionService } from '../sessions/service';
 import { ApiError } from '../util/errors';
 import type { TokenAuthenticator } from './auth';
+import { RateLimiter } from './rateLimit';
 import { registerRoutes } from './routes';
 import { StreamServer } from './stream';
 import type { TicketIssuer } from './tickets';
@@ -56,7 +57,8 @@ export function buildHttpServer(
   });
 
   app.get('/healthz', async () => ({ ok: true }));
-  registerRoutes(app, sessions, tickets);
+  const startLimit = ctx.config.startRate ? new RateLimiter(ctx.config.startRate, ctx.clock) : null;
+  registerRoutes(app, sessions, tickets, startLimit);
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
