@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { findPgBin, startThrowaway } from './pg-throwaway.mjs';
 
 const unitOnly = process.argv.includes('--unit');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -36,6 +37,29 @@ let files = ['protocol/test', 'server/test', 'extension/test', 'webview/test'].f
 if (unitOnly) files = files.filter((f) => !f.includes('/slow/'));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 
-run('node', ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {
+const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000'];
+run('node', [...testArgs, ...files], {
   env: { ...process.env, BERTH_TEST: '1' },
 });
+
+// The store matrix: the server suite again, on a throwaway PostgreSQL (the tests pick the store
+// from BERTH_TEST_PG_URL). The dev-container suites do not touch the store: they run once.
+const pgFiles = files.filter((f) => f.startsWith('server/test') && !f.includes('/slow/devcontainer'));
+if (pgFiles.length && process.env.BERTH_TEST_PG !== '0') {
+  if (!findPgBin()) {
+    if (process.env.CI === 'true') {
+      console.error('CI: PostgreSQL is required for the store matrix (apt-get install postgresql)');
+      process.exit(1);
+    }
+    console.log('\n(no PostgreSQL in /usr/lib/postgresql/*/bin: the PostgreSQL run of the server suite is skipped)');
+  } else {
+    const pg = await startThrowaway();
+    console.log(`\nstore matrix: the server suite on PostgreSQL (${pg.url})`);
+    const r = spawnSync('node', [...testArgs, ...pgFiles], {
+      stdio: 'inherit',
+      env: { ...process.env, BERTH_TEST: '1', BERTH_TEST_PG_URL: pg.url },
+    });
+    pg.stop();
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+}

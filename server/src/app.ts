@@ -9,7 +9,7 @@ import { TokenAuthenticator } from './http/auth';
 import { buildHttpServer } from './http/server';
 import { loadTicketSecret, TicketIssuer } from './http/tickets';
 import { createLogger } from './logging';
-import { JobRunner } from './preparation/jobs';
+import { jobOwnerPrefix, JobRunner } from './preparation/jobs';
 import { runPreparation } from './preparation/pipeline';
 import { Reaper } from './preparation/reaper';
 import { LocalProvider } from './sandbox/local/localProvider';
@@ -18,7 +18,8 @@ import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
 import { SessionService } from './sessions/service';
 import { setStatus } from './sessions/status';
-import { SqliteStore } from './store/sqlite/sqliteStore';
+import { isPostgresUrl, openStore, storePassword } from './store/open';
+import { PgEventBus } from './cluster/pgEventBus';
 import { Redactor } from './util/redact';
 
 export interface BerthServer {
@@ -69,7 +70,7 @@ function acquireLock(file: string): () => void {
  */
 async function recover(ctx: ServerContext): Promise<void> {
   const { store, provider, logger } = ctx;
-  const released = await store.releaseAllLeases();
+  const released = await store.releaseLeases(jobOwnerPrefix(ctx.config));
   const orphans = await provider.removeOrphans(new Set());
   for (const session of await store.sessionsByStatus(['ready', 'running', 'preparing'])) {
     if (session.sandbox) await provider.destroy(session.sandbox).catch(() => {});
@@ -129,11 +130,18 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   const redactor = new Redactor();
   for (const token of config.tokens.values()) redactor.add(token);
   for (const name of ['BERTH_LLM_API_KEY']) redactor.add(process.env[name]);
+  redactor.add(storePassword(config.store));
   redactor.add(config.llm?.apiKey); // set by config, not only by the environment
   const logger = options.logger ?? createLogger(config.logLevel, redactor);
   const clock = options.clock ?? Date.now;
-  const store = new SqliteStore(paths.database);
-  const bus = new EventBus();
+  const origin = `${config.instanceTag}:${process.pid}:${Date.now().toString(36)}`;
+  const store = await openStore(config.store, paths.database, origin);
+  const bus = isPostgresUrl(config.store)
+    ? await PgEventBus.start(config.store, origin, store, logger).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      })
+    : new EventBus();
   const provider = options.provider ?? createProvider(config, redactor);
   const ctx: ServerContext = {
     config,
@@ -168,6 +176,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       await jobs.stop();
       await Promise.all(ctx.runtimes.all().map((r) => r.dispose().catch(() => {})));
       await app.close();
+      await bus.close();
       await store.close();
       releaseLock();
     })());

@@ -6,10 +6,12 @@ import { parseArgs } from 'node:util';
 import { defaultConfig, dataPaths } from './config';
 import { ensureLocalToken, parseTokens } from './http/auth';
 import { startServer } from './app';
+import { isPostgresUrl } from './store/open';
 import { defaultAgentHostScript } from './paths';
 
 const USAGE = `usage:
   berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
+                     [--store postgres://USER:PASSWORD@HOST:PORT/DB]
                      [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
@@ -17,6 +19,7 @@ const USAGE = `usage:
                      [--start-rate PER_MINUTE (0: unlimited)] [--start-burst N] [--log-level info]
   berth-server token [--data-dir DIR]
 
+Store: SQLite in DIR by default; --store (or BERTH_STORE) postgres://… lets several instances share one database.
 Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.
 LLM agent: --llm-base-url (any OpenAI-compatible endpoint, e.g. https://api.openai.com/v1) makes the
 built-in llm driver the default; its API key comes from BERTH_LLM_API_KEY.`;
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '8717' },
         'data-dir': { type: 'string' },
+        store: { type: 'string' },
         provider: { type: 'string', default: 'local' },
         'allow-local-repos': { type: 'boolean', default: false },
         'agent-command': { type: 'string' },
@@ -85,6 +89,8 @@ async function main(): Promise<void> {
   const port = positiveInt('port', values.port, 8717);
   if (port > 65535) fail('--port must be at most 65535');
   const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
+  const store = values.store ?? process.env.BERTH_STORE ?? null;
+  if (store !== null && store !== '' && !isPostgresUrl(store)) fail('--store must be a postgres:// URL (SQLite is the default)');
 
   let tokens: Map<string, string>;
   try {
@@ -127,6 +133,7 @@ async function main(): Promise<void> {
     startRate,
     host: values.host!,
     port,
+    store: store || null,
     provider,
     defaultImage: values['default-image'] ?? base.defaultImage,
     allowLocalRepos: values['allow-local-repos'] === true,

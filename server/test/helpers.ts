@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,6 +8,9 @@ import { StreamEvent, type SessionView } from '@berth/protocol';
 import { defaultConfig, type ServerConfig } from '../src/config';
 import { startServer, type BerthServer, type ServerOptions } from '../src/app';
 import pino from 'pino';
+import pg from 'pg';
+import Database from 'better-sqlite3';
+import { pgConfig } from '../src/store/postgres/pgStore';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const AGENT_HOST = join(ROOT, 'dist/agent/agent-host.mjs');
@@ -38,6 +42,67 @@ export function makeRepo(files: Record<string, string> = { 'README.md': '# test 
   return bare;
 }
 
+/**
+ * The PostgreSQL server of the test matrix's second run (scripts/test.mjs sets it); unset = SQLite.
+ * Everything below picks the store from it, so the same tests run against both.
+ */
+export const TEST_PG_URL = process.env.BERTH_TEST_PG_URL || null;
+
+/** A fresh database on the test PostgreSQL (one per name), created on first use. */
+export async function testDatabase(name: string): Promise<string> {
+  if (!TEST_PG_URL) throw new Error('BERTH_TEST_PG_URL is not set');
+  const admin = new pg.Client({ connectionString: TEST_PG_URL });
+  await admin.connect();
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if ((await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount) break;
+      try {
+        await admin.query(`CREATE DATABASE "${name}"`);
+        break;
+      } catch (err) {
+        // Concurrent CREATE DATABASEs can trip over each other on the template: try again.
+        if (attempt >= 5) throw err;
+        await sleep(100 * (attempt + 1));
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(TEST_PG_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * The store of a server on `dataDir`: null (SQLite in the dir), or under the matrix's PostgreSQL
+ * run a database of its own per data dir, so that a restart on the same dir finds its data.
+ */
+export async function testStoreFor(dataDir: string): Promise<string | null> {
+  if (!TEST_PG_URL) return null;
+  return testDatabase(`berth_${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16)}`);
+}
+
+/** Runs SQL (`?` placeholders) against the store of the server on `dataDir`, whichever it is. */
+export async function queryTestDb<R = Record<string, unknown>>(dataDir: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  const url = await testStoreFor(dataDir);
+  if (!url) {
+    const db = new Database(join(dataDir, 'berth.db'), { readonly: true });
+    try {
+      return db.prepare(sql).all(...params) as R[];
+    } finally {
+      db.close();
+    }
+  }
+  let n = 0;
+  const client = new pg.Client(pgConfig(url));
+  await client.connect();
+  try {
+    return (await client.query(sql.replace(/\?/g, () => `$${++n}`), params)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TestServer {
   server: BerthServer;
   url: string;
@@ -54,6 +119,7 @@ export async function startTestServer(
   const base = defaultConfig({ dataDir, agentHostScript: AGENT_HOST });
   const config: ServerConfig = {
     ...base,
+    store: await testStoreFor(dataDir),
     port: 0,
     allowLocalRepos: true,
     tokens: new Map(Object.entries(TOKENS)),
@@ -252,7 +318,9 @@ export async function spawnCli(
   tokens: string,
 ): Promise<{ child: import('node:child_process').ChildProcess; url: string; port: number }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...args], {
+  const storeUrl = args.includes('--store') ? null : await testStoreFor(dataDir);
+  const store = storeUrl ? ['--store', storeUrl] : [];
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
     env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

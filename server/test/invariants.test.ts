@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import Database from 'better-sqlite3';
 import { AGENT_PROTOCOL_VERSION } from '@berth/protocol';
 import {
   answerOf,
@@ -12,6 +11,7 @@ import {
   isFailed,
   isReady,
   makeRepo,
+  queryTestDb,
   sandboxPids,
   sleep,
   startTestServer,
@@ -205,9 +205,7 @@ describe('invariant 7: volatile events are never persisted or replayed', () => {
       assert.deepEqual(partial.persisted().map((e) => e.id), [3]);
       await partial.close();
 
-      const db = new Database(join(t.dataDir, 'berth.db'), { readonly: true });
-      const types = db.prepare('SELECT DISTINCT type FROM events').all().map((r) => (r as { type: string }).type);
-      db.close();
+      const types = (await queryTestDb<{ type: string }>(t.dataDir, 'SELECT DISTINCT type FROM events')).map((r) => r.type);
       for (const volatile of ['preparing', 'status', 'connected', 'heartbeat']) assert.ok(!types.includes(volatile));
     } finally {
       await t.close();

@@ -2,10 +2,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { makeRepo, sleep, startTestServer, tempDir } from './helpers';
-import { SqliteStore } from '../src/store/sqlite/sqliteStore';
-import type { SessionRecord } from '../src/store/store';
+import { randomBytes } from 'node:crypto';
+import { makeRepo, queryTestDb, sleep, startTestServer, tempDir, testDatabase, TEST_PG_URL } from './helpers';
+import { openStore } from '../src/store/open';
+import type { SessionRecord, Store } from '../src/store/store';
+
+/** The store under test: SQLite, or a fresh PostgreSQL database in the matrix's second run. */
+async function freshStore(): Promise<Store> {
+  const url = TEST_PG_URL ? await testDatabase(`berth_store_${randomBytes(6).toString('hex')}`) : null;
+  return openStore(url, join(tempDir(), 'db'), 'test');
+}
 
 function session(id: string): SessionRecord {
   const now = new Date().toISOString();
@@ -18,7 +24,7 @@ function session(id: string): SessionRecord {
 
 describe('job store', () => {
   it('claims due jobs once, reclaims them after the lease expires, and keeps event ids per session', async () => {
-    const store = new SqliteStore(join(tempDir(), 'db'));
+    const store = await freshStore();
     await store.createSession(session('ses_a'), { sessionId: 'ses_a', kind: 'prepare', payload: { mode: 'async' }, runAt: 1000 });
     assert.equal(await store.claimJob('A', 999, 100), null, 'not due yet');
     const job = await store.claimJob('A', 1000, 100);
@@ -42,6 +48,40 @@ describe('job store', () => {
     assert.equal(await store.integrityCheck(), 'ok');
     await store.close();
   });
+
+  it('hands concurrent claimers different jobs and releases only its own instance\'s leases', async () => {
+    const store = await freshStore();
+    try {
+      for (const id of ['ses_1', 'ses_2', 'ses_3', 'ses_4']) {
+        await store.createSession(session(id), { sessionId: id, kind: 'prepare', payload: { mode: 'async' }, runAt: 0 });
+      }
+      const claims = await Promise.all(['x:1', 'x:2', 'y:1', 'y:2', 'y:3'].map((owner) => store.claimJob(owner, 10, 1000)));
+      const taken = claims.filter((j) => j !== null);
+      assert.equal(taken.length, 4, 'four jobs, five claimers: one comes away empty');
+      assert.equal(new Set(taken.map((j) => j!.id)).size, 4, 'no job was claimed twice');
+      const ofX = claims.slice(0, 2).filter((j) => j !== null).length;
+      assert.equal(await store.releaseLeases('x:'), ofX, 'only the leases of owners x:…');
+      assert.equal((await store.claimJob('z', 20, 1000)) !== null, ofX > 0, 'released jobs are claimable again');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('numbers events per session without gaps or repeats under concurrent appends', async () => {
+    const store = await freshStore();
+    try {
+      await store.createSession(session('ses_n'));
+      const appended = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => store.appendEvent('ses_n', 'user_message', { turnId: 't', text: String(i) })),
+      );
+      assert.deepEqual(appended.map((e) => e.id).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1));
+      const read = await store.readEvents('ses_n', 10, 5);
+      assert.deepEqual(read.map((e) => e.id), [11, 12, 13, 14, 15], 'after=10 starts right after the cursor');
+      assert.equal((await store.getSession('ses_n'))?.lastEventId, 40);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('invariant 6: rescheduling reads the clock when it reschedules', () => {
@@ -54,10 +94,8 @@ describe('invariant 6: rescheduling reads the clock when it reschedules', () => 
       await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
       now += 3_600_000; // an hour passes while the job runs
       await sleep(700); // at least one renewal (every lease/3 = 300 ms)
-      const db = new Database(join(t.dataDir, 'berth.db'), { readonly: true });
-      const row = db.prepare('SELECT lease_until FROM jobs WHERE session_id = ?').get(body.sessionId) as { lease_until: number };
-      db.close();
-      assert.equal(row.lease_until, now + 900, 'lease runs from the clock at renewal time');
+      const [row] = await queryTestDb<{ lease_until: number }>(t.dataDir, 'SELECT lease_until FROM jobs WHERE session_id = ?', [body.sessionId]);
+      assert.equal(row?.lease_until, now + 900, 'lease runs from the clock at renewal time');
       await alice.waitFor(body.sessionId, (s) => s.status === 'ready' || s.status === 'running');
     } finally {
       await t.close();
@@ -73,9 +111,7 @@ describe('invariant 6: rescheduling reads the clock when it reschedules', () => 
     await alice.waitFor(body.sessionId, (s) => s.step === 'setup');
     now += 42_000;
     await t.close();
-    const db = new Database(join(dataDir, 'berth.db'), { readonly: true });
-    const row = db.prepare('SELECT state, run_at FROM jobs WHERE session_id = ?').get(body.sessionId) as { state: string; run_at: number };
-    db.close();
+    const [row] = await queryTestDb<{ state: string; run_at: number }>(dataDir, 'SELECT state, run_at FROM jobs WHERE session_id = ?', [body.sessionId]);
     assert.deepEqual(row, { state: 'queued', run_at: 5_042_000 });
   });
 });

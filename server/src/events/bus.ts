@@ -3,7 +3,8 @@ import type { StreamEvent } from '@berth/protocol';
 export type EventListener = (event: StreamEvent) => void;
 
 /**
- * Live fan-out of events to the clients connected to this process, per session.
+ * Live fan-out of events to the clients connected to this process, per session. This one is
+ * in-process (one instance); cluster/pgEventBus.ts extends it across instances.
  * Listeners must not throw; a slow client is dealt with by its own connection.
  */
 export class EventBus {
@@ -31,4 +32,11 @@ export class EventBus {
   subscriberCount(sessionId: string): number {
     return this.listeners.get(sessionId)?.size ?? 0;
   }
+
+  /** Sessions with at least one listener here. */
+  watchedSessions(): string[] {
+    return [...this.listeners.keys()];
+  }
+
+  async close(): Promise<void> {}
 }

@@ -12,6 +12,11 @@ interface Running {
   done: Promise<void>;
 }
 
+/** Lease owners of one instance share this prefix, so that a restart releases only its own leases. */
+export function jobOwnerPrefix(config: { instanceTag: string }): string {
+  return `runner_${config.instanceTag}:`;
+}
+
 /**
  * Runs durable preparation jobs: the job table plays the part of the seed's Durable Object alarm.
  * A job is claimed under a lease that is renewed while it runs; a job whose process died is
@@ -19,7 +24,7 @@ interface Running {
  * `maxConcurrentPreparations` run at a time; the others wait in order and are told their place.
  */
 export class JobRunner {
-  readonly owner = `runner_${randomBytes(6).toString('hex')}`;
+  readonly owner: string;
   private readonly running = new Map<number, Running>();
   private readonly waiters = new Map<number, ((outcome: PreparationOutcome) => void)[]>();
   private pollTimer: NodeJS.Timeout | null = null;
@@ -31,7 +36,9 @@ export class JobRunner {
   constructor(
     private readonly ctx: ServerContext,
     private readonly handler: JobHandler,
-  ) {}
+  ) {
+    this.owner = jobOwnerPrefix(ctx.config) + randomBytes(6).toString('hex');
+  }
 
   start(): void {
     const { jobPollMs, jobLeaseMs } = this.ctx.config;

@@ -76,7 +76,7 @@ export interface NewJob {
 }
 
 /**
- * Persistence behind one interface so that PostgreSQL can later serve several instances.
+ * Persistence behind one interface: SQLite for one instance, PostgreSQL for several.
  * Every method is async for that reason, even where SQLite answers synchronously.
  */
 export interface Store {
@@ -106,8 +106,11 @@ export interface Store {
   renewLease(jobId: number, owner: string, leaseUntil: number): Promise<boolean>;
   finishJob(jobId: number, state: 'done' | 'failed'): Promise<void>;
   reschedule(jobId: number, runAt: number): Promise<void>;
-  /** Releases every lease (single-node restart: no other process can hold one). */
-  releaseAllLeases(): Promise<number>;
+  /**
+   * Requeues the running jobs whose lease owner starts with the prefix: this instance's, after a
+   * restart (no process of it can still run them; other instances' leases are left alone).
+   */
+  releaseLeases(ownerPrefix: string): Promise<number>;
   /** Jobs of a session that are not finished. */
   activeJobs(sessionId: string): Promise<JobRecord[]>;
   /** Session ids of the queued, due jobs, oldest first (for "queued: N ahead"). */

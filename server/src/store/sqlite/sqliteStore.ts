@@ -1,110 +1,8 @@
 import Database from 'better-sqlite3';
-import {
-  ErrorInfo,
-  PersistedEvent,
-  type PersistedData,
-  type PersistedEventType,
-  type SessionStatus,
-} from '@berth/protocol';
+import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
 import type { JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import { patchColumns, sessionRow, toEvent, toJob, toSession, type EventRow, type JobRow, type SessionRow } from '../rows';
 import { migrate } from './migrations';
-
-interface SessionRow {
-  id: string;
-  owner: string;
-  repo_url: string;
-  repo_branch: string | null;
-  prompt: string | null;
-  setup: string;
-  auto_initiate: number;
-  status: string;
-  step: string | null;
-  created_at: string;
-  updated_at: string;
-  prepared_at: string | null;
-  initiated_at: string | null;
-  last_error: string | null;
-  last_event_id: number;
-  sandbox: string | null;
-  initial_turn_id: string | null;
-  last_activity_at: string;
-}
-
-interface JobRow {
-  id: number;
-  session_id: string;
-  kind: string;
-  payload: string;
-  state: string;
-  attempts: number;
-  run_at: number;
-  lease_owner: string | null;
-  lease_until: number | null;
-  created_at: number;
-}
-
-interface EventRow {
-  session_id: string;
-  id: number;
-  type: string;
-  ts: string;
-  data: string;
-}
-
-const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
-  status: 'status',
-  step: 'step',
-  preparedAt: 'prepared_at',
-  initiatedAt: 'initiated_at',
-  lastError: 'last_error',
-  sandbox: 'sandbox',
-  initialTurnId: 'initial_turn_id',
-  lastActivityAt: 'last_activity_at',
-};
-const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox']);
-
-function toSession(r: SessionRow): SessionRecord {
-  return {
-    id: r.id,
-    owner: r.owner,
-    repoUrl: r.repo_url,
-    repoBranch: r.repo_branch,
-    prompt: r.prompt,
-    setup: JSON.parse(r.setup) as string[],
-    autoInitiate: r.auto_initiate === 1,
-    status: r.status as SessionStatus,
-    step: r.step as SessionRecord['step'],
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    preparedAt: r.prepared_at,
-    initiatedAt: r.initiated_at,
-    lastError: r.last_error ? ErrorInfo.parse(JSON.parse(r.last_error)) : null,
-    lastEventId: r.last_event_id,
-    sandbox: r.sandbox ? (JSON.parse(r.sandbox) as SessionRecord['sandbox']) : null,
-    initialTurnId: r.initial_turn_id,
-    lastActivityAt: r.last_activity_at,
-  };
-}
-
-function toJob(r: JobRow): JobRecord {
-  return {
-    id: r.id,
-    sessionId: r.session_id,
-    kind: r.kind as JobRecord['kind'],
-    payload: JSON.parse(r.payload) as JobRecord['payload'],
-    state: r.state as JobRecord['state'],
-    attempts: r.attempts,
-    runAt: r.run_at,
-    leaseOwner: r.lease_owner,
-    leaseUntil: r.lease_until,
-    createdAt: r.created_at,
-  };
-}
-
-function toEvent(r: EventRow): PersistedEvent {
-  // Rows were validated on the way in; parsing again guards against a hand-edited database.
-  return PersistedEvent.parse({ id: r.id, sessionId: r.session_id, type: r.type, ts: r.ts, data: JSON.parse(r.data) });
-}
 
 /** The embedded store: SQLite in WAL mode, one process per data dir. */
 export class SqliteStore implements Store {
@@ -155,8 +53,8 @@ export class SqliteStore implements Store {
       reschedule: db.prepare(
         "UPDATE jobs SET state = 'queued', run_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
       ),
-      releaseAll: db.prepare(
-        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running'",
+      releaseLeases: db.prepare(
+        "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running' AND substr(lease_owner, 1, length(@prefix)) = @prefix",
       ),
       activeJobs: db.prepare("SELECT * FROM jobs WHERE session_id = ? AND state IN ('queued', 'running') ORDER BY id"),
       queuedSessions: db.prepare(
@@ -167,26 +65,7 @@ export class SqliteStore implements Store {
 
   async createSession(session: SessionRecord, job?: NewJob): Promise<JobRecord | null> {
     return this.db.transaction(() => {
-      this.stmts.insertSession.run({
-        id: session.id,
-        owner: session.owner,
-        repo_url: session.repoUrl,
-        repo_branch: session.repoBranch,
-        prompt: session.prompt,
-        setup: JSON.stringify(session.setup),
-        auto_initiate: session.autoInitiate ? 1 : 0,
-        status: session.status,
-        step: session.step,
-        created_at: session.createdAt,
-        updated_at: session.updatedAt,
-        prepared_at: session.preparedAt,
-        initiated_at: session.initiatedAt,
-        last_error: session.lastError ? JSON.stringify(session.lastError) : null,
-        last_event_id: session.lastEventId,
-        sandbox: session.sandbox ? JSON.stringify(session.sandbox) : null,
-        initial_turn_id: session.initialTurnId,
-        last_activity_at: session.lastActivityAt,
-      });
+      this.stmts.insertSession.run(sessionRow(session));
       return job ? this.insertJob(job) : null;
     })();
   }
@@ -212,14 +91,9 @@ export class SqliteStore implements Store {
   }
 
   async updateSession(id: string, patch: SessionPatch): Promise<void> {
-    const sets: string[] = ['updated_at = @updated_at'];
-    const params: Record<string, unknown> = { id, updated_at: new Date().toISOString() };
-    for (const [key, value] of Object.entries(patch) as [keyof SessionPatch, unknown][]) {
-      if (value === undefined) continue;
-      const column = PATCH_COLUMNS[key];
-      sets.push(`${column} = @${column}`);
-      params[column] = JSON_PATCH_FIELDS.has(key) && value !== null ? JSON.stringify(value) : value;
-    }
+    const columns = patchColumns(patch);
+    const sets = ['updated_at = @updated_at', ...Object.keys(columns).map((c) => `${c} = @${c}`)];
+    const params = { ...columns, id, updated_at: new Date().toISOString() };
     this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id`).run(params);
   }
 
@@ -284,8 +158,8 @@ export class SqliteStore implements Store {
     this.stmts.reschedule.run(runAt, Date.now(), jobId);
   }
 
-  async releaseAllLeases(): Promise<number> {
-    return this.stmts.releaseAll.run().changes;
+  async releaseLeases(ownerPrefix: string): Promise<number> {
+    return this.stmts.releaseLeases.run({ prefix: ownerPrefix }).changes;
   }
 
   async activeJobs(sessionId: string): Promise<JobRecord[]> {

@@ -1,0 +1,240 @@
+import pg from 'pg';
+import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
+import type { JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import { patchColumns, sessionRow, toEvent, toJob, toSession, type EventRow, type JobRow, type SessionRow } from '../rows';
+import { migrate } from './migrations';
+import { EVENTS_CHANNEL, persistedNotice } from '../../cluster/notices';
+
+/** BIGINT (epoch milliseconds, job ids) as numbers: they stay far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface PgStoreOptions {
+  /** Tags this process's NOTIFYs so that it does not fetch back the events it published itself. */
+  origin: string;
+  maxConnections?: number;
+}
+
+/** Connection settings for a URL: ours, with BIGINT parsed as numbers. */
+export function pgConfig(url: string, max = 10): pg.PoolConfig {
+  return { connectionString: url, max, types, application_name: 'berth-server' };
+}
+
+/**
+ * The shared store of several server instances: PostgreSQL. Same tables and semantics as the
+ * SQLite store; per-session event ids are serialised by the session row's lock, so ids commit
+ * in order and a reader that sees id N knows every id below it is visible too.
+ */
+export class PgStore implements Store {
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly origin: string,
+  ) {}
+
+  static async open(url: string, options: PgStoreOptions): Promise<PgStore> {
+    const pool = new pg.Pool(pgConfig(url, options.maxConnections));
+    // An idle client that loses its connection must not crash the process; the next query reconnects.
+    pool.on('error', () => {});
+    try {
+      await migrate(pool);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return new PgStore(pool, options.origin);
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release(err instanceof Error ? err : true);
+      throw err;
+    }
+  }
+
+  private async rows<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query<R>(text, values)).rows;
+  }
+
+  async createSession(session: SessionRecord, job?: NewJob): Promise<JobRecord | null> {
+    const row = sessionRow(session);
+    const columns = Object.keys(row);
+    return this.tx(async (c) => {
+      await c.query(
+        `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+        Object.values(row),
+      );
+      return job ? this.insertJob(c, job) : null;
+    });
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const [row] = await this.rows<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]);
+    return row ? toSession(row) : null;
+  }
+
+  async listSessions(owner: string): Promise<SessionRecord[]> {
+    return (await this.rows<SessionRow>('SELECT * FROM sessions WHERE owner = $1 ORDER BY created_at DESC, id', [owner])).map(
+      toSession,
+    );
+  }
+
+  async sessionsByStatus(statuses: SessionStatus[]): Promise<SessionRecord[]> {
+    if (statuses.length === 0) return [];
+    return (await this.rows<SessionRow>('SELECT * FROM sessions WHERE status = ANY($1)', [statuses])).map(toSession);
+  }
+
+  async allSessionIds(): Promise<Set<string>> {
+    return new Set((await this.rows<{ id: string }>('SELECT id FROM sessions')).map((r) => r.id));
+  }
+
+  async updateSession(id: string, patch: SessionPatch): Promise<void> {
+    const columns = { ...patchColumns(patch), updated_at: new Date().toISOString() };
+    const names = Object.keys(columns);
+    await this.pool.query(
+      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 2}`).join(', ')} WHERE id = $1`,
+      [id, ...Object.values(columns)],
+    );
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM sessions WHERE id = $1', [id])).rowCount ?? 0) > 0;
+  }
+
+  async deleteSessionIfEmpty(id: string): Promise<boolean> {
+    const r = await this.pool.query(
+      'DELETE FROM sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = $1)',
+      [id],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async appendEvent<T extends PersistedEventType>(
+    sessionId: string,
+    type: T,
+    data: PersistedData<T>,
+  ): Promise<Extract<PersistedEvent, { type: T }>> {
+    const ts = new Date().toISOString();
+    return this.tx(async (c) => {
+      // The row lock taken here is held to COMMIT: appenders of one session queue up behind it.
+      const { rows } = await c.query<{ last_event_id: number }>(
+        'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = $1 WHERE id = $2 RETURNING last_event_id',
+        [ts, sessionId],
+      );
+      if (!rows[0]) throw new Error(`session ${sessionId} does not exist`);
+      const event = PersistedEvent.parse({ id: rows[0].last_event_id, sessionId, type, ts, data });
+      await c.query('INSERT INTO events (session_id, id, type, ts, data) VALUES ($1, $2, $3, $4, $5)', [
+        sessionId,
+        event.id,
+        type,
+        ts,
+        JSON.stringify(event.data),
+      ]);
+      // Sent at COMMIT, in commit order, and only if the event really was stored.
+      await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, persistedNotice(this.origin, sessionId, event.id)]);
+      return event as Extract<PersistedEvent, { type: T }>;
+    });
+  }
+
+  async readEvents(sessionId: string, afterId: number, limit = 10_000): Promise<PersistedEvent[]> {
+    return (
+      await this.rows<EventRow>('SELECT * FROM events WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3', [
+        sessionId,
+        afterId,
+        limit,
+      ])
+    ).map(toEvent);
+  }
+
+  private async insertJob(c: pg.PoolClient | pg.Pool, job: NewJob): Promise<JobRecord> {
+    const now = Date.now();
+    const { rows } = await c.query<JobRow>(
+      `INSERT INTO jobs (session_id, kind, payload, state, attempts, run_at, created_at, updated_at)
+       VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) RETURNING *`,
+      [job.sessionId, job.kind, JSON.stringify(job.payload), job.runAt, now],
+    );
+    return toJob(rows[0]!);
+  }
+
+  async enqueueJob(job: NewJob): Promise<JobRecord> {
+    return this.insertJob(this.pool, job);
+  }
+
+  async claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
+    // SKIP LOCKED: instances claiming at the same moment take different jobs instead of queueing.
+    const [row] = await this.rows<JobRow>(
+      `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $3, attempts = attempts + 1, updated_at = $2
+       WHERE id = (SELECT id FROM jobs
+         WHERE (state = 'queued' AND run_at <= $2)
+            -- Another owner's lease ran out (its process died); never our own, which we still run.
+            OR (state = 'running' AND lease_until < $2 AND lease_owner <> $1)
+         ORDER BY run_at, id LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [owner, now, now + leaseMs],
+    );
+    return row ? toJob(row) : null;
+  }
+
+  async renewLease(jobId: number, owner: string, leaseUntil: number): Promise<boolean> {
+    const r = await this.pool.query(
+      "UPDATE jobs SET lease_until = $1, updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
+      [leaseUntil, Date.now(), jobId, owner],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async finishJob(jobId: number, state: 'done' | 'failed'): Promise<void> {
+    await this.pool.query('UPDATE jobs SET state = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3', [
+      state,
+      Date.now(),
+      jobId,
+    ]);
+  }
+
+  async reschedule(jobId: number, runAt: number): Promise<void> {
+    await this.pool.query(
+      "UPDATE jobs SET state = 'queued', run_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3",
+      [runAt, Date.now(), jobId],
+    );
+  }
+
+  async releaseLeases(ownerPrefix: string): Promise<number> {
+    const r = await this.pool.query(
+      "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running' AND starts_with(lease_owner, $1)",
+      [ownerPrefix],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async activeJobs(sessionId: string): Promise<JobRecord[]> {
+    return (
+      await this.rows<JobRow>("SELECT * FROM jobs WHERE session_id = $1 AND state IN ('queued', 'running') ORDER BY id", [sessionId])
+    ).map(toJob);
+  }
+
+  async queuedSessions(now: number): Promise<string[]> {
+    return (
+      await this.rows<{ session_id: string }>("SELECT session_id FROM jobs WHERE state = 'queued' AND run_at <= $1 ORDER BY run_at, id", [now])
+    ).map((r) => r.session_id);
+  }
+
+  async integrityCheck(): Promise<string> {
+    // PostgreSQL keeps itself consistent; what can go wrong here is the schema or the connection.
+    const [row] = await this.rows<{ version: number }>('SELECT max(version) AS version FROM schema_migrations');
+    return row?.version ? 'ok' : 'no schema';
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

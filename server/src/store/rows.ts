@@ -1,0 +1,134 @@
+import { ErrorInfo, PersistedEvent, type SessionStatus } from '@berth/protocol';
+import type { JobRecord, SessionPatch, SessionRecord } from './store';
+
+// Row shapes and their mapping, shared by every store: both dialects keep the same columns.
+
+export interface SessionRow {
+  id: string;
+  owner: string;
+  repo_url: string;
+  repo_branch: string | null;
+  prompt: string | null;
+  setup: string;
+  auto_initiate: number;
+  status: string;
+  step: string | null;
+  created_at: string;
+  updated_at: string;
+  prepared_at: string | null;
+  initiated_at: string | null;
+  last_error: string | null;
+  last_event_id: number;
+  sandbox: string | null;
+  initial_turn_id: string | null;
+  last_activity_at: string;
+}
+
+export interface JobRow {
+  id: number;
+  session_id: string;
+  kind: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  run_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  created_at: number;
+}
+
+export interface EventRow {
+  session_id: string;
+  id: number;
+  type: string;
+  ts: string;
+  data: string;
+}
+
+const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
+  status: 'status',
+  step: 'step',
+  preparedAt: 'prepared_at',
+  initiatedAt: 'initiated_at',
+  lastError: 'last_error',
+  sandbox: 'sandbox',
+  initialTurnId: 'initial_turn_id',
+  lastActivityAt: 'last_activity_at',
+};
+const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox']);
+
+/** The columns a patch sets (column → stored value); undefined fields are left alone. */
+export function patchColumns(patch: SessionPatch): Record<string, unknown> {
+  const columns: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch) as [keyof SessionPatch, unknown][]) {
+    if (value === undefined) continue;
+    columns[PATCH_COLUMNS[key]] = JSON_PATCH_FIELDS.has(key) && value !== null ? JSON.stringify(value) : value;
+  }
+  return columns;
+}
+
+export function sessionRow(session: SessionRecord): SessionRow {
+  return {
+    id: session.id,
+    owner: session.owner,
+    repo_url: session.repoUrl,
+    repo_branch: session.repoBranch,
+    prompt: session.prompt,
+    setup: JSON.stringify(session.setup),
+    auto_initiate: session.autoInitiate ? 1 : 0,
+    status: session.status,
+    step: session.step,
+    created_at: session.createdAt,
+    updated_at: session.updatedAt,
+    prepared_at: session.preparedAt,
+    initiated_at: session.initiatedAt,
+    last_error: session.lastError ? JSON.stringify(session.lastError) : null,
+    last_event_id: session.lastEventId,
+    sandbox: session.sandbox ? JSON.stringify(session.sandbox) : null,
+    initial_turn_id: session.initialTurnId,
+    last_activity_at: session.lastActivityAt,
+  };
+}
+
+export function toSession(r: SessionRow): SessionRecord {
+  return {
+    id: r.id,
+    owner: r.owner,
+    repoUrl: r.repo_url,
+    repoBranch: r.repo_branch,
+    prompt: r.prompt,
+    setup: JSON.parse(r.setup) as string[],
+    autoInitiate: r.auto_initiate === 1,
+    status: r.status as SessionStatus,
+    step: r.step as SessionRecord['step'],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    preparedAt: r.prepared_at,
+    initiatedAt: r.initiated_at,
+    lastError: r.last_error ? ErrorInfo.parse(JSON.parse(r.last_error)) : null,
+    lastEventId: r.last_event_id,
+    sandbox: r.sandbox ? (JSON.parse(r.sandbox) as SessionRecord['sandbox']) : null,
+    initialTurnId: r.initial_turn_id,
+    lastActivityAt: r.last_activity_at,
+  };
+}
+
+export function toJob(r: JobRow): JobRecord {
+  return {
+    id: r.id,
+    sessionId: r.session_id,
+    kind: r.kind as JobRecord['kind'],
+    payload: JSON.parse(r.payload) as JobRecord['payload'],
+    state: r.state as JobRecord['state'],
+    attempts: r.attempts,
+    runAt: r.run_at,
+    leaseOwner: r.lease_owner,
+    leaseUntil: r.lease_until,
+    createdAt: r.created_at,
+  };
+}
+
+export function toEvent(r: EventRow): PersistedEvent {
+  // Rows were validated on the way in; parsing again guards against a hand-edited database.
+  return PersistedEvent.parse({ id: r.id, sessionId: r.session_id, type: r.type, ts: r.ts, data: JSON.parse(r.data) });
+}
