@@ -1,29 +1,15 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import type { ApiErrorBody, ErrorCode } from '@berth/protocol';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServerContext } from '../context';
 import type { SessionService } from '../sessions/service';
 import { ApiError } from '../util/errors';
 import type { TokenAuthenticator } from './auth';
+import { codeForStatus, errorBody, onClientError } from './errors';
 import { RateLimiter } from './rateLimit';
 import { registerRoutes } from './routes';
 import { StreamServer } from './stream';
 import type { TicketIssuer } from './tickets';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
-
-function errorBody(code: ErrorCode, message: string, details?: unknown): ApiErrorBody {
-  return { error: { code, message, ...(details !== undefined ? { details } : {}) } };
-}
-
-/** Maps the framework's own 4xx errors (bad JSON, too large, wrong content type) to our codes. */
-function codeForStatus(status: number): ErrorCode {
-  if (status === 401) return 'unauthorized';
-  if (status === 404) return 'not_found';
-  if (status === 413) return 'payload_too_large';
-  if (status === 415) return 'unsupported_media_type';
-  if (status === 429) return 'rate_limited';
-  return 'bad_request';
-}
 
 export interface HttpServer {
   app: FastifyInstance;
@@ -44,6 +30,13 @@ export function buildHttpServer(
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     keepAliveTimeout: 65_000,
+    // HTTP the parser cannot read, and URLs the router cannot decode, get the standard error body too.
+    clientErrorHandler: onClientError,
+    frameworkErrors: (err, _request, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      const message = err.code === 'FST_ERR_BAD_URL' ? 'malformed URL' : err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : 'bad request';
+      void (reply as FastifyReply).code(status).send(errorBody(codeForStatus(status), message));
+    },
   });
   const streams = new StreamServer(ctx, tickets);
   app.server.on('upgrade', (request, socket, head) => streams.handleUpgrade(request, socket, head));

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { SESSION_ID_PATTERN, StreamQuery, type StreamEvent } from '@berth/protocol';
+import { SESSION_ID_PATTERN, StreamQuery, type ErrorCode, type StreamEvent } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import { toView } from '../sessions/status';
+import { refuseSocket as refuse } from './errors';
 import type { TicketIssuer } from './tickets';
 
 const STREAM_PATH = /^\/v1\/sessions\/([^/]+)\/stream$/;
@@ -12,12 +13,17 @@ const HEARTBEAT_MS = 15_000;
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const REPLAY_PAGE = 1000;
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } });
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' }[status] ?? 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** What `ws` would refuse in an upgrade request, found first so the refusal has our error body. */
+function handshakeProblem(request: IncomingMessage): [number, ErrorCode, string] | null {
+  if (request.method !== 'GET') return [405, 'bad_request', 'a stream is opened with GET'];
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return [400, 'bad_request', 'only WebSocket upgrades are served'];
+  const key = request.headers['sec-websocket-key'];
+  if (key === undefined || !WS_KEY.test(key)) return [400, 'bad_request', 'missing or invalid Sec-WebSocket-Key header'];
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return [400, 'bad_request', 'missing or invalid Sec-WebSocket-Version header'];
+  return null;
 }
 
 /**
@@ -31,7 +37,10 @@ export class StreamServer {
   constructor(
     private readonly ctx: ServerContext,
     private readonly tickets: TicketIssuer,
-  ) {}
+  ) {
+    // Whatever else `ws` refuses in a handshake (a bad Sec-WebSocket-Protocol) gets our error body too.
+    this.wss.on('wsClientError', (err: Error, socket: Duplex) => refuse(socket, 400, 'bad_request', err.message));
+  }
 
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
@@ -49,7 +58,10 @@ export class StreamServer {
 
   private async authorize(
     request: IncomingMessage,
-  ): Promise<{ sessionId: string; after: number } | { refuse: [number, string, string] }> {
+  ): Promise<{ sessionId: string; after: number } | { refuse: [number, ErrorCode, string] }> {
+    // Checked before the ticket is spent: a malformed handshake must not burn a good ticket.
+    const malformed = handshakeProblem(request);
+    if (malformed) return { refuse: malformed };
     let url: URL;
     try {
       url = new URL(request.url ?? '', 'http://localhost');
