@@ -86,8 +86,26 @@ describe('state machine: start and preparation', () => {
     const steps = stepStates(s);
     assert.equal(steps.clone, 'done');
     assert.equal(steps.branch, 'skipped');
-    assert.equal(steps.setup, 'skipped');
     assert.equal(steps.sandbox, 'running');
+  });
+
+  it('shows sandbox before setup when the sandbox starts first (setup inside a devcontainer)', () => {
+    let s = run([...started, prep({ step: 'branch', state: 'done' }), prep({ step: 'sandbox' })]);
+    assert.deepEqual(s.session!.steps.map((x) => x.step).slice(3, 5), ['sandbox', 'setup']);
+    assert.equal(stepStates(s).setup, 'pending', 'setup has not run yet, it is not skipped');
+    s = run([prep({ step: 'sandbox', state: 'done' }), prep({ step: 'setup' }), prep({ step: 'setup', state: 'failed', message: 'exit 3' }), prep({ step: 'failed', message: 'preparation failed' })], s);
+    assert.equal(stepStates(s).sandbox, 'done');
+    assert.equal(stepStates(s).setup, 'failed');
+    assert.equal(s.session!.error?.step, 'setup', 'the final failed event keeps the failed step');
+    assert.equal(s.session!.error?.message, 'exit 3');
+  });
+
+  it('keeps the persisted error that arrives before the failed status (as the server orders them)', () => {
+    let s = run([...started, prep({ step: 'setup' })]);
+    s = run([ev({ id: 2, sessionId: ID, type: 'error', ts, data: { code: 'setup_failed', message: 'setup exited with code 3', step: 'setup' } }), prep({ step: 'failed', message: 'failed' })], s);
+    assert.equal(s.session!.status, 'failed');
+    assert.deepEqual(s.session!.error, { code: 'setup_failed', message: 'setup exited with code 3', step: 'setup' });
+    assert.equal(stepStates(s).setup, 'failed');
   });
 
   it('unlocks input only on ready — never on a step done, not even initiate', () => {
@@ -101,13 +119,9 @@ describe('state machine: start and preparation', () => {
 
   it('keeps input locked during the first turn, however the events interleave (as the real server orders them)', () => {
     // Fast path persists the prompt as user_message #1; `status running` precedes the `ready` progress event.
-    let s = run([
-      ...started,
-      userMessage(1, 't1', 'do it'),
-      prep({ step: 'initiate', state: 'done' }),
-      status('running'),
-      prep({ step: 'ready', state: 'done' }),
-    ]);
+    let s = run([...started, userMessage(1, 't1', 'do it'), prep({ step: 'initiate', state: 'done' })]);
+    assert.equal(canInterrupt(s), false, 'a preparation is not a turn that Stop could interrupt');
+    s = run([status('running'), prep({ step: 'ready', state: 'done' })], s);
     assert.equal(s.session?.status, 'running', 'ready progress does not downgrade a running turn');
     assert.equal(inputLock(s).enabled, false);
     assert.match(inputLock(s).reason, /working/);

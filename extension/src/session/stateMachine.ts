@@ -152,15 +152,29 @@ function settleSteps(steps: StepView[], outcome: 'ready' | 'failed'): StepView[]
   });
 }
 
-/** Steps are sequential: when `step` moves, everything before it has finished. */
+/** Steps are sequential: when `step` moves, everything before it (in the list) has finished. */
 function advanceTo(steps: StepView[], step: PreparationStep, update: Partial<StepView>): StepView[] {
-  const index = PREPARATION_STEPS.indexOf(step);
-  return steps.map((s, i) => {
+  const list = sandboxFirst(steps, step);
+  const index = list.findIndex((s) => s.step === step);
+  return list.map((s, i) => {
     if (i < index && s.state === 'running') return { ...s, state: 'done' };
     if (i < index && s.state === 'pending') return { ...s, state: 'skipped' };
     if (i === index) return { ...s, ...update };
     return s;
   });
+}
+
+/**
+ * With a provider whose setup runs inside the sandbox (devcontainer), `sandbox` starts before
+ * `setup`: the list then shows them in that order instead of marking setup skipped.
+ */
+function sandboxFirst(steps: StepView[], step: PreparationStep): StepView[] {
+  const setupAt = steps.findIndex((s) => s.step === 'setup');
+  const sandboxAt = steps.findIndex((s) => s.step === 'sandbox');
+  if (step !== 'sandbox' || setupAt < 0 || setupAt > sandboxAt || steps[setupAt]!.state !== 'pending') return steps;
+  const list = steps.slice();
+  [list[setupAt], list[sandboxAt]] = [list[sandboxAt]!, list[setupAt]!];
+  return list;
 }
 
 /** A status change from the server; entering `preparing` from elsewhere starts a new run (retry or resume). */
@@ -190,7 +204,7 @@ function applySnapshot(s: ChatSession, view: SessionView): ChatSession {
     prompt: view.prompt ?? null,
     ...statusChange(s, view.status, view.step),
   };
-  if (view.status === 'preparing' && isPipelineStep(view.step) && next.steps[PREPARATION_STEPS.indexOf(view.step)]?.state === 'pending') {
+  if (view.status === 'preparing' && isPipelineStep(view.step) && next.steps.find((st) => st.step === view.step)?.state === 'pending') {
     // Reconnected mid-run: the step events before now were volatile and are gone; infer them.
     next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }) };
   }
@@ -211,11 +225,13 @@ function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
   }
   if (data.step === 'failed') {
     const running = s.steps.find((step) => step.state === 'running')?.step;
+    // The failed step's own event (with its step) usually came first: keep that more precise error.
+    const known = s.error?.step ? s.error : null; // reset when the run started, so it is this run's
     return {
       ...s,
       ...statusChange(s, 'failed', 'failed'),
       resume,
-      error: { code: 'preparation_failed', message: data.message, ...(running ? { step: running } : {}) },
+      error: known ?? { code: 'preparation_failed', message: data.message, ...(running ? { step: running } : {}) },
     };
   }
   const base: ChatSession = { ...s, ...statusChange(s, 'preparing', data.step), resume };
@@ -228,7 +244,8 @@ function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
   };
   const next = { ...base, steps: advanceTo(base.steps, data.step, update) };
   if (data.state === 'failed') {
-    return { ...next, status: 'failed', error: { code: 'preparation_failed', message: data.message, step: data.step } };
+    const known = s.error?.step === data.step ? s.error : null;
+    return { ...next, status: 'failed', error: known ?? { code: 'preparation_failed', message: data.message, step: data.step } };
   }
   return next;
 }
@@ -315,9 +332,11 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
     case 'error': {
       const { code, message, step, turnId } = event.data;
       if (step !== undefined && turnId === undefined) {
-        // A preparation failure: it is the session's error (banner + Retry) only while the session is failed;
+        // A preparation failure: it is the session's error (banner + Retry) while the session is failed,
+        // or while its step is still running (the server persists it just before it says `failed`);
         // replayed after a successful retry it is history and does not change the status.
-        return s.status === 'failed' ? { ...s, error: { code, message, step } } : s;
+        const current = s.status === 'failed' || (s.status === 'preparing' && s.steps.some((st) => st.step === step && st.state === 'running'));
+        return current ? { ...s, error: { code, message, step } } : s;
       }
       return {
         ...s,
@@ -368,7 +387,8 @@ export function canRetry(state: SessionMachineState): boolean {
 
 export function canInterrupt(state: SessionMachineState): boolean {
   const s = state.session;
-  return !!s?.sessionId && (s.status === 'running' || s.activeTurnId !== null);
+  // Only a turn can be stopped: not a preparation (whose first prompt is already recorded) nor a failed session.
+  return !!s?.sessionId && (s.status === 'running' || (s.status === 'ready' && s.activeTurnId !== null));
 }
 
 export function toViewState(state: SessionMachineState, auth: AuthState, revision: number): ChatViewState {

@@ -1,0 +1,130 @@
+// `npm run test:e2e`: the Berth extension in a real VS Code (code-server) driven through Chromium.
+// Provisions the tools (cached outside the repo), builds the vsix, starts berth-server and
+// code-server, runs the scenarios, writes screenshots and a timing report to test-artifacts/e2e/,
+// and always cleans up. Exit code 0 only when every scenario passed.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cleanup, createBerthServer, createTestRepo, dockerAnswers, freePort, onCleanup, startCodeServer, tempDir } from './harness.mjs';
+import { scenarios } from './scenarios.mjs';
+import { Workbench } from './workbench.mjs';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const artifacts = join(repoRoot, 'test-artifacts', 'e2e');
+const TIMEOUT_MS = Number(process.env.BERTH_E2E_TIMEOUT_MS ?? 9 * 60_000);
+const onlyIds = process.argv.slice(2).map(Number).filter(Boolean);
+
+const report = [];
+const say = (line) => {
+  report.push(line);
+  console.log(`e2e: ${line}`);
+};
+const phase = async (name, fn) => {
+  const started = Date.now();
+  const result = await fn();
+  say(`${name}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+};
+
+function provision() {
+  const r = spawnSync('bash', [join(repoRoot, 'scripts/e2e/provision.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`provisioning failed (exit ${r.status})`);
+  return Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+function buildVsix() {
+  const r = spawnSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  return join(repoRoot, 'berth.vsix');
+}
+
+async function main() {
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  const tools = await phase('provision (cache: ' + (process.env.BERTH_E2E_CACHE ?? '~/.cache/berth-e2e') + ')', () => provision());
+  const vsix = await phase('build the vsix', () => buildVsix());
+
+  const root = tempDir('berth-e2e-');
+  const repo = createTestRepo(root, join(repoRoot, 'e2e/fixtures/agent.sh'));
+  const provider = dockerAnswers() ? 'devcontainer' : 'local';
+  if (provider === 'local' && process.env.CI === 'true') throw new Error('CI=true but no Docker daemon answers: the e2e must use the devcontainer provider in CI');
+  const berth = createBerthServer({ repoRoot, dataDir: join(root, 'berth-data'), port: await freePort(), provider, artifacts });
+  await phase(`start berth-server (${provider} provider)`, () => berth.start());
+  const cs = await phase('start code-server', () =>
+    freePort().then((port) =>
+      startCodeServer({ node24: tools.NODE24, codeServer: tools.CODE_SERVER, vsix, workspace: repo.workspace, runDir: join(root, 'vscode'), port, serverUrl: berth.url, artifacts }),
+    ),
+  );
+  onCleanup('code-server logs', () => spawnSync('sh', ['-c', `cp -r ${JSON.stringify(join(cs.data, 'logs'))} ${JSON.stringify(join(artifacts, 'vscode-logs'))}`]));
+
+  const { chromium } = await import(pathToFileURL(tools.PLAYWRIGHT).href);
+  const browser = await chromium.launch({
+    executablePath: tools.CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  onCleanup('chromium', () => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const wb = new Workbench(page, { artifacts });
+  await phase('open the workbench and sign in', async () => {
+    await wb.open(cs.url, repo.workspace);
+    await wb.showBerth();
+    await wb.signIn(berth.url, berth.token);
+  });
+
+  const shared = {};
+  const results = new Map();
+  for (const scenario of scenarios) {
+    if (onlyIds.length && !onlyIds.includes(scenario.id)) continue;
+    const label = `scenario ${scenario.id}: ${scenario.name}`;
+    const blocked = (scenario.needs ?? []).filter((id) => results.get(id) !== 'passed');
+    if (blocked.length) {
+      results.set(scenario.id, 'skipped');
+      say(`SKIP ${label} (needs scenario ${blocked.join(', ')})`);
+      continue;
+    }
+    const t = {
+      wb,
+      berth,
+      repo,
+      shared,
+      timing: (what, ms) => say(`  timing: ${what}: ${ms} ms`),
+      note: (text) => say(`  ${text}`),
+    };
+    const started = Date.now();
+    try {
+      await scenario.run(t);
+      results.set(scenario.id, 'passed');
+      say(`PASS ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    } catch (err) {
+      results.set(scenario.id, 'failed');
+      say(`FAIL ${label} (${((Date.now() - started) / 1000).toFixed(1)} s)\n    ${String(err instanceof Error ? err.message : err).replace(/\n/g, '\n    ')}`);
+      await wb.screenshot(`fail-scenario-${scenario.id}`).catch(() => {});
+      await page.keyboard.press('Escape').catch(() => {});
+    }
+  }
+  const failed = [...results.values()].filter((r) => r !== 'passed').length;
+  say(`${results.size - failed}/${results.size} scenarios passed`);
+  return failed === 0;
+}
+
+const started = Date.now();
+let finished = false;
+const finish = async (ok, why) => {
+  if (finished) return;
+  finished = true;
+  if (why) say(why);
+  await cleanup();
+  say(`total ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots and logs in ${artifacts}`);
+  mkdirSync(artifacts, { recursive: true });
+  writeFileSync(join(artifacts, 'report.txt'), report.join('\n') + '\n');
+  process.exit(ok ? 0 : 1);
+};
+const timer = setTimeout(() => void finish(false, `TIMEOUT after ${TIMEOUT_MS / 1000} s`), TIMEOUT_MS);
+timer.unref();
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void finish(false, `interrupted by ${signal}`));
+main().then(
+  (ok) => finish(ok),
+  (err) => finish(false, `ERROR ${err instanceof Error ? err.stack : err}`),
+);

@@ -1,0 +1,258 @@
+// The scenarios of issue 6, each asserting what a person sees in the workbench.
+// They share one workbench and run in order; `needs` names scenarios whose session they continue.
+import assert from 'node:assert/strict';
+
+/** The most the chat may take from Enter to showing the step list (issue 6: 300 ms). */
+const INSTANT_MS = Number(process.env.BERTH_E2E_INSTANT_MS ?? 300);
+
+const last = (list) => list[list.length - 1] ?? '';
+
+/** Samples the status bar every 50 ms until stopped (to prove it never clears while preparing). */
+function sampleStatus(wb) {
+  const samples = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const at = Date.now();
+      const [status, chat] = await Promise.all([wb.status(), wb.chatSnapshot().catch(() => null)]);
+      samples.push({ at, ...status, chat });
+      await wb.page.waitForTimeout(50);
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
+/** Records, inside the chat frame, when the step list first appears (no polling delay in the figure). */
+async function watchStepList(wb) {
+  await wb.chat.locator('body .app').waitFor({ timeout: 30_000 });
+  await wb.chat.locator('body').evaluate((body) => {
+    delete body.dataset.stepsAt;
+    const seen = () => {
+      if (body.querySelector('.preparation > .steps .step') && !body.dataset.stepsAt) body.dataset.stepsAt = String(Date.now());
+    };
+    new MutationObserver(seen).observe(body, { childList: true, subtree: true });
+  });
+  await wb.page.evaluate(() => {
+    window.__berthEnterAt = 0;
+    document.addEventListener(
+      'keydown',
+      (e) => {
+        if (e.key === 'Enter' && !window.__berthEnterAt) window.__berthEnterAt = Date.now();
+      },
+      { capture: true },
+    );
+  });
+}
+
+async function startWithPrompt(wb, { repoUrl, setup, prompt }) {
+  await wb.startSessionUntilPrompt({ repoUrl, setup });
+  await watchStepList(wb);
+  await wb.input.fill(prompt);
+  await wb.page.keyboard.press('Enter');
+}
+
+export const scenarios = [
+  {
+    id: 1,
+    name: 'start: step list at once, input locked with a reason, spinning status bar that does not clear',
+    async run(t) {
+      const { wb } = t;
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: '', prompt: 'first prompt: say hello' });
+      t.shared.sampler = sampleStatus(wb);
+      const snap = await wb.waitForChat('the step list', (s) => s.steps.length > 0, 10_000);
+      const enterAt = await wb.page.evaluate(() => window.__berthEnterAt);
+      const stepsAt = Number(await wb.chat.locator('body').getAttribute('data-steps-at'));
+      assert.ok(enterAt > 0 && stepsAt > 0, 'Enter and the step list were both timed');
+      const ms = stepsAt - enterAt;
+      t.timing('step list visible after Enter', ms);
+      t.shared.enterAt = enterAt;
+      await wb.screenshot('1-preparing');
+      assert.equal(snap.inputDisabled, true, 'the input is disabled while preparing');
+      assert.ok(snap.reason.length > 0, `the input shows why it is disabled (got "${snap.reason}")`);
+      const status = await wb.waitForStatus('a spinning Berth step', (s) => s.visible && s.spinning && /Berth: .+…/.test(s.text), 5000);
+      t.note(`status bar while preparing: "${status.text}"`);
+      assert.ok(ms <= INSTANT_MS, `the step list showed ${ms} ms after Enter (target ≤ ${INSTANT_MS} ms)`);
+    },
+  },
+  {
+    id: 2,
+    name: 'ready only after the first prompt was accepted: output visible, input enabled, status bar ready',
+    needs: [1],
+    async run(t) {
+      const { wb } = t;
+      const snap = await wb.waitForChat('ready with the first answer', (s) => s.inputDisabled === false && /agent received: first prompt/.test(last(s.assistants)), 120_000);
+      t.timing('Enter to input enabled (ready)', Date.now() - t.shared.enterAt);
+      const samples = await t.shared.sampler.stop();
+      const status = await wb.waitForStatus('ready', (s) => s.visible && /Berth: ready/.test(s.text) && !s.spinning, 10_000);
+      assert.equal(status.icon, 'codicon-check');
+      await wb.screenshot('2-ready');
+      // From its first appearance (scenario 1 saw it spinning) until ready, the item never cleared,
+      // and while the chat says preparing it spins and the input stays locked.
+      const firstVisible = samples.findIndex((s) => s.visible);
+      assert.ok(firstVisible >= 0, 'the status bar item was seen');
+      const cleared = samples.slice(firstVisible).filter((s) => !s.visible);
+      assert.equal(cleared.length, 0, `the status bar item never cleared (${cleared.length} of ${samples.length - firstVisible} samples without it)`);
+      const preparing = samples.slice(firstVisible).filter((s) => s.chat && /prepar/i.test(s.chat.pill));
+      assert.ok(preparing.length > 0, 'the chat was seen preparing');
+      for (const s of preparing) {
+        assert.ok(s.spinning && /…$/.test(s.text), `the status bar spins on a step while preparing (sample: ${JSON.stringify({ text: s.text, spinning: s.spinning })})`);
+        assert.equal(s.chat.inputDisabled, true, 'the input stays locked until ready');
+      }
+      t.note(`status bar steps seen: ${[...new Set(samples.map((s) => s.text))].join(' → ')}`);
+      // The input unlocked only with the first prompt accepted: the user message was already there.
+      const unlocked = samples.find((s) => s.chat && s.chat.inputDisabled === false);
+      if (unlocked) assert.ok(unlocked.chat.users.some((u) => /first prompt/.test(u)), 'the first prompt was in the conversation when the input unlocked');
+      assert.deepEqual(snap.users, ['first prompt: say hello']);
+      const { body } = await t.berth.api('GET', '/v1/sessions');
+      const session = body.sessions?.[0] ?? body[0];
+      assert.ok(session?.initiatedAt, 'the server recorded the initiate before ready');
+      t.shared.firstSessionId = session.id ?? session.sessionId;
+    },
+  },
+  {
+    id: 3,
+    name: 'a follow-up streams its answer',
+    needs: [2],
+    async run(t) {
+      const { wb } = t;
+      const sentAt = Date.now();
+      await wb.send('please stream');
+      const partial = await wb.waitForChat('a partial answer', (s) => /chunk 1 of 6/.test(last(s.assistants)), 30_000);
+      t.timing('follow-up: first chunk visible', Date.now() - sentAt);
+      assert.doesNotMatch(last(partial.assistants), /stream finished/, 'the first chunk showed before the answer was complete');
+      assert.equal(partial.inputDisabled, true, 'the input is locked during the turn');
+      assert.ok(partial.reason.length > 0, 'with the reason shown');
+      const done = await wb.waitForChat('the whole answer', (s) => /stream finished/.test(last(s.assistants)) && s.inputDisabled === false, 30_000);
+      t.timing('follow-up: whole answer', Date.now() - sentAt);
+      assert.equal(done.turns.length, 2, 'two completed turns');
+      assert.deepEqual(done.users, ['first prompt: say hello', 'please stream']);
+    },
+  },
+  {
+    id: 4,
+    name: 'reconnect: the server restarts mid-session; no duplicates, no old progress',
+    needs: [2],
+    async run(t) {
+      const { wb } = t;
+      const before = await wb.chatSnapshot();
+      await t.berth.stop();
+      await wb.waitForChat('the reconnecting banner', (s) => s.connection !== '', 20_000);
+      await wb.screenshot('4-reconnecting');
+      const restartAt = Date.now();
+      await t.berth.start();
+      await wb.waitForChat('reconnected', (s) => s.connection === '', 30_000);
+      t.timing('server restart to chat reconnected', Date.now() - restartAt);
+      await wb.page.waitForTimeout(1500); // let any replay arrive
+      const after = await wb.chatSnapshot();
+      assert.deepEqual(after.users, before.users, 'no duplicate or missing user messages');
+      assert.deepEqual(after.assistants, before.assistants, 'no duplicate or missing answers');
+      assert.deepEqual(after.turns, before.turns, 'no duplicate turns');
+      assert.equal(after.preparingTitle, '', 'old progress steps did not reappear');
+      assert.equal(after.steps.length, 0, 'no live step list');
+      const status = await wb.status();
+      assert.ok(!status.spinning, `the status bar does not spin again (${status.text})`);
+      t.note(`after the restart the session is "${after.pill}", status bar "${status.text}"`);
+      // The conversation goes on (a sandbox reaped by the restart is resumed with new steps).
+      await wb.send('after restart');
+      const resumed = await wb.waitForChat('the answer after the restart', (s) => /agent received: after restart/.test(last(s.assistants)) && s.inputDisabled === false, 120_000);
+      assert.deepEqual(resumed.users, [...before.users, 'after restart']);
+      assert.equal(resumed.preparingTitle, '');
+    },
+  },
+  {
+    id: 5,
+    name: 'a failing setup command: failed with step, error and Retry; status bar error; input locked; Retry after the fix',
+    async run(t) {
+      const { wb } = t;
+      const setup = 'test -f SETUP_OK || { echo "setup needs SETUP_OK in the repository" >&2; exit 3; }';
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup, prompt: 'after the fix' });
+      const failed = await wb.waitForChat('failed, with the step', (s) => s.errorVisible && s.errorMeta !== '', 120_000);
+      await wb.screenshot('5-failed');
+      assert.match(failed.errorMeta, /setup/, 'the failed step is named');
+      assert.match(failed.errorMessage, /SETUP_OK|exit|code 3/i, `the error text says why (got "${failed.errorMessage}")`);
+      assert.ok(failed.retryButton, 'a Retry button');
+      assert.equal(failed.inputDisabled, true, 'the input stays locked');
+      assert.ok(failed.steps.some((s) => s.step === 'setup' && s.state === 'failed'), 'the setup step is marked failed');
+      const status = await wb.waitForStatus('failed', (s) => /Berth: failed/.test(s.text), 10_000);
+      assert.equal(status.icon, 'codicon-error');
+      t.note(`error shown: "${failed.errorMessage}" (${failed.errorMeta})`);
+      // Fix the repository, then Retry from the chat.
+      t.repo.commitFile('SETUP_OK', 'fixed\n');
+      const retryAt = Date.now();
+      await wb.chat.locator('.error-banner .retry-button').click();
+      const ready = await wb.waitForChat('ready after Retry', (s) => /agent received: after the fix/.test(last(s.assistants)) && s.inputDisabled === false, 120_000);
+      t.timing('Retry to ready with the answer', Date.now() - retryAt);
+      assert.equal(ready.errorVisible, false);
+      await wb.waitForStatus('ready', (s) => /Berth: ready/.test(s.text), 10_000);
+    },
+  },
+  {
+    id: 6,
+    name: 'hostile agent output renders inert (img onerror, script, javascript: links)',
+    needs: [5],
+    async run(t) {
+      const { wb } = t;
+      await wb.send('hostile output please');
+      const snap = await wb.waitForChat('the hostile answer', (s) => /hostile payload done/.test(last(s.assistants)) && s.inputDisabled === false, 60_000);
+      const answer = last(snap.assistants);
+      assert.match(answer, /<img src=x onerror=/, 'raw HTML is shown as text');
+      assert.match(answer, /<script>/, 'the script tag is shown as text');
+      const dom = await wb.chat.locator('body').evaluate((body) => {
+        const md = [...body.querySelectorAll('.conversation .msg--assistant .markdown')].pop();
+        return {
+          imgs: md.querySelectorAll('img').length,
+          scripts: md.querySelectorAll('script').length,
+          jsLinks: [...body.querySelectorAll('a')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href') ?? '')).length,
+          handlers: [...md.querySelectorAll('*')].filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).length,
+          links: [...md.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+        };
+      });
+      assert.deepEqual({ imgs: dom.imgs, scripts: dom.scripts, jsLinks: dom.jsLinks, handlers: dom.handlers }, { imgs: 0, scripts: 0, jsLinks: 0, handlers: 0 });
+      t.note(`links rendered in the hostile answer: ${JSON.stringify(dom.links)}`);
+      // Click what would have been the javascript: link, then give any payload time to run.
+      await wb.chat.locator('.conversation .msg--assistant .markdown', { hasText: 'hostile payload done' }).getByText('click me').first().click();
+      await wb.page.waitForTimeout(1000);
+      const afterClick = await wb.chatSnapshot();
+      assert.equal(afterClick.pwned, null, `no payload ran (flag: ${afterClick.pwned})`);
+      await wb.screenshot('6-hostile-output');
+      t.shared.reopenSession = afterClick;
+    },
+  },
+  {
+    id: 7,
+    name: 'reopen: hide and show the view, reload the window; the session comes back from the server',
+    async run(t) {
+      const { wb } = t;
+      const before = await wb.chatSnapshot();
+      assert.ok(before.users.length > 0, 'a session with a conversation is open');
+      await wb.showExplorer();
+      await wb.showBerth();
+      const shown = await wb.waitForChat('the conversation after showing the view', (s) => s.users.length === before.users.length && s.assistants.length === before.assistants.length, 20_000);
+      assert.deepEqual(shown.users, before.users);
+      const reloadAt = Date.now();
+      await wb.page.reload();
+      await wb.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+      await wb.showBerth();
+      const reopened = await wb.waitForChat(
+        'the conversation after reload',
+        (s) => s.users.length === before.users.length && s.assistants.length === before.assistants.length && s.pill === before.pill,
+        60_000,
+      );
+      t.timing('window reload to conversation back', Date.now() - reloadAt);
+      assert.deepEqual(reopened.users, before.users, 'the same user messages, once each');
+      assert.deepEqual(reopened.assistants, before.assistants, 'the same answers, once each');
+      assert.equal(reopened.pwned, null);
+      assert.equal(reopened.inputDisabled, before.inputDisabled);
+      const status = await wb.waitForStatus('the status bar after reload', (s) => s.visible && !s.spinning, 20_000);
+      t.note(`after reload: chat "${reopened.pill}", status bar "${status.text}"`);
+      await wb.screenshot('7-reopened');
+    },
+  },
+];

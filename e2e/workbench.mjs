@@ -1,0 +1,165 @@
+// Drives the VS Code workbench the way a person does: command palette, quick inputs, the Berth
+// activity-bar view, the chat webview (two nested iframes) and the status bar.
+
+export const EXTENSION_ID = 'berth.berth';
+
+export class Workbench {
+  constructor(page, { artifacts }) {
+    this.page = page;
+    this.artifacts = artifacts;
+    this.quickInput = page.locator('.quick-input-widget');
+    this.input = page.locator('.quick-input-widget input.input');
+    // The chat: outer webview iframe of this extension, then the frame holding our HTML.
+    this.chat = page.frameLocator(`iframe.webview.ready[src*="extensionId=${EXTENSION_ID}"]`).frameLocator('iframe#active-frame');
+    this.statusItem = page.locator('.statusbar-item', { hasText: 'Berth:' });
+  }
+
+  async open(url, folder) {
+    await this.page.goto(`${url}/?folder=${encodeURIComponent(folder)}`);
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  }
+
+  /** Runs a command from the palette (F1), by its full title. */
+  async runCommand(title) {
+    await this.page.keyboard.press('Escape');
+    await this.page.keyboard.press('F1');
+    await this.input.waitFor({ state: 'visible', timeout: 10_000 });
+    await this.input.fill(`>${title}`);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 20_000 });
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Waits for a quick input whose title contains `title`. */
+  async waitForQuickInput(title, timeout = 20_000) {
+    await this.page.locator('.quick-input-widget .quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout });
+  }
+
+  /** Types `value` into the open quick input box and presses Enter. */
+  async answer(title, value) {
+    await this.waitForQuickInput(title);
+    await this.input.fill(value);
+    await this.page.keyboard.press('Enter');
+  }
+
+  async signIn(serverUrl, token) {
+    await this.runCommand('Berth: Sign In');
+    await this.answer('Sign In (1/2)', serverUrl);
+    await this.answer('Sign In (2/2)', token);
+    await this.notification(/signed in to/);
+  }
+
+  async notification(text, timeout = 30_000) {
+    await this.page.locator('.notifications-toasts .notification-list-item-message', { hasText: text }).first().waitFor({ timeout });
+  }
+
+  /** Opens the Berth view container from the activity bar. */
+  async showBerth() {
+    const tab = this.page.locator('.activitybar [aria-label^="Berth"]').first();
+    await tab.waitFor({ timeout: 60_000 });
+    const checked = await tab.getAttribute('aria-checked').catch(() => null);
+    const expanded = await tab.getAttribute('aria-expanded').catch(() => null);
+    if (checked !== 'true' && expanded !== 'true') await tab.click();
+    await this.chat.locator('body').waitFor({ timeout: 30_000 });
+  }
+
+  /** Shows another view container (hides the Berth one; its webview is destroyed). */
+  async showExplorer() {
+    await this.page.locator('.activitybar [aria-label^="Explorer"]').first().click();
+  }
+
+  /**
+   * Answers the three Start Session questions. The repository step is a quick pick (the
+   * workspace's own remote, from the built-in git extension) or, when git has not found the
+   * repository yet, an input box.
+   */
+  async startSessionUntilPrompt({ repoUrl, setup }) {
+    await this.runCommand('Berth: Start Session');
+    await this.waitForQuickInput('(1/3)');
+    const pick = this.page.locator('.quick-input-list .monaco-list-row', { hasText: repoUrl }).first();
+    if (await pick.isVisible().catch(() => false)) await pick.click();
+    else await this.answer('(1/3)', repoUrl);
+    await this.answer('(2/3)', setup ?? '');
+    await this.waitForQuickInput('(3/3)');
+  }
+
+  /** Text of the Berth status bar item and whether its icon spins. */
+  async status() {
+    const item = this.statusItem.first();
+    if (!(await item.isVisible().catch(() => false))) return { visible: false, text: '', spinning: false, icon: '' };
+    return item.evaluate((el) => {
+      const icon = el.querySelector('.codicon');
+      return {
+        visible: true,
+        text: (el.textContent ?? '').trim(),
+        spinning: !!el.querySelector('.codicon-modifier-spin'),
+        icon: icon ? [...icon.classList].find((c) => c.startsWith('codicon-') && c !== 'codicon-modifier-spin') ?? '' : '',
+      };
+    });
+  }
+
+  /** Everything a test asserts about the chat, read in one go from inside the webview. */
+  chatSnapshot() {
+    return this.chat.locator('body').evaluate((body) => {
+      const text = (sel) => [...body.querySelectorAll(sel)].map((e) => (e.textContent ?? '').trim());
+      const textarea = body.querySelector('textarea.composer-input');
+      return {
+        pill: text('.status-pill')[0] ?? '',
+        connection: text('.header-connection')[0] ?? '',
+        preparingTitle: text('.preparation-title')[0] ?? '',
+        steps: [...body.querySelectorAll('.preparation > .steps .step')].map((li) => ({
+          step: li.getAttribute('data-step'),
+          state: [...li.classList].find((c) => c.startsWith('step--'))?.slice(6),
+        })),
+        users: text('.conversation .msg--user .msg-text'),
+        assistants: text('.conversation .msg--assistant .markdown'),
+        turns: text('.conversation .turn'),
+        errorVisible: !!body.querySelector('.error-banner:not([hidden])'),
+        errorMessage: text('.error-banner .error-message')[0] ?? '',
+        errorMeta: text('.error-banner .error-meta')[0] ?? '',
+        retryButton: !!body.querySelector('.error-banner .retry-button'),
+        inputDisabled: textarea ? textarea.disabled : null,
+        reason: text('.composer-reason')[0] ?? '',
+        pwned: body.dataset.pwned ?? null,
+      };
+    });
+  }
+
+  /** Polls `check(snapshot)` until it returns true; returns the last snapshot. */
+  async waitForChat(what, check, timeout = 60_000) {
+    const deadline = Date.now() + timeout;
+    let last = null;
+    for (;;) {
+      try {
+        last = await this.chatSnapshot();
+        if (check(last)) return last;
+      } catch (err) {
+        last = { error: String(err) };
+      }
+      if (Date.now() > deadline) throw new Error(`chat: timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+      await this.page.waitForTimeout(50);
+    }
+  }
+
+  async waitForStatus(what, check, timeout = 60_000) {
+    const deadline = Date.now() + timeout;
+    let last = null;
+    for (;;) {
+      last = await this.status();
+      if (check(last)) return last;
+      if (Date.now() > deadline) throw new Error(`status bar: timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+      await this.page.waitForTimeout(50);
+    }
+  }
+
+  /** Types into the chat's message box and presses Enter. */
+  async send(text) {
+    const box = this.chat.locator('textarea.composer-input');
+    await box.click();
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  async screenshot(name) {
+    await this.page.screenshot({ path: `${this.artifacts}/${name}.png` });
+  }
+}
