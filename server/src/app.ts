@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { dataPaths, type ServerConfig } from './config';
 import type { ServerContext } from './context';
@@ -10,16 +11,17 @@ import { buildHttpServer } from './http/server';
 import { loadTicketSecret, TicketIssuer } from './http/tickets';
 import { createLogger } from './logging';
 import { jobOwnerPrefix, JobRunner } from './preparation/jobs';
-import { runPreparation } from './preparation/pipeline';
+import { runPreparation, type PreparationOutcome } from './preparation/pipeline';
 import { Reaper } from './preparation/reaper';
 import { LocalProvider } from './sandbox/local/localProvider';
 import { DevcontainerProvider } from './sandbox/devcontainer/devcontainerProvider';
 import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
 import { SessionService } from './sessions/service';
-import { setStatus } from './sessions/status';
 import { isPostgresUrl, openStore, storePassword } from './store/open';
 import { PgEventBus } from './cluster/pgEventBus';
+import { Membership } from './cluster/membership';
+import { settleOrphan } from './cluster/orphans';
 import { Redactor } from './util/redact';
 
 export interface BerthServer {
@@ -72,42 +74,17 @@ async function recover(ctx: ServerContext): Promise<void> {
   const { store, provider, logger } = ctx;
   const released = await store.releaseLeases(jobOwnerPrefix(ctx.config));
   const orphans = await provider.removeOrphans(new Set());
-  for (const session of await store.sessionsByStatus(['ready', 'running', 'preparing'])) {
+  const statuses = ['ready', 'running', 'preparing'] as const;
+  // On a shared database only this instance's sessions are ours to recover; the others' are
+  // alive elsewhere, or adopted by the cluster janitor once their instance is declared dead.
+  const sessions = isPostgresUrl(ctx.config.store)
+    ? await store.sessionsOn(ctx.config.instanceTag, [...statuses])
+    : await store.sessionsByStatus([...statuses]);
+  for (const session of sessions) {
     if (session.sandbox) await provider.destroy(session.sandbox).catch(() => {});
-    if (session.status === 'preparing') {
-      // Its job (released above) resumes it; a session with no job left would be stuck: fail it.
-      if ((await store.activeJobs(session.id)).length === 0) {
-        const error = { code: 'interrupted', message: 'preparation was interrupted by a server restart; retry it', step: session.step ?? 'failed' } as const;
-        await ctx.events.append(session.id, 'error', error);
-        await setStatus(ctx, session.id, 'failed', 'failed', { lastError: error, sandbox: null });
-      }
-      continue;
-    }
-    if (session.status === 'running') {
-      const events = await store.readEvents(session.id, 0, 1_000_000);
-      const open = openTurn(events);
-      if (open) {
-        await ctx.events.append(session.id, 'error', {
-          code: 'server_restarted',
-          message: 'the server restarted during this turn; your next message restarts the sandbox',
-          turnId: open,
-        });
-        await ctx.events.append(session.id, 'turn_complete', { turnId: open, status: 'failed', exitCode: null, durationMs: 0 });
-      }
-    }
-    await setStatus(ctx, session.id, 'sleeping', null, { sandbox: null });
+    await settleOrphan(ctx, session, 'restart');
   }
   if (released || orphans) logger.info({ released, orphans }, 'recovered from the previous run');
-}
-
-/** The turn that has a user message but no completion yet, if any. */
-function openTurn(events: Awaited<ReturnType<ServerContext['store']['readEvents']>>): string | null {
-  const open = new Set<string>();
-  for (const e of events) {
-    if (e.type === 'user_message') open.add(e.data.turnId);
-    else if (e.type === 'turn_complete') open.delete(e.data.turnId);
-  }
-  return [...open].pop() ?? null;
 }
 
 function createProvider(config: ServerConfig, redactor: Redactor): SandboxProvider {
@@ -157,14 +134,21 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   };
 
   await recover(ctx);
-  const jobs = new JobRunner(ctx, (job, signal) => runPreparation(ctx, job, signal));
-  const sessions = new SessionService(ctx, jobs);
+  const membership = isPostgresUrl(config.store) ? new Membership(ctx) : null;
+  const jobs: JobRunner = new JobRunner(ctx, (job, signal): Promise<PreparationOutcome> =>
+    job.kind === 'message'
+      ? sessions.deliverRouted(job, (resume) => runPreparation(ctx, resume, signal))
+      : runPreparation(ctx, job, signal),
+  );
+  const sessions: SessionService = new SessionService(ctx, jobs, membership);
+  bus.onJobQueued(() => jobs.nudge());
   const tickets = new TicketIssuer(loadTicketSecret(paths.ticketSecretFile), config.ticketTtlMs, clock);
   const { app, streams } = buildHttpServer(ctx, sessions, new TokenAuthenticator(config.tokens), tickets);
   const reaper = new Reaper(ctx, jobs);
 
   await app.listen({ host: config.host, port: config.port });
   const port = (app.server.address() as AddressInfo).port;
+  await membership?.start();
   jobs.start();
   reaper.start();
 
@@ -172,15 +156,21 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   const close = () =>
     (closing ??= (async () => {
       reaper.stop();
+      membership?.stop();
       streams.close();
       await jobs.stop();
       await Promise.all(ctx.runtimes.all().map((r) => r.dispose().catch(() => {})));
       await app.close();
       await bus.close();
       await store.close();
+      rmSync(serverFile, { force: true });
       releaseLock();
     })());
 
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return { url: `http://${host}:${port}`, port, ctx, jobs, reaper, close };
+  const url = `http://${host}:${port}`;
+  // Who serves this data dir, for clients on this machine (a second VS Code window attaches to it).
+  const serverFile = join(config.dataDir, 'server.json');
+  writeFileSync(serverFile, JSON.stringify({ pid: process.pid, url }) + '\n', { mode: 0o600 });
+  return { url, port, ctx, jobs, reaper, close };
 }

@@ -11,7 +11,7 @@ import { defaultAgentHostScript } from './paths';
 
 const USAGE = `usage:
   berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
-                     [--store postgres://USER:PASSWORD@HOST:PORT/DB]
+                     [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME]
                      [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
         port: { type: 'string', default: '8717' },
         'data-dir': { type: 'string' },
         store: { type: 'string' },
+        'instance-id': { type: 'string' },
         provider: { type: 'string', default: 'local' },
         'allow-local-repos': { type: 'boolean', default: false },
         'agent-command': { type: 'string' },
@@ -91,6 +92,8 @@ async function main(): Promise<void> {
   const dataDir = resolve(values['data-dir'] ?? defaultDataDir());
   const store = values.store ?? process.env.BERTH_STORE ?? null;
   if (store !== null && store !== '' && !isPostgresUrl(store)) fail('--store must be a postgres:// URL (SQLite is the default)');
+  const instanceId = values['instance-id'] ?? process.env.BERTH_INSTANCE_ID;
+  if (instanceId !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(instanceId)) fail('--instance-id must be 1-64 letters, digits, ".", "_" or "-"');
 
   let tokens: Map<string, string>;
   try {
@@ -134,6 +137,8 @@ async function main(): Promise<void> {
     host: values.host!,
     port,
     store: store || null,
+    // Names this instance among those sharing the database (default: derived from the data dir).
+    instanceTag: instanceId ?? base.instanceTag,
     provider,
     defaultImage: values['default-image'] ?? base.defaultImage,
     allowLocalRepos: values['allow-local-repos'] === true,

@@ -26,16 +26,16 @@ describe('job store', () => {
   it('claims due jobs once, reclaims them after the lease expires, and keeps event ids per session', async () => {
     const store = await freshStore();
     await store.createSession(session('ses_a'), { sessionId: 'ses_a', kind: 'prepare', payload: { mode: 'async' }, runAt: 1000 });
-    assert.equal(await store.claimJob('A', 999, 100), null, 'not due yet');
-    const job = await store.claimJob('A', 1000, 100);
+    assert.equal(await store.claimJob('A', 999, 100, 'i'), null, 'not due yet');
+    const job = await store.claimJob('A', 1000, 100, 'i');
     assert.equal(job?.attempts, 1);
-    assert.equal(await store.claimJob('B', 1050, 100), null, 'leased to A');
-    const reclaimed = await store.claimJob('B', 1101, 100);
+    assert.equal(await store.claimJob('B', 1050, 100, 'i'), null, 'leased to A');
+    const reclaimed = await store.claimJob('B', 1101, 100, 'i');
     assert.equal(reclaimed?.id, job?.id, 'the lease expired: B takes it over');
     assert.equal(reclaimed?.attempts, 2);
     assert.equal(await store.renewLease(job!.id, 'A', 5000), false, 'A lost the lease');
-    assert.equal(await store.claimJob('B', 1300, 100), null, 'an owner never reclaims a job it still runs');
-    assert.equal((await store.claimJob('C', 1300, 100))?.attempts, 3);
+    assert.equal(await store.claimJob('B', 1300, 100, 'i'), null, 'an owner never reclaims a job it still runs');
+    assert.equal((await store.claimJob('C', 1300, 100, 'i'))?.attempts, 3);
 
     await store.createSession(session('ses_b'));
     const e1 = await store.appendEvent('ses_a', 'user_message', { turnId: 't', text: 'x' });
@@ -55,13 +55,36 @@ describe('job store', () => {
       for (const id of ['ses_1', 'ses_2', 'ses_3', 'ses_4']) {
         await store.createSession(session(id), { sessionId: id, kind: 'prepare', payload: { mode: 'async' }, runAt: 0 });
       }
-      const claims = await Promise.all(['x:1', 'x:2', 'y:1', 'y:2', 'y:3'].map((owner) => store.claimJob(owner, 10, 1000)));
+      const claims = await Promise.all(['x:1', 'x:2', 'y:1', 'y:2', 'y:3'].map((owner) => store.claimJob(owner, 10, 1000, 'i')));
       const taken = claims.filter((j) => j !== null);
       assert.equal(taken.length, 4, 'four jobs, five claimers: one comes away empty');
       assert.equal(new Set(taken.map((j) => j!.id)).size, 4, 'no job was claimed twice');
       const ofX = claims.slice(0, 2).filter((j) => j !== null).length;
       assert.equal(await store.releaseLeases('x:'), ofX, 'only the leases of owners x:…');
-      assert.equal((await store.claimJob('z', 20, 1000)) !== null, ofX > 0, 'released jobs are claimable again');
+      assert.equal((await store.claimJob('z', 20, 1000, 'i')) !== null, ofX > 0, 'released jobs are claimable again');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('runs a job addressed to an instance only there, until that instance is declared dead', async () => {
+    const store = await freshStore();
+    try {
+      await store.createSession(session('ses_t'));
+      await store.enqueueJob({ sessionId: 'ses_t', kind: 'message', payload: { mode: 'async' }, runAt: 0, target: 'inst_a' });
+      await store.heartbeat('inst_a', 1000);
+      await store.heartbeat('inst_b', 5000);
+      assert.equal(await store.claimJob('runner_b', 10, 1000, 'inst_b'), null, 'addressed to inst_a');
+      assert.equal(await store.instanceAlive('inst_a', 900), true);
+      assert.equal(await store.instanceAlive('inst_a', 1001), false);
+      assert.deepEqual(await store.takeDeadInstances(2000), ['inst_a']);
+      assert.deepEqual(await store.takeDeadInstances(2000), [], 'a death is handed out once');
+      const job = await store.claimJob('runner_b', 10, 1000, 'inst_b');
+      assert.equal(job?.kind, 'message', 'freed for anyone once its instance died');
+      assert.equal(job?.target, null);
+      await store.updateSession('ses_t', { instance: 'inst_b', status: 'ready' });
+      assert.deepEqual((await store.sessionsOn('inst_b', ['ready'])).map((s) => s.id), ['ses_t']);
+      assert.deepEqual(await store.sessionsOn('inst_a', ['ready']), []);
     } finally {
       await store.close();
     }

@@ -3,6 +3,8 @@ import { StreamEvent } from '@berth/protocol';
 
 /** The one LISTEN/NOTIFY channel of events between instances sharing a database. */
 export const EVENTS_CHANNEL = 'berth_events';
+/** A job was enqueued (payload: the instance it is addressed to, or empty for any): runners look now. */
+export const JOBS_CHANNEL = 'berth_jobs';
 /** NOTIFY payloads must stay below 8000 bytes; a bigger volatile event stays on its own instance. */
 export const MAX_NOTICE_BYTES = 7900;
 

@@ -4,7 +4,7 @@ import type { StreamEvent } from '@berth/protocol';
 import { EventBus } from '../events/bus';
 import type { Store } from '../store/store';
 import { pgConfig } from '../store/postgres/pgStore';
-import { EVENTS_CHANNEL, MAX_NOTICE_BYTES, parseNotice, volatileNotice, type Notice } from './notices';
+import { EVENTS_CHANNEL, JOBS_CHANNEL, MAX_NOTICE_BYTES, parseNotice, volatileNotice, type Notice } from './notices';
 
 const RECONNECT_MS = 1000;
 
@@ -23,6 +23,7 @@ export class PgEventBus extends EventBus {
   private sending: Promise<unknown> = Promise.resolve();
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private jobListeners: (() => void)[] = [];
 
   private constructor(
     private readonly url: string,
@@ -43,6 +44,7 @@ export class PgEventBus extends EventBus {
   private async connect(): Promise<void> {
     const client = new pg.Client(pgConfig(this.url));
     client.on('notification', (msg) => {
+      if (msg.channel === JOBS_CHANNEL) for (const listener of this.jobListeners) listener();
       if (msg.channel !== EVENTS_CHANNEL) return;
       const notice = parseNotice(msg.payload);
       if (!notice || notice.o === this.origin) return;
@@ -54,7 +56,7 @@ export class PgEventBus extends EventBus {
     });
     client.on('end', () => this.dropClient(client));
     await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${JOBS_CHANNEL}`);
     this.client = client;
   }
 
@@ -91,6 +93,10 @@ export class PgEventBus extends EventBus {
     }
     if (this.subscriberCount(notice.s) === 0) return; // nobody here watches that session
     for (const event of await this.store.readEvents(notice.s, notice.id - 1, 1)) super.publish(event);
+  }
+
+  override onJobQueued(listener: () => void): void {
+    this.jobListeners.push(listener);
   }
 
   override publish(event: StreamEvent): void {

@@ -38,5 +38,8 @@ export class EventBus {
     return [...this.listeners.keys()];
   }
 
+  /** Calls `listener` when another instance enqueued a job (in one process: never). */
+  onJobQueued(_listener: () => void): void {}
+
   async close(): Promise<void> {}
 }

@@ -68,7 +68,7 @@ export class JobRunner {
     const { store, config, clock, logger } = this.ctx;
     try {
       while (!this.stopped && this.running.size < config.maxConcurrentPreparations) {
-        const job = await store.claimJob(this.owner, clock(), config.jobLeaseMs);
+        const job = await store.claimJob(this.owner, clock(), config.jobLeaseMs, config.instanceTag);
         if (!job) break;
         this.launch(job);
       }
@@ -90,6 +90,8 @@ export class JobRunner {
           // Interrupted by crashes again and again: stop trying, fail and roll back.
           controller.abort('attempts' satisfies CancelReason);
         }
+        // Whoever runs a session's job hosts its sandbox: messages for it are addressed here.
+        await store.updateSession(job.sessionId, { instance: config.instanceTag });
         outcome = await this.handler(job, controller.signal);
       } catch (err) {
         logger.error({ err, jobId: job.id, sessionId: job.sessionId }, 'preparation job crashed');

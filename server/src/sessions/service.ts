@@ -2,7 +2,10 @@ import { rm, readFile } from 'node:fs/promises';
 import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
-import type { JobKind, SessionRecord } from '../store/store';
+import type { JobKind, JobRecord, SessionRecord } from '../store/store';
+import type { PreparationOutcome } from '../preparation/pipeline';
+import type { Membership } from '../cluster/membership';
+import type { SessionRuntime } from './runtime';
 import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
 import { ApiError, BerthError } from '../util/errors';
 import { newSessionId, newTurnId } from './ids';
@@ -13,6 +16,8 @@ export class SessionService {
   constructor(
     private readonly ctx: ServerContext,
     private readonly jobs: JobRunner,
+    /** Several instances on one database (none: this one is alone). */
+    private readonly membership: Membership | null = null,
   ) {}
 
   /** Another user's session does not exist, as far as this user can tell. */
@@ -102,9 +107,15 @@ export class SessionService {
         break;
     }
     const runtime = this.ctx.runtimes.get(id);
+    // Its sandbox lives on another instance, which is alive: the message goes there through the job queue.
+    if (!runtime && session.instance && (await this.membership?.alive(session.instance))) return this.routeTo(session, text);
     if (!runtime || !runtime.agent.alive) return this.resumeWith(session, text);
     if (runtime.turn) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
-    const turnId = newTurnId();
+    return this.startTurn(runtime, id, newTurnId(), text);
+  }
+
+  /** Runs a message on this instance's live agent. */
+  private async startTurn(runtime: SessionRuntime, id: string, turnId: string, text: string): Promise<SendMessageResponse> {
     runtime.beginTurn(turnId);
     await setStatus(this.ctx, id, 'running', null, { lastActivityAt: new Date().toISOString() });
     await this.ctx.events.append(id, 'user_message', { turnId, text });
@@ -119,6 +130,51 @@ export class SessionService {
       throw new ApiError(409, 'not_ready', `the agent did not accept the message: ${this.ctx.redactor.redact(message)}`);
     }
     return { turnId, status: 'running' };
+  }
+
+  /** A message for a sandbox on another instance: a job addressed to that instance (see deliverRouted). */
+  private async routeTo(session: SessionRecord, text: string): Promise<SendMessageResponse> {
+    const turnId = newTurnId();
+    await this.ensureNoActiveJob(session.id);
+    await this.ctx.store.enqueueJob({
+      sessionId: session.id,
+      kind: 'message',
+      payload: { mode: 'async', turn: { turnId, text } },
+      runAt: this.ctx.clock(),
+      target: session.instance ?? null,
+    });
+    return { turnId, status: 'running' };
+  }
+
+  /**
+   * Runs a routed message on the instance it was addressed to: on the live agent here, or, when
+   * there is none (reaped, or this instance took over from a dead one), through the resume path.
+   */
+  async deliverRouted(job: JobRecord, resume: (job: JobRecord) => Promise<PreparationOutcome>): Promise<PreparationOutcome> {
+    const turn = job.payload.turn;
+    const session = await this.ctx.store.getSession(job.sessionId);
+    if (!turn || !session) return { result: 'cancelled' };
+    const runtime = this.ctx.runtimes.get(session.id);
+    if (runtime?.agent.alive && runtime.turn) {
+      // Two messages crossed on their way here: the later one is refused on the stream.
+      await this.ctx.events.append(session.id, 'user_message', turn);
+      await this.ctx.events.append(session.id, 'error', {
+        code: 'turn_in_progress',
+        message: 'the agent is still working on the previous message',
+        turnId: turn.turnId,
+      });
+      await this.ctx.events.append(session.id, 'turn_complete', { turnId: turn.turnId, status: 'failed', exitCode: null, durationMs: 0 });
+      return { result: 'failed' };
+    }
+    if (runtime?.agent.alive) {
+      return this.startTurn(runtime, session.id, turn.turnId, turn.text).then(
+        () => ({ result: 'ready' }),
+        () => ({ result: 'failed' }), // startTurn recorded why
+      );
+    }
+    await this.ctx.events.append(session.id, 'user_message', turn);
+    await setStatus(this.ctx, session.id, 'preparing', 'queued', { lastError: null });
+    return resume({ ...job, kind: 'resume' });
   }
 
   /** A message to a session whose sandbox is gone: persist it, then re-create the sandbox and run it. */

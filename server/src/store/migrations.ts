@@ -115,6 +115,24 @@ export const MIGRATIONS: Migration[] = [
     `,
     },
   },
+  {
+    // Several instances on one database: each session's sandbox lives on one instance (placement),
+    // jobs can be addressed to one, and instances prove they are alive by a heartbeat.
+    version: 2,
+    sql: {
+      sqlite: `
+      ALTER TABLE sessions ADD COLUMN instance TEXT;
+      ALTER TABLE jobs ADD COLUMN target TEXT;
+      CREATE TABLE instances (id TEXT PRIMARY KEY, heartbeat_at INTEGER NOT NULL);
+    `,
+      postgres: `
+      ALTER TABLE sessions ADD COLUMN instance TEXT;
+      ALTER TABLE jobs ADD COLUMN target TEXT;
+      CREATE INDEX sessions_instance ON sessions(instance);
+      CREATE TABLE instances (id TEXT PRIMARY KEY, heartbeat_at BIGINT NOT NULL);
+    `,
+    },
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

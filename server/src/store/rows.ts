@@ -22,6 +22,7 @@ export interface SessionRow {
   sandbox: string | null;
   initial_turn_id: string | null;
   last_activity_at: string;
+  instance: string | null;
 }
 
 export interface JobRow {
@@ -35,6 +36,7 @@ export interface JobRow {
   lease_owner: string | null;
   lease_until: number | null;
   created_at: number;
+  target: string | null;
 }
 
 export interface EventRow {
@@ -54,6 +56,7 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   sandbox: 'sandbox',
   initialTurnId: 'initial_turn_id',
   lastActivityAt: 'last_activity_at',
+  instance: 'instance',
 };
 const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox']);
 
@@ -87,6 +90,7 @@ export function sessionRow(session: SessionRecord): SessionRow {
     sandbox: session.sandbox ? JSON.stringify(session.sandbox) : null,
     initial_turn_id: session.initialTurnId,
     last_activity_at: session.lastActivityAt,
+    instance: session.instance ?? null,
   };
 }
 
@@ -110,6 +114,7 @@ export function toSession(r: SessionRow): SessionRecord {
     sandbox: r.sandbox ? (JSON.parse(r.sandbox) as SessionRecord['sandbox']) : null,
     initialTurnId: r.initial_turn_id,
     lastActivityAt: r.last_activity_at,
+    instance: r.instance,
   };
 }
 
@@ -125,6 +130,7 @@ export function toJob(r: JobRow): JobRecord {
     leaseOwner: r.lease_owner,
     leaseUntil: r.lease_until,
     createdAt: r.created_at,
+    target: r.target,
   };
 }
 

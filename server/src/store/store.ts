@@ -29,6 +29,8 @@ export interface SessionRecord {
   /** Turn id of the auto-initiated first prompt, so a retry reuses it instead of repeating the message. */
   initialTurnId: string | null;
   lastActivityAt: string;
+  /** The instance whose sandbox serves the session (the one that last ran a job for it); none = any. */
+  instance?: string | null;
 }
 
 export type SessionPatch = Partial<
@@ -42,10 +44,12 @@ export type SessionPatch = Partial<
     | 'sandbox'
     | 'initialTurnId'
     | 'lastActivityAt'
+    | 'instance'
   >
 >;
 
-export type JobKind = 'prepare' | 'resume';
+/** `message`: a message for a session whose sandbox lives on another instance, addressed to it. */
+export type JobKind = 'prepare' | 'resume' | 'message';
 export type JobState = 'queued' | 'running' | 'done' | 'failed';
 
 export interface JobPayload {
@@ -66,6 +70,8 @@ export interface JobRecord {
   leaseOwner: string | null;
   leaseUntil: number | null;
   createdAt: number;
+  /** Only this instance may run the job (null: any); cleared when that instance dies. */
+  target: string | null;
 }
 
 export interface NewJob {
@@ -73,6 +79,7 @@ export interface NewJob {
   kind: JobKind;
   payload: JobPayload;
   runAt: number;
+  target?: string | null;
 }
 
 /**
@@ -101,8 +108,11 @@ export interface Store {
   readEvents(sessionId: string, afterId: number, limit?: number): Promise<PersistedEvent[]>;
 
   enqueueJob(job: NewJob): Promise<JobRecord>;
-  /** Takes the next due job (queued and due, or running under another owner's expired lease) under a lease. */
-  claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null>;
+  /**
+   * Takes the next due job (queued and due, or running under another owner's expired lease) under a
+   * lease; only jobs addressed to no instance or to `instance`.
+   */
+  claimJob(owner: string, now: number, leaseMs: number, instance: string): Promise<JobRecord | null>;
   renewLease(jobId: number, owner: string, leaseUntil: number): Promise<boolean>;
   finishJob(jobId: number, state: 'done' | 'failed'): Promise<void>;
   reschedule(jobId: number, runAt: number): Promise<void>;
@@ -115,6 +125,18 @@ export interface Store {
   activeJobs(sessionId: string): Promise<JobRecord[]>;
   /** Session ids of the queued, due jobs, oldest first (for "queued: N ahead"). */
   queuedSessions(now: number): Promise<string[]>;
+
+  /** Records that the instance is alive now. */
+  heartbeat(instance: string, now: number): Promise<void>;
+  /** Whether the instance's last heartbeat is at or after `since`. */
+  instanceAlive(instance: string, since: number): Promise<boolean>;
+  /**
+   * Takes the instances whose last heartbeat is before `before` off the list and frees their jobs
+   * for anyone; each dead instance is handed to exactly one caller, which cleans up its sessions.
+   */
+  takeDeadInstances(before: number): Promise<string[]>;
+  /** Sessions placed on the instance, in any of the given states. */
+  sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]>;
 
   integrityCheck(): Promise<string>;
   close(): Promise<void>;

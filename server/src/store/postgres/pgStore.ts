@@ -3,7 +3,7 @@ import { PersistedEvent, type PersistedData, type PersistedEventType, type Sessi
 import type { JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
 import { patchColumns, sessionRow, toEvent, toJob, toSession, type EventRow, type JobRow, type SessionRow } from '../rows';
 import { migrate } from './migrations';
-import { EVENTS_CHANNEL, persistedNotice } from '../../cluster/notices';
+import { EVENTS_CHANNEL, JOBS_CHANNEL, persistedNotice } from '../../cluster/notices';
 
 /** BIGINT (epoch milliseconds, job ids) as numbers: they stay far below 2^53. */
 const types = {
@@ -158,10 +158,12 @@ export class PgStore implements Store {
   private async insertJob(c: pg.PoolClient | pg.Pool, job: NewJob): Promise<JobRecord> {
     const now = Date.now();
     const { rows } = await c.query<JobRow>(
-      `INSERT INTO jobs (session_id, kind, payload, state, attempts, run_at, created_at, updated_at)
-       VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5) RETURNING *`,
-      [job.sessionId, job.kind, JSON.stringify(job.payload), job.runAt, now],
+      `INSERT INTO jobs (session_id, kind, payload, state, attempts, run_at, created_at, updated_at, target)
+       VALUES ($1, $2, $3, 'queued', 0, $4, $5, $5, $6) RETURNING *`,
+      [job.sessionId, job.kind, JSON.stringify(job.payload), job.runAt, now, job.target ?? null],
     );
+    // Wakes the job runners of every instance now instead of at their next poll.
+    await c.query('SELECT pg_notify($1, $2)', [JOBS_CHANNEL, job.target ?? '']);
     return toJob(rows[0]!);
   }
 
@@ -169,18 +171,19 @@ export class PgStore implements Store {
     return this.insertJob(this.pool, job);
   }
 
-  async claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
+  async claimJob(owner: string, now: number, leaseMs: number, instance: string): Promise<JobRecord | null> {
     // SKIP LOCKED: instances claiming at the same moment take different jobs instead of queueing.
     const [row] = await this.rows<JobRow>(
       `UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $3, attempts = attempts + 1, updated_at = $2
        WHERE id = (SELECT id FROM jobs
-         WHERE (state = 'queued' AND run_at <= $2)
+         WHERE (target IS NULL OR target = $4)
+           AND ((state = 'queued' AND run_at <= $2)
             -- Another owner's lease ran out (its process died); never our own, which we still run.
-            OR (state = 'running' AND lease_until < $2 AND lease_owner <> $1)
+            OR (state = 'running' AND lease_until < $2 AND lease_owner <> $1))
          ORDER BY run_at, id LIMIT 1
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
-      [owner, now, now + leaseMs],
+      [owner, now, now + leaseMs, instance],
     );
     return row ? toJob(row) : null;
   }
@@ -226,6 +229,34 @@ export class PgStore implements Store {
     return (
       await this.rows<{ session_id: string }>("SELECT session_id FROM jobs WHERE state = 'queued' AND run_at <= $1 ORDER BY run_at, id", [now])
     ).map((r) => r.session_id);
+  }
+
+  async heartbeat(instance: string, now: number): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
+      [instance, now],
+    );
+  }
+
+  async instanceAlive(instance: string, since: number): Promise<boolean> {
+    return (await this.rows('SELECT 1 FROM instances WHERE id = $1 AND heartbeat_at >= $2', [instance, since])).length > 0;
+  }
+
+  async takeDeadInstances(before: number): Promise<string[]> {
+    return this.tx(async (c) => {
+      // DELETE … RETURNING: of several instances noticing the same death, exactly one gets it.
+      const { rows } = await c.query<{ id: string }>('DELETE FROM instances WHERE heartbeat_at < $1 RETURNING id', [before]);
+      const dead = rows.map((r) => r.id);
+      if (dead.length) await c.query('UPDATE jobs SET target = NULL WHERE target = ANY($1)', [dead]);
+      return dead;
+    });
+  }
+
+  async sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]> {
+    if (statuses.length === 0) return [];
+    return (await this.rows<SessionRow>('SELECT * FROM sessions WHERE instance = $1 AND status = ANY($2)', [instance, statuses])).map(
+      toSession,
+    );
   }
 
   async integrityCheck(): Promise<string> {

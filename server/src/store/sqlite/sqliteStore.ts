@@ -20,10 +20,10 @@ export class SqliteStore implements Store {
     this.stmts = {
       insertSession: db.prepare(`INSERT INTO sessions (id, owner, repo_url, repo_branch, prompt, setup, auto_initiate,
         status, step, created_at, updated_at, prepared_at, initiated_at, last_error, last_event_id, sandbox,
-        initial_turn_id, last_activity_at)
+        initial_turn_id, last_activity_at, instance)
         VALUES (@id, @owner, @repo_url, @repo_branch, @prompt, @setup, @auto_initiate, @status, @step, @created_at,
         @updated_at, @prepared_at, @initiated_at, @last_error, @last_event_id, @sandbox, @initial_turn_id,
-        @last_activity_at)`),
+        @last_activity_at, @instance)`),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
       listSessions: db.prepare('SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, id'),
       allIds: db.prepare('SELECT id FROM sessions'),
@@ -36,14 +36,15 @@ export class SqliteStore implements Store {
       ),
       insertEvent: db.prepare('INSERT INTO events (session_id, id, type, ts, data) VALUES (?, ?, ?, ?, ?)'),
       readEvents: db.prepare('SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?'),
-      insertJob: db.prepare(`INSERT INTO jobs (session_id, kind, payload, state, attempts, run_at, created_at, updated_at)
-        VALUES (?, ?, ?, 'queued', 0, ?, ?, ?) RETURNING *`),
+      insertJob: db.prepare(`INSERT INTO jobs (session_id, kind, payload, state, attempts, run_at, created_at, updated_at, target)
+        VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING *`),
       claimJob: db.prepare(`UPDATE jobs SET state = 'running', lease_owner = @owner, lease_until = @until,
           attempts = attempts + 1, updated_at = @now
         WHERE id = (SELECT id FROM jobs
-          WHERE (state = 'queued' AND run_at <= @now)
+          WHERE (target IS NULL OR target = @instance)
+            AND ((state = 'queued' AND run_at <= @now)
              -- Another owner's lease ran out (its process died); never our own, which we still run.
-             OR (state = 'running' AND lease_until < @now AND lease_owner <> @owner)
+             OR (state = 'running' AND lease_until < @now AND lease_owner <> @owner))
           ORDER BY run_at, id LIMIT 1)
         RETURNING *`),
       renewLease: db.prepare(
@@ -133,6 +134,7 @@ export class SqliteStore implements Store {
       job.runAt,
       now,
       now,
+      job.target ?? null,
     ) as JobRow;
     return toJob(row);
   }
@@ -141,8 +143,8 @@ export class SqliteStore implements Store {
     return this.insertJob(job);
   }
 
-  async claimJob(owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
-    const row = this.stmts.claimJob.get({ owner, now, until: now + leaseMs }) as JobRow | undefined;
+  async claimJob(owner: string, now: number, leaseMs: number, instance: string): Promise<JobRecord | null> {
+    const row = this.stmts.claimJob.get({ owner, now, until: now + leaseMs, instance }) as JobRow | undefined;
     return row ? toJob(row) : null;
   }
 
@@ -168,6 +170,32 @@ export class SqliteStore implements Store {
 
   async queuedSessions(now: number): Promise<string[]> {
     return (this.stmts.queuedSessions.all(now) as { session_id: string }[]).map((r) => r.session_id);
+  }
+
+  async heartbeat(instance: string, now: number): Promise<void> {
+    this.db
+      .prepare('INSERT INTO instances (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at')
+      .run(instance, now);
+  }
+
+  async instanceAlive(instance: string, since: number): Promise<boolean> {
+    return !!this.db.prepare('SELECT 1 FROM instances WHERE id = ? AND heartbeat_at >= ?').get(instance, since);
+  }
+
+  async takeDeadInstances(before: number): Promise<string[]> {
+    return this.db.transaction(() => {
+      const dead = (this.db.prepare('DELETE FROM instances WHERE heartbeat_at < ? RETURNING id').all(before) as { id: string }[]).map((r) => r.id);
+      const free = this.db.prepare('UPDATE jobs SET target = NULL WHERE target = ?');
+      for (const id of dead) free.run(id);
+      return dead;
+    })();
+  }
+
+  async sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]> {
+    if (statuses.length === 0) return [];
+    const marks = statuses.map(() => '?').join(', ');
+    const rows = this.db.prepare(`SELECT * FROM sessions WHERE instance = ? AND status IN (${marks})`).all(instance, ...statuses) as SessionRow[];
+    return rows.map(toSession);
   }
 
   async integrityCheck(): Promise<string> {

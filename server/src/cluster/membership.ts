@@ -1,0 +1,56 @@
+import type { ServerContext } from '../context';
+import { settleOrphan } from './orphans';
+
+/**
+ * This instance's place among those sharing one database: a heartbeat row that proves it is
+ * alive, and a janitor that adopts what a dead instance left (its sessions, its addressed jobs).
+ * An instance is dead once its heartbeat is older than one job lease.
+ */
+export class Membership {
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  get id(): string {
+    return this.ctx.config.instanceTag;
+  }
+
+  async start(): Promise<void> {
+    await this.ctx.store.heartbeat(this.id, this.ctx.clock());
+    this.timer = setInterval(() => void this.tick(), Math.max(200, Math.floor(this.ctx.config.jobLeaseMs / 3)));
+  }
+
+  /** Whether `instance` (another one) is alive now. */
+  async alive(instance: string): Promise<boolean> {
+    if (instance === this.id) return true;
+    return this.ctx.store.instanceAlive(instance, this.ctx.clock() - this.ctx.config.jobLeaseMs);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    const { store, clock, config, logger } = this.ctx;
+    try {
+      await store.heartbeat(this.id, clock());
+      for (const dead of await store.takeDeadInstances(clock() - config.jobLeaseMs)) {
+        if (dead === this.id) continue;
+        const sessions = await store.sessionsOn(dead, ['ready', 'running', 'preparing']);
+        logger.warn({ instance: dead, sessions: sessions.length }, 'an instance stopped; adopting its sessions');
+        for (const session of sessions) {
+          // Only reaches a sandbox on this host (same machine, same Docker); elsewhere it fails harmlessly.
+          if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
+          await settleOrphan(this.ctx, session, 'instance_lost');
+        }
+      }
+    } catch (err) {
+      logger.warn({ err }, 'cluster heartbeat failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
