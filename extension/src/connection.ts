@@ -7,14 +7,18 @@ import type { AuthState } from '@berth/protocol';
 import { errorMessage, type RedactingLogger } from './logger';
 import { ApiClient, ApiError } from './session/apiClient';
 import { normalizeServerUrl } from './serverUrl';
-import { dockerAvailable, EmbeddedServer, type EmbeddedProvider } from './server/embedded';
+import { dockerAvailable, EmbeddedServer, findRunningServer, serverAnswers, type EmbeddedProvider, type RunningServer } from './server/embedded';
 
 const SECRET_PREFIX = 'berth.token:';
+/** How often a window using another window's local server checks that it is still there. */
+const ATTACHED_CHECK_MS = 10_000;
 
 export class Connection implements vscode.Disposable {
   private authState: AuthState = 'signed_out';
   private client: ApiClient | null = null;
   private embedded: EmbeddedServer | null = null;
+  /** The local server of another window, used instead of starting a second one. */
+  private attached: { server: RunningServer; timer: NodeJS.Timeout } | null = null;
   private startup: Promise<void> = Promise.resolve();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
@@ -80,6 +84,7 @@ export class Connection implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.detach();
     void this.stopEmbedded();
     this.changed.dispose();
   }
@@ -103,6 +108,7 @@ export class Connection implements vscode.Disposable {
   private async connect(): Promise<void> {
     const url = configuredUrl();
     if (url) {
+      this.detach();
       await this.stopEmbedded();
       const token = await this.context.secrets.get(SECRET_PREFIX + url);
       this.set(token ? 'signed_in' : 'signed_out', token ? new ApiClient({ baseUrl: url, token }) : null);
@@ -115,7 +121,14 @@ export class Connection implements vscode.Disposable {
       }
       return;
     }
+    if (this.attached) return;
     this.set('starting_server', null);
+    // Another window may already run the local server on this data dir: use it (one server per data dir).
+    const running = await findRunningServer(this.dataDir());
+    if (running) {
+      this.attach(running);
+      return;
+    }
     try {
       const server = await this.startEmbedded();
       this.embedded = server;
@@ -127,9 +140,15 @@ export class Connection implements vscode.Disposable {
       });
       this.set('signed_in', new ApiClient({ baseUrl: server.baseUrl, token: server.token }));
     } catch (err) {
+      const busy = /another berth-server/.test(errorMessage(err));
+      // Lost a race with another window starting it: that one wrote server.json by now.
+      const running = busy ? await findRunningServer(this.dataDir()) : null;
+      if (running) {
+        this.attach(running);
+        return;
+      }
       this.log.error(`could not start the local server: ${errorMessage(err)}`);
       this.set('signed_out', null);
-      const busy = /another berth-server/.test(errorMessage(err));
       void vscode.window
         .showErrorMessage(
           busy
@@ -145,11 +164,35 @@ export class Connection implements vscode.Disposable {
     }
   }
 
+  private dataDir(): string {
+    return join(this.context.globalStorageUri.fsPath, 'server');
+  }
+
+  /** Uses the local server another window started; when it goes away, this window starts its own. */
+  private attach(server: RunningServer): void {
+    this.log.info(`using the local server of another window: ${server.baseUrl} (pid ${server.pid})`);
+    const timer = setInterval(() => {
+      void serverAnswers(server.baseUrl).then((ok) => {
+        if (ok || this.attached?.server !== server) return;
+        this.log.warn('the local server of the other window stopped; starting one here');
+        this.detach();
+        void this.refresh();
+      });
+    }, ATTACHED_CHECK_MS);
+    this.attached = { server, timer };
+    this.set('signed_in', new ApiClient({ baseUrl: server.baseUrl, token: server.token }));
+  }
+
+  private detach(): void {
+    if (this.attached) clearInterval(this.attached.timer);
+    this.attached = null;
+  }
+
   private async startEmbedded(): Promise<EmbeddedServer> {
     const config = vscode.workspace.getConfiguration('berth');
     const setting = config.get<'auto' | EmbeddedProvider>('localServer.provider', 'auto');
     const provider: EmbeddedProvider = setting === 'auto' ? ((await dockerAvailable()) ? 'devcontainer' : 'local') : setting;
-    const dataDir = join(this.context.globalStorageUri.fsPath, 'server');
+    const dataDir = this.dataDir();
     await mkdir(dataDir, { recursive: true });
     const start = (provider: EmbeddedProvider) =>
       EmbeddedServer.start({

@@ -1,10 +1,10 @@
 // The embedded local server: started and stopped by the extension's own EmbeddedServer.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedServer } from '../src/server/embedded';
+import { EmbeddedServer, findRunningServer } from '../src/server/embedded';
 import { ApiClient } from '../src/session/apiClient';
 import { CLI, ensureBuilt } from './helpers/realServer';
 
@@ -36,9 +36,16 @@ describe('EmbeddedServer', () => {
       assert.deepEqual(sessions, []);
       const pid = server.pid!;
       assert.ok(alive(pid));
+      // A second window finds it through server.json instead of starting another one.
+      assert.deepEqual(await findRunningServer(dataDir), { baseUrl: server.baseUrl, token: server.token, pid });
       await server.stop();
       assert.equal(server.running, false);
       assert.equal(alive(pid), false);
+      assert.equal(await findRunningServer(dataDir), null, 'a stopped server is not offered');
+      writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ pid, url: server.baseUrl }));
+      assert.equal(await findRunningServer(dataDir), null, 'nor one whose process is gone');
+      writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ pid: process.pid, url: 'http://example.com:80' }));
+      assert.equal(await findRunningServer(dataDir), null, 'only loopback URLs are trusted');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -166,3 +166,34 @@ export function dockerAvailable(timeoutMs = 3000): Promise<boolean> {
     });
   });
 }
+
+/** A local server another VS Code window started on the same data dir (it wrote `server.json`). */
+export interface RunningServer {
+  baseUrl: string;
+  token: string;
+  pid: number;
+}
+
+const LOOPBACK_URL = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/;
+
+/** The running server of `dataDir` if its process is alive and it answers on loopback; else null. */
+export async function findRunningServer(dataDir: string, timeoutMs = 2000): Promise<RunningServer | null> {
+  try {
+    const info = JSON.parse(await readFile(join(dataDir, 'server.json'), 'utf8')) as { pid?: unknown; url?: unknown };
+    if (typeof info.url !== 'string' || !LOOPBACK_URL.test(info.url) || typeof info.pid !== 'number') return null;
+    process.kill(info.pid, 0); // throws when no such process (a server that crashed left the file)
+    if (!(await serverAnswers(info.url, timeoutMs))) return null;
+    const token = (await readFile(join(dataDir, 'token'), 'utf8')).trim();
+    return token ? { baseUrl: info.url, token, pid: info.pid } : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function serverAnswers(baseUrl: string, timeoutMs = 2000): Promise<boolean> {
+  try {
+    return (await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(timeoutMs) })).ok;
+  } catch {
+    return false;
+  }
+}

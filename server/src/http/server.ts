@@ -38,6 +38,7 @@ export function buildHttpServer(
       void (reply as FastifyReply).code(status).send(errorBody(codeForStatus(status), message));
     },
   });
+  acceptBodylessPosts(app);
   const streams = new StreamServer(ctx, tickets);
   app.server.on('upgrade', (request, socket, head) => streams.handleUpgrade(request, socket, head));
 
@@ -70,4 +71,23 @@ export function buildHttpServer(
   });
 
   return { app, streams };
+}
+
+/**
+ * Retry, interrupt and stream-ticket are bodyless POSTs: accept them whatever content type the
+ * client names (axios labels them a form, curl may say JSON). A body of an unknown type is still
+ * refused with 415, and JSON bodies keep the safe default parser.
+ */
+function acceptBodylessPosts(app: FastifyInstance): void {
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') done(null, undefined);
+    else json(request, text, done);
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    if ((body as Buffer).length === 0) done(null, undefined);
+    else done(new ApiError(415, 'unsupported_media_type', 'send the body as JSON (content-type: application/json)'), undefined);
+  });
 }
