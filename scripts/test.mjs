@@ -63,3 +63,10 @@ if (pgFiles.length && process.env.BERTH_TEST_PG !== '0') {
     if (r.status !== 0) process.exit(r.status ?? 1);
   }
 }
+
+// The end-to-end suite: the extension in a real VS Code in a real browser (e2e/run.mjs, which
+// provisions its own tools). Only `--unit` or a file filter leaves it out, and BERTH_TEST_E2E=0
+// outside CI; under CI=true it always runs and a missing piece fails the run.
+if (!unitOnly && !only.length && (process.env.CI === 'true' || process.env.BERTH_TEST_E2E !== '0')) {
+  run('node', ['e2e/run.mjs']);
+}

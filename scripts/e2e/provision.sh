@@ -21,8 +21,10 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >&2
+  apt_log="$CACHE/apt.log"
+  { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } </dev/null >"$apt_log" 2>&1 ||
+    { tail -n 30 "$apt_log" >&2; log "apt-get failed (whole log: $apt_log)"; exit 1; }
 fi
 CHROMIUM="$(command -v chromium || true)"
 [ -n "$CHROMIUM" ] || { log "chromium not found after install"; exit 1; }
