@@ -11,7 +11,7 @@ import { defaultAgentHostScript } from './paths';
 
 const USAGE = `usage:
   berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
-                     [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME]
+                     [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME] [--job-lease SECONDS]
                      [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
@@ -64,6 +64,7 @@ async function main(): Promise<void> {
         'data-dir': { type: 'string' },
         store: { type: 'string' },
         'instance-id': { type: 'string' },
+        'job-lease': { type: 'string' },
         provider: { type: 'string', default: 'local' },
         'allow-local-repos': { type: 'boolean', default: false },
         'agent-command': { type: 'string' },
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
     store: store || null,
     // Names this instance among those sharing the database (default: derived from the data dir).
     instanceTag: instanceId ?? base.instanceTag,
+    // How long a dead instance's jobs and sessions wait before another instance takes them over.
+    jobLeaseMs: Math.max(1, positiveInt('job-lease', values['job-lease'], base.jobLeaseMs / 1000)) * 1000,
     provider,
     defaultImage: values['default-image'] ?? base.defaultImage,
     allowLocalRepos: values['allow-local-repos'] === true,

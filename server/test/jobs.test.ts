@@ -79,6 +79,8 @@ describe('job store', () => {
       assert.equal(await store.instanceAlive('inst_a', 1001), false);
       assert.deepEqual(await store.takeDeadInstances(2000), ['inst_a']);
       assert.deepEqual(await store.takeDeadInstances(2000), [], 'a death is handed out once');
+      assert.equal(await store.claimJob('runner_b', 10, 1000, 'inst_b'), null, 'still addressed until freed');
+      await store.freeJobsOf('inst_a');
       const job = await store.claimJob('runner_b', 10, 1000, 'inst_b');
       assert.equal(job?.kind, 'message', 'freed for anyone once its instance died');
       assert.equal(job?.target, null);

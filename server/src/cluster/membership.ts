@@ -42,6 +42,8 @@ export class Membership {
           if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
           await settleOrphan(this.ctx, session, 'instance_lost');
         }
+        // After the sessions are settled: a message addressed there now resumes anywhere.
+        await store.freeJobsOf(dead);
       }
     } catch (err) {
       logger.warn({ err }, 'cluster heartbeat failed');

@@ -131,10 +131,12 @@ export interface Store {
   /** Whether the instance's last heartbeat is at or after `since`. */
   instanceAlive(instance: string, since: number): Promise<boolean>;
   /**
-   * Takes the instances whose last heartbeat is before `before` off the list and frees their jobs
-   * for anyone; each dead instance is handed to exactly one caller, which cleans up its sessions.
+   * Takes the instances whose last heartbeat is before `before` off the list; each dead instance
+   * is handed to exactly one caller, which cleans up its sessions and then frees its jobs.
    */
   takeDeadInstances(before: number): Promise<string[]>;
+  /** Jobs addressed to the instance may now run anywhere. */
+  freeJobsOf(instance: string): Promise<void>;
   /** Sessions placed on the instance, in any of the given states. */
   sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]>;
 

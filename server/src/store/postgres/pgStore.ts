@@ -243,13 +243,12 @@ export class PgStore implements Store {
   }
 
   async takeDeadInstances(before: number): Promise<string[]> {
-    return this.tx(async (c) => {
-      // DELETE … RETURNING: of several instances noticing the same death, exactly one gets it.
-      const { rows } = await c.query<{ id: string }>('DELETE FROM instances WHERE heartbeat_at < $1 RETURNING id', [before]);
-      const dead = rows.map((r) => r.id);
-      if (dead.length) await c.query('UPDATE jobs SET target = NULL WHERE target = ANY($1)', [dead]);
-      return dead;
-    });
+    // DELETE … RETURNING: of several instances noticing the same death, exactly one gets it.
+    return (await this.rows<{ id: string }>('DELETE FROM instances WHERE heartbeat_at < $1 RETURNING id', [before])).map((r) => r.id);
+  }
+
+  async freeJobsOf(instance: string): Promise<void> {
+    await this.pool.query('UPDATE jobs SET target = NULL WHERE target = $1', [instance]);
   }
 
   async sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]> {

@@ -183,12 +183,11 @@ export class SqliteStore implements Store {
   }
 
   async takeDeadInstances(before: number): Promise<string[]> {
-    return this.db.transaction(() => {
-      const dead = (this.db.prepare('DELETE FROM instances WHERE heartbeat_at < ? RETURNING id').all(before) as { id: string }[]).map((r) => r.id);
-      const free = this.db.prepare('UPDATE jobs SET target = NULL WHERE target = ?');
-      for (const id of dead) free.run(id);
-      return dead;
-    })();
+    return (this.db.prepare('DELETE FROM instances WHERE heartbeat_at < ? RETURNING id').all(before) as { id: string }[]).map((r) => r.id);
+  }
+
+  async freeJobsOf(instance: string): Promise<void> {
+    this.db.prepare('UPDATE jobs SET target = NULL WHERE target = ?').run(instance);
   }
 
   async sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]> {

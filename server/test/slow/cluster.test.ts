@@ -1,0 +1,160 @@
+// Several real berth-server processes on one PostgreSQL: placement, routing, fan-out, takeover.
+// Runs in the store matrix's PostgreSQL pass (BERTH_TEST_PG_URL); skipped on SQLite alone.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { StreamEvent } from '@berth/protocol';
+import { answerOf, ApiClient, isReady, makeRepo, spawnCli, tempDir, testDatabase, TEST_PG_URL, turnComplete, type StreamRecorder } from '../helpers';
+
+const TOKEN = 'tok_cluster_test_0123456789';
+const LEASE_S = 2;
+// Answers with the number of earlier user turns it was given and the last of them: proves the transcript.
+const TRANSCRIPT_AGENT = `node -e '
+const t = JSON.parse(require("fs").readFileSync(process.env.BERTH_TRANSCRIPT_FILE, "utf8"));
+const users = t.filter((e) => e.role === "user").map((e) => e.text);
+let input = ""; process.stdin.on("data", (d) => input += d).on("end", () =>
+  process.stdout.write("earlier=" + users.length + " last=" + (users.at(-1) ?? "-") + " now=" + input));'`;
+
+interface Instance {
+  name: string;
+  child: ChildProcess;
+  api: ApiClient;
+}
+
+async function startInstance(name: string, store: string): Promise<Instance> {
+  const args = ['--store', store, '--instance-id', name, '--job-lease', String(LEASE_S), '--allow-local-repos', '--agent-command', TRANSCRIPT_AGENT];
+  const { child, url } = await spawnCli(tempDir(`berth-${name}-`), args, `alice:${TOKEN}`);
+  return { name, child, api: new ApiClient(url, TOKEN) };
+}
+
+const running = (i: Instance) => i.child.exitCode === null && i.child.signalCode === null;
+
+async function kill9(i: Instance): Promise<void> {
+  if (!running(i)) return;
+  const exited = new Promise((res) => i.child.once('exit', res));
+  i.child.kill('SIGKILL');
+  await exited;
+}
+
+/** Every persisted event once, ids 1…n in order: nothing lost, nothing repeated. */
+function assertComplete(events: StreamEvent[], what: string): number[] {
+  const ids = events.filter((e) => e.id > 0).map((e) => e.id);
+  assert.deepEqual(ids, ids.map((_, i) => i + 1), `${what}: ids ${ids.join(',')}`);
+  return ids;
+}
+
+const persistedJson = (r: StreamRecorder) => r.persisted().map((e) => JSON.stringify(e));
+
+describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'needs BERTH_TEST_PG_URL (npm test starts a PostgreSQL)' }, () => {
+  let store: string;
+  let db: pg.Client;
+  const instances: Instance[] = [];
+  const placement = async (id: string) =>
+    (await db.query<{ instance: string | null }>('SELECT instance FROM sessions WHERE id = $1', [id])).rows[0]?.instance ?? null;
+  const byName = (name: string | null) => instances.find((i) => i.name === name);
+
+  before(async () => {
+    store = await testDatabase(`berth_cluster_${randomBytes(4).toString('hex')}`);
+    for (const name of ['inst_a', 'inst_b', 'inst_c']) instances.push(await startInstance(name, store));
+    db = new pg.Client({ connectionString: store });
+    await db.connect();
+  });
+  after(async () => {
+    await db?.end();
+    await Promise.all(instances.map(kill9));
+  });
+
+  it('starts on A, streams from B, takes a message through C; every stream sees every event once, in order', async () => {
+    const [a, b] = instances as [Instance, Instance, Instance];
+    const { status, body } = await a.api.start({ repo: { url: makeRepo() }, prompt: 'my name is Ada', autoInitiate: true });
+    assert.equal(status, 202);
+    const id = body.sessionId as string;
+    const onB = await b.api.stream(id);
+    await onB.waitFor(isReady, 20_000, 'ready on B');
+    await onB.waitFor(turnComplete, 20_000);
+    assert.equal(answerOf(onB.events), 'earlier=0 last=- now=my name is Ada');
+
+    // C: an instance that does not hold the sandbox, so the message must be routed to the one that does.
+    const owner = await placement(id);
+    const c = instances.find((i) => i.name !== owner && i !== b) ?? b;
+    assert.notEqual(c.name, owner);
+    const onC = await c.api.stream(id);
+    const sent = await c.api.message(id, 'what is my name?');
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const turnId = sent.body.turnId as string;
+    const done = (e: StreamEvent) => e.type === 'turn_complete' && e.data.turnId === turnId;
+    const started = Date.now();
+    await onB.waitFor(done, 15_000);
+    await onC.waitFor(done, 15_000);
+    assert.ok(Date.now() - started < 5_000, 'routed without waiting for a poll');
+    assert.equal(answerOf(onB.events, turnId), 'earlier=1 last=my name is Ada now=what is my name?');
+    const routed = await db.query("SELECT target FROM jobs WHERE session_id = $1 AND kind = 'message'", [id]);
+    assert.deepEqual(routed.rows, [{ target: owner }], 'the message went to the sandbox\'s instance as a job');
+    assert.equal(await placement(id), owner, 'the sandbox stayed where it was');
+
+    const replay = await a.api.stream(id, 0);
+    await replay.waitFor(done);
+    const ids = assertComplete(onB.events, 'live on B');
+    assert.deepEqual(assertComplete(onC.events, 'live on C'), ids);
+    assert.deepEqual(assertComplete(replay.events, 'replay on A'), ids);
+    assert.deepEqual(persistedJson(onB), persistedJson(replay), 'the same events, byte for byte');
+    assert.deepEqual(persistedJson(onC), persistedJson(replay));
+    assert.ok(onB.events.some((e) => e.type === 'preparing'), 'volatile progress reached another instance');
+    await Promise.all([onB.close(), onC.close(), replay.close()]);
+  });
+
+  it('kill -9 of the instance preparing a session: another one finishes it within the lease time', async () => {
+    const entry = instances.find(running)!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'survive', autoInitiate: true, setup: ['sleep 2'] });
+    const id = body.sessionId as string;
+    await entry.api.waitFor(id, (s) => s.step === 'setup', 20_000);
+    const owner = byName(await placement(id));
+    assert.ok(owner, 'the session is placed on an instance');
+    await kill9(owner);
+    const killedAt = Date.now();
+    const survivor = instances.find(running)!;
+    const watch = await survivor.api.stream(id);
+    const settled = await survivor.api.waitFor(id, (s) => s.status === 'ready' || s.status === 'failed', 30_000);
+    assert.equal(settled.status, 'ready', JSON.stringify(settled.lastError));
+    // Lease expiry, the next poll, and the preparation again (clone, setup of 2 s, agent).
+    assert.ok(Date.now() - killedAt < LEASE_S * 1000 + 12_000, `took over after ${Date.now() - killedAt} ms`);
+    assert.notEqual(await placement(id), owner.name);
+    await watch.waitFor(turnComplete, 15_000);
+    const replay = await survivor.api.stream(id, 0);
+    await replay.waitFor(turnComplete);
+    assertComplete(watch.events, 'live');
+    assertComplete(replay.events, 'replay');
+    assert.equal(replay.persisted().filter((e) => e.type === 'user_message').length, 1, 'the prompt was not repeated');
+    await Promise.all([watch.close(), replay.close()]);
+  });
+
+  it('kill -9 of the instance holding a ready session: the next message resumes it elsewhere with its transcript', async () => {
+    const alive = () => instances.filter(running);
+    if (alive().length < 2) instances.push(await startInstance('inst_d', store));
+    const entry = alive()[0]!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'my name is Grace', autoInitiate: true });
+    const id = body.sessionId as string;
+    await entry.api.waitFor(id, (s) => s.status === 'ready', 20_000);
+    const owner = byName(await placement(id))!;
+    const other = alive().find((i) => i !== owner)!;
+    const watch = await other.api.stream(id);
+    await watch.waitFor(turnComplete);
+    await kill9(owner);
+
+    const sent = await other.api.message(id, 'who am I?');
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const turnId = sent.body.turnId as string;
+    const done = (e: StreamEvent) => e.type === 'turn_complete' && e.data.turnId === turnId;
+    await watch.waitFor(done, LEASE_S * 1000 + 20_000);
+    assert.equal(answerOf(watch.events, turnId), 'earlier=1 last=my name is Grace now=who am I?');
+    assert.notEqual(await placement(id), owner.name);
+    const replay = await other.api.stream(id, 0);
+    await replay.waitFor(done);
+    assertComplete(watch.events, 'live across the kill');
+    assert.deepEqual(persistedJson(watch), persistedJson(replay), 'no event lost or repeated across the takeover');
+    assert.equal(replay.persisted().filter((e) => e.type === 'user_message').length, 2);
+    await Promise.all([watch.close(), replay.close()]);
+  });
+});
