@@ -240,6 +240,7 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       `config: ${config.source === 'repo' ? config.repoConfigPath : `default (image ${options.defaultImage ?? DEFAULT_IMAGE})`}` +
         (config.overrideConfigPath ? `, override ${config.overrideConfigPath}` : ''),
     );
+    if (config.dropped?.length) interpreter.log(`ignored in the repo's config (they would reach the host): ${config.dropped.join(', ')}`);
     if (Object.keys(secrets).length > 0) {
       await mkdir(configDir, { recursive: true });
       secretsFile = join(configDir, 'secrets.json');

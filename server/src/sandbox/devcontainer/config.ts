@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { confineRepoConfig } from './confine.js';
 
 export const DEFAULT_IMAGE = 'berth/base:bookworm';
 
@@ -100,6 +101,8 @@ export interface PreparedConfig {
   repoConfigPath: string | null;
   /** The override config passed with `--override-config`, or null when none is needed. */
   overrideConfigPath: string | null;
+  /** What of the repo's config was dropped because it reaches the host (see confine.ts). */
+  dropped?: string[];
 }
 
 export interface PrepareConfigOptions {
@@ -117,9 +120,9 @@ export interface PrepareConfigOptions {
 export async function prepareConfig(options: PrepareConfigOptions): Promise<PreparedConfig> {
   const repoConfigPath = findRepoConfig(options.workspaceFolder);
   const mounts = (options.mounts ?? []).map(mountString);
-  if (repoConfigPath && mounts.length === 0) return { source: 'repo', repoConfigPath, overrideConfigPath: null };
 
   let config: Record<string, unknown>;
+  let dropped: string[] = [];
   if (repoConfigPath) {
     const text = await readFile(repoConfigPath, 'utf8');
     let parsed: unknown;
@@ -129,7 +132,11 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
       throw new Error(`cannot parse ${repoConfigPath}: ${(error as Error).message}`);
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${repoConfigPath} must contain a JSON object`);
-    config = { ...(parsed as Record<string, unknown>) };
+    // Whatever in it reaches the host (initializeCommand, bind mounts, runArgs…) is dropped.
+    const confined = confineRepoConfig(parsed as Record<string, unknown>);
+    if (mounts.length === 0 && confined.dropped.length === 0) return { source: 'repo', repoConfigPath, overrideConfigPath: null };
+    config = confined.config;
+    dropped = confined.dropped;
   } else {
     config = { name: 'berth-default', image: options.defaultImage ?? DEFAULT_IMAGE };
   }
@@ -140,5 +147,5 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
   await mkdir(options.configDir, { recursive: true });
   const overrideConfigPath = join(options.configDir, 'devcontainer.json');
   await writeFile(overrideConfigPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  return { source: repoConfigPath ? 'repo' : 'default', repoConfigPath, overrideConfigPath };
+  return { source: repoConfigPath ? 'repo' : 'default', repoConfigPath, overrideConfigPath, dropped };
 }

@@ -1,0 +1,44 @@
+// What a repository's devcontainer.json may not do on a Berth server: reach the host. The Dev
+// Containers spec runs `initializeCommand` on the host, and bind mounts, `runArgs`, privileges and
+// Compose files can hand the container the host's files. A repo (or a setup command that rewrote
+// the config in the bind-mounted workspace before a resume) is not trusted with that.
+
+/** Properties dropped from a repo config (the rest, image/build/features/lifecycle commands, stays). */
+const HOST_REACHING = ['initializeCommand', 'runArgs', 'privileged', 'capAdd', 'securityOpt', 'workspaceMount'] as const;
+
+/** A `mounts` entry that is not a bind mount of a host path (a named volume or a tmpfs). */
+function isContainerOnly(mount: unknown): boolean {
+  let type: unknown;
+  if (typeof mount === 'string') {
+    const parts = Object.fromEntries(mount.split(',').map((p) => p.split('=', 2).map((s) => s.trim().toLowerCase()) as [string, string?]));
+    type = parts.type ?? 'volume'; // Docker's default for --mount
+  } else if (mount && typeof mount === 'object') {
+    type = (mount as { type?: unknown }).type ?? 'volume';
+  }
+  return type === 'volume' || type === 'tmpfs';
+}
+
+/**
+ * Returns the config without what reaches the host, and the names of what was dropped (for the
+ * session log). A Compose-based config is refused: its services can mount anything.
+ */
+export function confineRepoConfig(config: Record<string, unknown>): { config: Record<string, unknown>; dropped: string[] } {
+  if (config.dockerComposeFile !== undefined) {
+    throw new Error('Docker Compose dev containers are not supported: their services can mount host paths');
+  }
+  const out = { ...config };
+  const dropped: string[] = [];
+  for (const key of HOST_REACHING) {
+    if (key in out) {
+      delete out[key];
+      dropped.push(key);
+    }
+  }
+  if (out.mounts !== undefined) {
+    const mounts = Array.isArray(out.mounts) ? out.mounts : [];
+    const kept = mounts.filter(isContainerOnly);
+    if (kept.length !== mounts.length || !Array.isArray(out.mounts)) dropped.push('bind mounts');
+    out.mounts = kept;
+  }
+  return { config: out, dropped };
+}
