@@ -74,6 +74,16 @@ export const scenarios = [
       t.timing('step list visible after Enter', ms);
       t.shared.enterAt = enterAt;
       await wb.screenshot('1-preparing');
+      // The running step carries a visible spinner.
+      const ring = await wb.chat.locator('body').evaluate((body) => {
+        const el = body.querySelector('.preparation > .steps .step--running vscode-progress-ring');
+        if (!el) return null;
+        const r = el.getBoundingClientRect();
+        const svg = el.shadowRoot?.querySelector('svg')?.getBoundingClientRect();
+        return { width: r.width, height: r.height, svg: svg ? { width: svg.width, height: svg.height } : null };
+      });
+      t.note(`running step spinner: ${JSON.stringify(ring)}`);
+      assert.ok(!ring || (ring.width >= 12 && ring.height >= 12 && ring.svg && ring.svg.width >= 12), `the running step's spinner is visible (${JSON.stringify(ring)})`);
       assert.equal(snap.inputDisabled, true, 'the input is disabled while preparing');
       assert.ok(snap.reason.length > 0, `the input shows why it is disabled (got "${snap.reason}")`);
       const status = await wb.waitForStatus('a spinning Berth step', (s) => s.visible && s.spinning && /Berth: .+…/.test(s.text), 5000);
