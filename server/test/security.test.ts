@@ -1,8 +1,18 @@
 // Invariant 10 and the API's boundaries: auth, tickets, ownership, validation.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
-import { ApiClient, makeRepo, startTestServer, TOKENS, type TestServer } from './helpers';
+import { git, transportConfig } from '../src/git/git';
+import { ApiClient, makeRepo, removeDir, startTestServer, tempDir, TOKENS, type TestServer } from './helpers';
+
+/** Every file name under a folder, recursively (symbolic links not followed). */
+function allNames(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: false }).map(String);
+}
 
 function wsStatus(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -178,6 +188,90 @@ describe('auth, tickets and ownership', () => {
       assert.equal((await start(alice)).status, 429);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('refuses tickets minted by another server (another secret) and tickets of a deleted session', async () => {
+    const alice = t.api('alice');
+    const other = await startTestServer({ agentCommand: 'cat' });
+    try {
+      const foreign = await other.api('alice').ticket((await other.api('alice').start({ repo: { url: repo }, prompt: 'x', autoInitiate: true })).body.sessionId);
+      const streamUrl = (ticket: string) => `${t.url.replace('http', 'ws')}/v1/sessions/${aliceSession}/stream?ticket=${encodeURIComponent(ticket)}`;
+      assert.equal(await wsStatus(streamUrl(foreign)), 401, 'signed with another secret');
+    } finally {
+      await other.close();
+    }
+    const doomed = await alice.start({ repo: { url: repo }, prompt: 'bye', autoInitiate: true });
+    const ticket = await alice.ticket(doomed.body.sessionId);
+    assert.equal((await alice.request('DELETE', `/v1/sessions/${doomed.body.sessionId}`)).status, 204);
+    assert.equal(
+      await wsStatus(`${t.url.replace('http', 'ws')}/v1/sessions/${doomed.body.sessionId}/stream?ticket=${encodeURIComponent(ticket)}`),
+      404,
+      'the session is gone',
+    );
+  });
+});
+
+describe('git argument injection and transport abuse', () => {
+  it('option-looking hosts, refs and remote helpers never run a command', async () => {
+    const strict = await startTestServer({ allowLocalRepos: false, agentCommand: 'cat' });
+    const pwned = `berth-pwned-${randomBytes(4).toString('hex')}`;
+    try {
+      const alice = strict.api('alice');
+      // Refused at the door: option injection, remote helpers, local paths with local repos off.
+      for (const [repo, why] of [
+        [{ url: `--upload-pack=touch ${pwned}` }, /cannot start with "-"/],
+        [{ url: 'https://127.0.0.1:9/r.git', branch: `--upload-pack=touch${'${IFS}'}${pwned}` }, /cannot start with "-"/],
+        [{ url: 'https://127.0.0.1:9/r.git', branch: '@{-1}' }, /not a valid branch name/],
+        [{ url: `ext::sh -c touch% ${pwned}` }, /spaces|remote helper/],
+        [{ url: `ext::sh${'${IFS}'}-c${'${IFS}'}touch${'${IFS}'}${pwned}` }, /remote helper/],
+        [{ url: 'fd::0' }, /remote helper/],
+        [{ url: 'FILE:///etc' }, /local repositories are disabled/],
+        [{ url: '/etc' }, /local repositories are disabled/],
+      ] as const) {
+        const r = await alice.start({ repo, prompt: 'x', autoInitiate: true });
+        assert.equal(r.status, 400, JSON.stringify(repo));
+        assert.match(r.body.error.message, why, JSON.stringify(repo));
+      }
+      // Accepted by the URL check, stopped by git itself (a host that reads as an ssh option, the
+      // CVE-2017-1000117 pattern): the clone fails cleanly and no command ran.
+      for (const url of [`ssh://-oProxyCommand=touch${'${IFS}'}${pwned}/x`, `git://-oProxyCommand=touch${'${IFS}'}${pwned}/x`]) {
+        const r = await alice.start({ repo: { url }, prompt: 'x', autoInitiate: true });
+        assert.equal(r.status, 202, url);
+        const failed = await alice.waitFor(r.body.sessionId, (s) => s.status === 'failed');
+        assert.equal(failed.lastError?.step, 'clone', JSON.stringify(failed.lastError));
+        assert.match(failed.lastError!.message, /strange hostname .* blocked|unable to look up/, url);
+      }
+      // A relative path lands in git's working directory: the server's, or somewhere in its data dir.
+      assert.equal(existsSync(join(process.cwd(), pwned)), false, `a command ran: ${pwned} in ${process.cwd()}`);
+      assert.ok(!allNames(strict.dataDir).some((n) => n.includes(pwned)), `a command ran: ${pwned} in the data dir`);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('git itself refuses every transport but the one the URL check allowed (protocol.allow)', async () => {
+    const dir = tempDir('berth-transport-');
+    const marker = join(dir, 'pwned');
+    try {
+      const source = makeRepo();
+      const attempts: [string, string][] = [
+        ['https', `ext::sh -c touch% ${marker}`],
+        ['https', `file://${source}`],
+        ['https', source],
+        ['ssh', 'fd::0'],
+      ];
+      for (const [allowed, url] of attempts) {
+        const r = await git([...transportConfig(allowed as 'https' | 'ssh'), 'clone', '--', url, join(dir, `clone-${randomBytes(3).toString('hex')}`)], { timeoutMs: 10_000, cwd: dir });
+        assert.notEqual(r.exitCode, 0, `${url} with only ${allowed} allowed`);
+        assert.match(r.output.lastLines(5).join('\n'), /transport '\w+' not allowed|not allowed/, url);
+      }
+      assert.equal(existsSync(marker), false);
+      // The control: the same clone with its own transport allowed works.
+      const ok = await git([...transportConfig('file'), 'clone', '--', source, join(dir, 'control')], { timeoutMs: 10_000, cwd: dir });
+      assert.equal(ok.exitCode, 0, ok.output.lastLines(5).join('\n'));
+    } finally {
+      removeDir(dir);
     }
   });
 });
