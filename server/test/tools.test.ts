@@ -2,6 +2,7 @@
 // exact edits, size limits, command time limits and output caps.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool, DEFAULT_TOOL_LIMITS, type ToolContext, type ToolLimits } from '../src/agent/tools';
@@ -38,6 +39,13 @@ before(() => {
   symlinkSync(outside, join(ws, 'link-to-outside'));
   symlinkSync(join(outside, 'not-there-yet.txt'), join(ws, 'dangling'));
   symlinkSync(join(ws, 'src'), join(ws, 'link-to-src'));
+  // Tricks: a loop, a chain of links that stay inside until the last hop, /proc's view of the root.
+  symlinkSync(join(ws, 'loop-b'), join(ws, 'loop-a'));
+  symlinkSync(join(ws, 'loop-a'), join(ws, 'loop-b'));
+  symlinkSync('link-to-outside', join(ws, 'hop1'));
+  symlinkSync(join(ws, 'hop1'), join(ws, 'src', 'hop2'));
+  symlinkSync('/proc/self/root', join(ws, 'link-to-proc-root'));
+  execFileSync('mkfifo', [join(ws, 'pipe')]);
 });
 after(() => removeDir(root));
 
@@ -51,6 +59,14 @@ describe('workspace path guard', () => {
     ['link-to-outside/new.txt', 'symbolic link'],
     ['link-to-outside/deeper/new.txt', 'symbolic link'],
     ['dangling', 'symbolic link to a missing target'],
+    ['loop-a', 'loop of symbolic links'],
+    ['loop-a/new.txt', 'loop of symbolic links'],
+    ['src/hop2/secret.txt', 'symbolic link'],
+    ['src/hop2/new.txt', 'symbolic link'],
+    ['link-to-proc-root/etc/passwd', 'symbolic link'],
+    ['/proc/self/root/etc/passwd', 'outside the workspace'],
+    ['/proc/self/environ', 'outside the workspace'],
+    ['src/\0/../../outside', 'NUL'],
   ];
   for (const [path, why] of refused) {
     it(`refuses ${path}`, async () => {
@@ -78,11 +94,16 @@ describe('workspace path guard', () => {
       ['write_file', { path: '../planted.txt', content: 'x' }],
       ['write_file', { path: join(outside, 'planted.txt'), content: 'x' }],
       ['edit_file', { path: 'link-to-secret', old_string: 'TOP', new_string: 'NOT' }],
+      ['write_file', { path: 'src/hop2/planted.txt', content: 'x' }],
+      ['edit_file', { path: 'src/hop2/secret.txt', old_string: 'TOP', new_string: 'NOT' }],
+      ['write_file', { path: 'loop-a', content: 'x' }],
+      ['read_file', { path: 'link-to-proc-root/etc/hostname' }],
+      ['list_files', { path: 'link-to-proc-root' }],
     ];
     for (const [name, args] of attempts) {
       const r = await runTool(name, args, ctx());
       assert.equal(r.ok, false, `${name} ${JSON.stringify(args)} must be refused: ${r.output}`);
-      assert.match(r.output, /outside the workspace|symbolic link/);
+      assert.match(r.output, /outside the workspace|symbolic link|loop/);
       assert.doesNotMatch(r.output, /TOP SECRET/);
     }
     assert.equal(readFileSync(join(outside, 'secret.txt'), 'utf8'), 'TOP SECRET');
@@ -92,11 +113,25 @@ describe('workspace path guard', () => {
   });
 });
 
+describe('special files', () => {
+  it('a FIFO in the workspace is refused at once, never read from or written to (which would block the turn)', async () => {
+    for (const [name, args] of [
+      ['read_file', { path: 'pipe' }],
+      ['write_file', { path: 'pipe', content: 'x' }],
+      ['edit_file', { path: 'pipe', old_string: 'a', new_string: 'b' }],
+    ] as const) {
+      const r = await Promise.race([runTool(name, args, ctx()), sleep(3000).then(() => ({ ok: true, output: 'blocked' }))]);
+      assert.equal(r.ok, false, `${name}: ${r.output}`);
+      assert.match(r.output, /not a regular file/, name);
+    }
+  });
+});
+
 describe('file tools', () => {
   it('list_files lists a folder, recursively too', async () => {
     const flat = await runTool('list_files', {}, ctx());
     assert.equal(flat.ok, true);
-    assert.deepEqual(flat.output.split('\n'), ['dangling@', 'link-to-outside@', 'link-to-secret@', 'link-to-src@', 'src/']);
+    assert.deepEqual(flat.output.split('\n'), ['dangling@', 'hop1@', 'link-to-outside@', 'link-to-proc-root@', 'link-to-secret@', 'link-to-src@', 'loop-a@', 'loop-b@', 'pipe', 'src/']);
     const deep = await runTool('list_files', { path: 'src', recursive: true }, ctx());
     assert.ok(deep.output.split('\n').includes('a.txt'), deep.output);
   });

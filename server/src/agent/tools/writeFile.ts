@@ -20,6 +20,8 @@ export const writeFile: Tool = {
     const content = stringArg(args, 'content', true);
     const info = await stat(target.abs).catch(() => null);
     if (info?.isDirectory()) throw new ToolError(`"${target.rel}" is a folder`);
+    // A FIFO or a device would block the turn (or write somewhere else entirely).
+    if (info && !info.isFile()) throw new ToolError(`"${target.rel}" is not a regular file`);
     await mkdir(dirname(target.abs), { recursive: true });
     await write(target.abs, content);
     return { ok: true, output: `${info ? 'replaced' : 'created'} ${target.rel} (${Buffer.byteLength(content)} bytes)` };
