@@ -67,6 +67,7 @@ export async function runPreparation(
     agent: null,
     runtime: null,
     initiateTurn: initiateTurnFor(session, job),
+    early: new Map(),
     log: (line) => logStream.write(`${new Date().toISOString()} ${line}\n`),
     progress: (message, detail) => {
       ctx.events.broadcast(session.id, 'preparing', {
@@ -90,7 +91,8 @@ export async function runPreparation(
     await setStatus(ctx, session.id, 'preparing', 'disk_check', { lastError: null });
     run.log(`preparation ${resume ? '(resume) ' : ''}started, attempt ${job.attempts}`);
 
-    for (const step of stepOrder(ctx.provider.setupInsideSandbox)) {
+    const steps = stepOrder(ctx.provider.setupInsideSandbox);
+    for (const [index, step] of steps.entries()) {
       currentStep = step.name;
       stepStartedAt = Date.now();
       if (signal.aborted) throw new BerthError('aborted', 'cancelled');
@@ -102,6 +104,7 @@ export async function runPreparation(
       await ctx.store.updateSession(session.id, { step: step.name });
       run.log(`step ${step.name} started`);
       run.progress(step.describe(run));
+      startNextEarly(run, steps[index + 1], signal);
       const result = await withTimeout(step, run, signal);
       run.log(`step ${step.name} done: ${result.message}`);
       ctx.events.broadcast(session.id, 'preparing', {
@@ -152,6 +155,15 @@ function initiateTurnFor(session: SessionRecord, job: JobRecord): PreparationRun
   return { turnId: session.initialTurnId ?? newTurnId(), text: session.prompt, first: true };
 }
 
+/** Starts the next step now when it depends on nothing the current one does (overlap). */
+function startNextEarly(run: PreparationRun, next: PreparationStepModule | undefined, signal: AbortSignal): void {
+  if (!next?.startsEarly?.(run) || next.skip?.(run)) return;
+  run.log(`step ${next.name} started early`);
+  const started = next.run(run, signal);
+  started.catch(() => {}); // awaited (and reported) in its turn, or dropped by a failure before it
+  run.early.set(next.name, started);
+}
+
 async function withTimeout(step: PreparationStepModule, run: PreparationRun, signal: AbortSignal) {
   const ms = step.timeoutMs(run.ctx.config);
   const timeout = new AbortController();
@@ -159,7 +171,7 @@ async function withTimeout(step: PreparationStepModule, run: PreparationRun, sig
   const combined = AbortSignal.any([signal, timeout.signal]);
   try {
     return await Promise.race([
-      step.run(run, combined),
+      run.early.get(step.name) ?? step.run(run, combined),
       new Promise<never>((_, reject) => {
         combined.addEventListener(
           'abort',

@@ -22,6 +22,8 @@ export interface PreparationRun {
   runtime: SessionRuntime | null;
   /** The turn this run ends with: the first prompt, or the message that woke the session. */
   initiateTurn: { turnId: string; text: string; first: boolean } | null;
+  /** Steps started early, while the step before them ran (see `startsEarly`); awaited in their turn. */
+  early: Map<PreparationStep, Promise<StepResult>>;
   /** Appends a line to the session's preparation log (redacted). */
   log(line: string): void;
   /** Updates the running step's message (a `preparing` event with state `started`). */
@@ -40,5 +42,11 @@ export interface PreparationStepModule {
   timeoutMs(config: ServerConfig): number;
   /** A reason to skip the step in this run, or null to run it. */
   skip?(run: PreparationRun): string | null;
+  /**
+   * Whether the step may start while the step before it still runs, because it depends on nothing
+   * that step does. Its events still come in order (started once the earlier step is done); an
+   * early step must not call `progress`, which belongs to the step being shown.
+   */
+  startsEarly?(run: PreparationRun): boolean;
   run(run: PreparationRun, signal: AbortSignal): Promise<StepResult>;
 }

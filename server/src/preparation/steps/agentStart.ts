@@ -19,6 +19,9 @@ export const agentStart: PreparationStepModule = {
   name: 'agent_start',
   describe: () => 'starting the agent host',
   timeoutMs: (c) => c.timeouts.agentStartMs,
+  // Setup inside the sandbox and the agent host's start are independent: the first turn only
+  // comes after setup. (Where setup runs before the sandbox there is no sandbox yet.)
+  startsEarly: (run) => run.sandbox !== null,
   async run(run, signal) {
     const { ctx } = run;
     const sandbox = run.sandbox;

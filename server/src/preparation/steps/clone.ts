@@ -1,47 +1,112 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { checkRepoUrl } from '../../git/repoUrl';
+import { checkRepoUrl, type RepoUrlCheck } from '../../git/repoUrl';
 import { git, transportConfig } from '../../git/git';
-import { BerthError } from '../../util/errors';
+import { MirrorError, mirrorDir, updateMirror, withMirrorLock } from '../../git/mirror';
+import { BerthError, errorMessage } from '../../util/errors';
 import { redactUrlCredentials } from '../../util/redact';
-import type { PreparationStepModule } from '../types';
+import type { PreparationRun, PreparationStepModule } from '../types';
+
+type Remote = Extract<RepoUrlCheck, { ok: true }>;
+
+// The step's own timer gets a little slack, so that git's timeout (with its clearer message) fires first.
+const STEP_SLACK_MS = 2_000;
+
+function timeoutError(ms: number): BerthError {
+  return new BerthError('clone_timeout', `the clone did not finish within ${Math.round(ms / 1000)} s (is the remote reachable?)`);
+}
+
+/** git's progress (carriage-return fragments) as live step progress, every line in the session log. */
+function gitProgress(run: PreparationRun, message: string): (line: string) => void {
+  return (line) => {
+    const clean = run.ctx.redactor.redact(line);
+    run.log(`git: ${clean}`);
+    const latest = clean.split('\r').filter(Boolean).pop();
+    if (latest) run.progress(message, latest.trim());
+  };
+}
+
+/** One `git clone` into the workspace, optionally borrowing objects from the mirror (then dissociating). */
+async function cloneOnce(run: PreparationRun, remote: Remote, reference: string | null, deadline: number, signal: AbortSignal): Promise<void> {
+  const { ctx, workspaceDir } = run;
+  // A run cancelled while it waited for the mirror lock must not clone after its rollback.
+  if (signal.aborted) throw new BerthError('aborted', 'cancelled');
+  await rm(workspaceDir, { recursive: true, force: true });
+  await mkdir(dirname(workspaceDir), { recursive: true });
+  // --dissociate: the clone copies what it borrowed, since the mirror is not mounted in containers.
+  const borrow = reference ? ['--reference', reference, '--dissociate'] : [];
+  const result = await git(
+    [...transportConfig(remote.transport), 'clone', '--progress', '--no-recurse-submodules', ...borrow, '--', remote.url, workspaceDir],
+    {
+      timeoutMs: Math.max(1, deadline - Date.now()),
+      signal,
+      onLine: gitProgress(run, `cloning ${redactUrlCredentials(run.session.repoUrl)}`),
+    },
+  );
+  if (result.timedOut) throw timeoutError(ctx.config.timeouts.cloneMs);
+  if (result.aborted) throw new BerthError('aborted', 'cancelled');
+  if (result.exitCode !== 0 || !existsSync(join(workspaceDir, '.git'))) {
+    const why = ctx.redactor.redact(result.output.lastLines(3).join('\n')) || result.spawnError?.message || 'unknown error';
+    throw new BerthError('clone_failed', `git clone failed: ${why}`);
+  }
+}
+
+/**
+ * Brings the repo's mirror up to date and clones with it as reference. Any trouble with the mirror
+ * (but a stalled remote, which a plain clone would meet too) falls back to a plain clone and says
+ * why in the log; when that plain clone works, the mirror was at fault and is removed, so that the
+ * next start rebuilds it.
+ */
+async function cloneViaMirror(run: PreparationRun, remote: Remote, deadline: number, signal: AbortSignal): Promise<'mirror' | 'plain'> {
+  const { ctx } = run;
+  const dir = mirrorDir(ctx.config.dataDir, remote.url);
+  const fallback = async (why: string): Promise<'plain'> => {
+    run.log(`mirror not used, plain clone instead: ${ctx.redactor.redact(why)}`);
+    await cloneOnce(run, remote, null, deadline, signal);
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    return 'plain';
+  };
+  return withMirrorLock(dir, async () => {
+    try {
+      run.progress(`updating the local mirror of ${redactUrlCredentials(run.session.repoUrl)}`);
+      const how = await updateMirror({
+        dir,
+        url: remote.url,
+        transport: remote.transport,
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        signal,
+        onLine: gitProgress(run, `updating the local mirror of ${redactUrlCredentials(run.session.repoUrl)}`),
+      });
+      run.log(`mirror ${how}`);
+    } catch (err) {
+      if (err instanceof MirrorError && err.kind === 'timeout') throw timeoutError(ctx.config.timeouts.cloneMs);
+      if (signal.aborted || (err instanceof MirrorError && err.kind === 'aborted')) throw new BerthError('aborted', 'cancelled');
+      return fallback(errorMessage(err));
+    }
+    try {
+      await cloneOnce(run, remote, dir, deadline, signal);
+      return 'mirror';
+    } catch (err) {
+      if (!(err instanceof BerthError) || err.code !== 'clone_failed') throw err;
+      // The remote answered the fetch a moment ago: a failing clone points at the mirror.
+      return fallback(err.message);
+    }
+  });
+}
 
 /** Clones the repository into the session's workspace (a fresh clone on every first run). */
 export const clone: PreparationStepModule = {
   name: 'clone',
   describe: (run) => `cloning ${redactUrlCredentials(run.session.repoUrl)}`,
-  timeoutMs: (c) => c.timeouts.cloneMs,
+  timeoutMs: (c) => c.timeouts.cloneMs + STEP_SLACK_MS,
   skip: (run) => (run.workspaceKept ? 'workspace kept from the earlier sandbox' : null),
   async run(run, signal) {
-    const { ctx, session, workspaceDir } = run;
+    const { ctx, session } = run;
     const check = checkRepoUrl(session.repoUrl, ctx.config.allowLocalRepos);
     if (!check.ok) throw new BerthError('invalid_repo', check.reason);
-    await rm(workspaceDir, { recursive: true, force: true });
-    await mkdir(dirname(workspaceDir), { recursive: true });
     const started = Date.now();
-    const result = await git(
-      [...transportConfig(check.transport), 'clone', '--progress', '--no-recurse-submodules', '--', check.url, workspaceDir],
-      {
-        timeoutMs: ctx.config.timeouts.cloneMs,
-        signal,
-        onLine: (line) => {
-          const clean = ctx.redactor.redact(line);
-          run.log(`git: ${clean}`);
-          // git reports progress with carriage returns; the last fragment is the current state.
-          const latest = clean.split('\r').filter(Boolean).pop();
-          if (latest) run.progress(`cloning ${redactUrlCredentials(session.repoUrl)}`, latest.trim());
-        },
-      },
-    );
-    if (result.timedOut) {
-      throw new BerthError('clone_timeout', `the clone did not finish within ${Math.round(ctx.config.timeouts.cloneMs / 1000)} s (is the remote reachable?)`);
-    }
-    if (result.aborted) throw new BerthError('aborted', 'cancelled');
-    if (result.exitCode !== 0 || !existsSync(join(workspaceDir, '.git'))) {
-      const why = ctx.redactor.redact(result.output.lastLines(3).join('\n')) || result.spawnError?.message || 'unknown error';
-      throw new BerthError('clone_failed', `git clone failed: ${why}`);
-    }
-    return { message: `cloned in ${((Date.now() - started) / 1000).toFixed(1)} s` };
+    const how = await cloneViaMirror(run, check, started + ctx.config.timeouts.cloneMs, signal);
+    return { message: `cloned in ${((Date.now() - started) / 1000).toFixed(1)} s${how === 'mirror' ? ' (local mirror)' : ''}` };
   },
 };

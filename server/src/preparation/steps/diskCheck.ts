@@ -20,6 +20,9 @@ export const diskCheck: PreparationStepModule = {
   timeoutMs: (c) => c.timeouts.diskCheckMs,
   async run(run) {
     const { config, provider } = run.ctx;
+    // Both at once: the sandbox storage query (docker info) is the slow one.
+    const sandboxQuery = provider.freeBytes();
+    sandboxQuery.catch(() => {});
     const dataFree = await freeBytes(config.dataDir);
     if (dataFree < config.minFreeBytes) {
       throw new BerthError(
@@ -27,7 +30,7 @@ export const diskCheck: PreparationStepModule = {
         `only ${formatBytes(dataFree)} free in the data directory; at least ${formatBytes(config.minFreeBytes)} are needed`,
       );
     }
-    const sandboxFree = await provider.freeBytes();
+    const sandboxFree = await sandboxQuery;
     if (sandboxFree !== null && sandboxFree < config.minFreeBytes) {
       throw new BerthError(
         'disk_full',

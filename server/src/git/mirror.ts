@@ -1,0 +1,84 @@
+// A local bare mirror per repository, so that the second start of a repo clones mostly from disk.
+// `DATA_DIR/mirrors/<sha256(url)>.git`: the key is the whole URL, credentials included, so a mirror
+// is only ever used with the URL (and rights) that filled it; the URL itself is never written into
+// the mirror (no remote is configured: every fetch names the URL explicitly).
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { git, transportConfig } from './git';
+import type { RepoTransport } from './repoUrl';
+
+export function mirrorDir(dataDir: string, url: string): string {
+  return join(dataDir, 'mirrors', `${createHash('sha256').update(url).digest('hex')}.git`);
+}
+
+/** Why a mirror could not be brought up to date: the remote stalled, or the mirror (or fetch) failed. */
+export class MirrorError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'aborted' | 'failed',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MirrorError';
+  }
+}
+
+const locks = new Map<string, Promise<void>>();
+
+/**
+ * Runs `fn` while holding the in-process lock of one mirror: two starts of the same repo never
+ * fetch into it (or clone from it while the other fetches) at once. FIFO, per mirror.
+ */
+export async function withMirrorLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const previous = locks.get(dir) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous.then(() => mine);
+  locks.set(dir, tail);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (locks.get(dir) === tail) locks.delete(dir);
+  }
+}
+
+export interface MirrorUpdate {
+  dir: string;
+  url: string;
+  transport: RepoTransport;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onLine?: (line: string) => void;
+}
+
+/** Creates the mirror on first use, then fetches branches and tags with `--prune`. Call under the lock. */
+export async function updateMirror(m: MirrorUpdate): Promise<'created' | 'fetched'> {
+  const deadline = Date.now() + m.timeoutMs;
+  const fresh = !existsSync(join(m.dir, 'HEAD'));
+  if (fresh) {
+    await rm(m.dir, { recursive: true, force: true });
+    await mkdir(join(m.dir, '..'), { recursive: true });
+    const init = await git(['init', '--quiet', '--bare', m.dir], { timeoutMs: m.timeoutMs, signal: m.signal });
+    if (init.exitCode !== 0) throw new MirrorError('failed', `git init failed: ${init.output.lastLines(2).join(' ')}`);
+  }
+  const fetch = await git(
+    [
+      `--git-dir=${m.dir}`,
+      ...transportConfig(m.transport),
+      // No background gc: a concurrent clone may be reading the objects (--reference).
+      '-c', 'gc.auto=0',
+      'fetch', '--prune', '--progress', '--no-write-fetch-head',
+      '--', m.url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
+    ],
+    { timeoutMs: Math.max(1, deadline - Date.now()), signal: m.signal, onLine: m.onLine },
+  );
+  if (fetch.timedOut) throw new MirrorError('timeout', 'the mirror fetch timed out');
+  if (fetch.aborted) throw new MirrorError('aborted', 'cancelled');
+  if (fetch.exitCode !== 0) {
+    throw new MirrorError('failed', fetch.spawnError?.message ?? `git fetch exited with ${fetch.exitCode}: ${fetch.output.lastLines(3).join(' | ')}`);
+  }
+  return fresh ? 'created' : 'fetched';
+}
