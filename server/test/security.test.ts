@@ -212,6 +212,29 @@ describe('auth, tickets and ownership', () => {
   });
 });
 
+describe('tickets across a restart', () => {
+  it('a ticket spent (or minted) before a restart cannot be replayed after it, though the secret is the same', async () => {
+    const dataDir = tempDir('berth-restart-');
+    let server = await startTestServer({ dataDir, agentCommand: 'cat' });
+    try {
+      const alice = server.api('alice');
+      const id = (await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true })).body.sessionId as string;
+      const spent = await alice.ticket(id);
+      const unspent = await alice.ticket(id);
+      const url = (base: string, ticket: string) => `${base.replace('http', 'ws')}/v1/sessions/${id}/stream?ticket=${encodeURIComponent(ticket)}`;
+      assert.equal(await wsStatus(url(server.url, spent)), 101);
+      await server.close();
+      server = await startTestServer({ dataDir, agentCommand: 'cat' });
+      assert.equal(await wsStatus(url(server.url, spent)), 401, 'replayed after the restart');
+      assert.equal(await wsStatus(url(server.url, unspent)), 401, 'minted before the restart');
+      assert.equal(await wsStatus(url(server.url, await server.api('alice').ticket(id))), 101, 'a fresh ticket works');
+    } finally {
+      await server.close();
+      removeDir(dataDir);
+    }
+  });
+});
+
 describe('git argument injection and transport abuse', () => {
   it('option-looking hosts, refs and remote helpers never run a command', async () => {
     const strict = await startTestServer({ allowLocalRepos: false, agentCommand: 'cat' });

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 export interface TicketClaims {
   user: string;
   sessionId: string;
+  issuedAt: number;
   expiresAt: number;
   nonce: string;
 }
@@ -24,21 +25,29 @@ export function loadTicketSecret(file: string): Buffer {
 export class TicketIssuer {
   /** Nonces already used, kept until their ticket would have expired anyway. */
   private readonly used = new Map<string, number>();
+  /**
+   * The used nonces live in memory: after a restart they are gone, so a ticket spent before it
+   * could be replayed. Tickets issued before this process started are refused instead.
+   */
+  private readonly since: number;
 
   constructor(
     private readonly secret: Buffer,
     private readonly ttlMs: number,
     private readonly clock: () => number,
-  ) {}
+  ) {
+    this.since = clock();
+  }
 
   private sign(payload: string): string {
     return createHmac('sha256', this.secret).update(payload).digest('base64url');
   }
 
   issue(user: string, sessionId: string): { ticket: string; expiresAt: number } {
-    const expiresAt = this.clock() + this.ttlMs;
+    const issuedAt = this.clock();
+    const expiresAt = issuedAt + this.ttlMs;
     const nonce = randomBytes(12).toString('base64url');
-    const payload = Buffer.from(JSON.stringify({ u: user, s: sessionId, e: expiresAt, n: nonce })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ u: user, s: sessionId, i: issuedAt, e: expiresAt, n: nonce })).toString('base64url');
     return { ticket: `${payload}.${this.sign(payload)}`, expiresAt };
   }
 
@@ -55,15 +64,16 @@ export class TicketIssuer {
     let claims: TicketClaims;
     try {
       const raw = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-      if (typeof raw.u !== 'string' || typeof raw.s !== 'string' || typeof raw.e !== 'number' || typeof raw.n !== 'string') {
+      if (typeof raw.u !== 'string' || typeof raw.s !== 'string' || typeof raw.i !== 'number' || typeof raw.e !== 'number' || typeof raw.n !== 'string') {
         return { ok: false, reason: 'malformed ticket' };
       }
-      claims = { user: raw.u, sessionId: raw.s, expiresAt: raw.e, nonce: raw.n };
+      claims = { user: raw.u, sessionId: raw.s, issuedAt: raw.i, expiresAt: raw.e, nonce: raw.n };
     } catch {
       return { ok: false, reason: 'malformed ticket' };
     }
     const now = this.clock();
     if (claims.expiresAt <= now) return { ok: false, reason: 'ticket expired' };
+    if (claims.issuedAt < this.since) return { ok: false, reason: 'ticket issued before the server restarted; get a new one' };
     if (claims.sessionId !== sessionId) return { ok: false, reason: 'ticket is for another session' };
     this.prune(now);
     if (this.used.has(claims.nonce)) return { ok: false, reason: 'ticket already used' };
