@@ -82,6 +82,12 @@ export class TicketIssuer {
   }
 
   private prune(now: number): void {
-    for (const [nonce, expiresAt] of this.used) if (expiresAt <= now) this.used.delete(nonce);
+    // Nonces go in roughly in expiry order (one TTL): stopping at the first live one keeps a
+    // reconnect storm from scanning every ticket of the last minute. One left over a little
+    // longer is harmless: its ticket has expired and is refused for that anyway.
+    for (const [nonce, expiresAt] of this.used) {
+      if (expiresAt > now) break;
+      this.used.delete(nonce);
+    }
   }
 }
