@@ -7,11 +7,27 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_IMAGE } from '../../src/sandbox/devcontainer/cli';
-import { isFailed, isReady, makeRepo, startTestServer, turnComplete, type TestServer } from '../helpers';
+import { execFileSync } from 'node:child_process';
+import { isFailed, isReady, makeRepo, removeDir, startTestServer, tempDir, turnComplete, type TestServer } from '../helpers';
 import { dockerOrSkip as requireDocker, dockerReadiness } from './docker';
 
 const notReady = await dockerReadiness();
 const dockerOrSkip = (t: TestContext) => requireDocker(t, notReady);
+
+const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
+
+/** A repo whose commit holds symbolic links (name → target) next to ordinary files. */
+function repoWithLinks(files: Record<string, string>, links: Record<string, string>): string {
+  const bare = makeRepo(files);
+  const work = tempDir('berth-links-');
+  execFileSync('git', ['clone', '-q', bare, work]);
+  for (const [name, target] of Object.entries(links)) execFileSync('ln', ['-s', target, join(work, name)]);
+  execFileSync('git', ['-C', work, 'add', '-A']);
+  execFileSync('git', ['-C', work, 'commit', '-qm', 'links'], { env: gitEnv });
+  execFileSync('git', ['-C', work, 'push', '-q', 'origin', 'main'], { env: gitEnv });
+  removeDir(work);
+  return bare;
+}
 
 /** A host path no container may create: under the host's temp dir, which containers do not share. */
 function marker(what: string): string {
@@ -109,5 +125,38 @@ describe('sandbox escapes (devcontainer provider, real Docker)', { concurrency: 
     await stream.waitFor((e) => (e.type === 'turn_complete' && e.data.turnId === sent.body.turnId) || isFailed(e), 90_000);
     assert.equal(existsSync(init), false, 'initializeCommand from the rewritten config ran on the host');
     await stream.close();
+  });
+
+  it('a config or a build context that leads out of the clone (to the data dir and its secrets) is refused', async (ctx) => {
+    if (!dockerOrSkip(ctx)) return;
+    const secret = readFileSync(join(t.dataDir, 'ticket-secret'), 'utf8').trim();
+    const alice = t.api('alice');
+    const cases = [
+      // workspaces/<id>/.devcontainer/devcontainer.json → <data dir>/ticket-secret
+      repoWithLinks({ 'README.md': '# link\n' }, { '.devcontainer.json': '../../ticket-secret' }),
+      repoWithLinks({ 'README.md': '# link\n', '.devcontainer/keep': '' }, { '.devcontainer/devcontainer.json': '../../../ticket-secret' }),
+      makeRepo({
+        'README.md': '# context\n',
+        '.devcontainer/devcontainer.json': JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '../../..' } }),
+        '.devcontainer/Dockerfile': `FROM ${DEFAULT_IMAGE}\nCOPY ticket-secret /stolen\n`,
+      }),
+      repoWithLinks(
+        { 'README.md': '# linked context\n', '.devcontainer/devcontainer.json': JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '../data' } }), '.devcontainer/Dockerfile': `FROM ${DEFAULT_IMAGE}\nCOPY ticket-secret /stolen\n` },
+        { data: '../..' },
+      ),
+    ];
+    for (const repo of cases) {
+      const { body } = await alice.start({ repo: { url: repo }, prompt: 'hi', autoInitiate: true, setup: ['cat /stolen > stolen.txt 2>/dev/null; true'] });
+      const stream = await alice.stream(body.sessionId);
+      const failed = await stream.waitFor((e) => isReady(e) || isFailed(e), 90_000, 'the end of preparation');
+      assert.ok(isFailed(failed), `refused: ${JSON.stringify(failed)}`);
+      const view = await alice.get(body.sessionId);
+      assert.match(view.body.lastError?.message ?? '', /leads outside the repository/, JSON.stringify(view.body.lastError));
+      const log = await alice.request('GET', `/v1/sessions/${body.sessionId}/log`);
+      const shown = JSON.stringify(stream.events) + JSON.stringify(view.body) + String(log.body);
+      assert.ok(!shown.includes(secret), 'the secret was shown');
+      assert.equal(existsSync(join(t.dataDir, 'workspaces', body.sessionId, 'stolen.txt')), false);
+      await stream.close();
+    }
   });
 });

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { confineRepoConfig } from './confine.js';
+import { confineRepoConfig, requireBuildInsideWorkspace, requireInsideWorkspace } from './confine.js';
 
 export const DEFAULT_IMAGE = 'berth/base:bookworm';
 
@@ -124,6 +124,8 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
   let config: Record<string, unknown>;
   let dropped: string[] = [];
   if (repoConfigPath) {
+    // A link to a host file would be read here, and its content shown in a parse error.
+    requireInsideWorkspace(options.workspaceFolder, repoConfigPath, 'the dev container config');
     const text = await readFile(repoConfigPath, 'utf8');
     let parsed: unknown;
     try {
@@ -133,6 +135,7 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
     }
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${repoConfigPath} must contain a JSON object`);
     // Whatever in it reaches the host (initializeCommand, bind mounts, runArgs…) is dropped.
+    requireBuildInsideWorkspace(parsed as Record<string, unknown>, repoConfigPath, options.workspaceFolder);
     const confined = confineRepoConfig(parsed as Record<string, unknown>);
     if (mounts.length === 0 && confined.dropped.length === 0) return { source: 'repo', repoConfigPath, overrideConfigPath: null };
     config = confined.config;

@@ -1,7 +1,11 @@
 // What a repository's devcontainer.json may not do on a Berth server: reach the host. The Dev
 // Containers spec runs `initializeCommand` on the host, and bind mounts, `runArgs`, privileges and
-// Compose files can hand the container the host's files. A repo (or a setup command that rewrote
-// the config in the bind-mounted workspace before a resume) is not trusted with that.
+// Compose files can hand the container the host's files; a build context or a config file that
+// leads out of the clone (`../../..`, a symbolic link) hands the host's files (the server's data
+// dir, tokens included) to the image or to error messages. A repo (or a setup command that
+// rewrote the config in the bind-mounted workspace before a resume) is not trusted with that.
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, resolve, sep } from 'node:path';
 
 /** Properties dropped from a repo config (the rest, image/build/features/lifecycle commands, stays). */
 const HOST_REACHING = ['initializeCommand', 'runArgs', 'privileged', 'capAdd', 'securityOpt', 'workspaceMount'] as const;
@@ -41,4 +45,29 @@ export function confineRepoConfig(config: Record<string, unknown>): { config: Re
     out.mounts = kept;
   }
   return { config: out, dropped };
+}
+
+/** Throws unless `path` (symbolic links resolved) lies inside the workspace. */
+export function requireInsideWorkspace(workspaceFolder: string, path: string, what: string): void {
+  const root = realpathSync(workspaceFolder);
+  let real = resolve(path);
+  // The deepest part that exists, resolved for real (a missing tail cannot be a link).
+  let probe = real;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  real = realpathSync(probe) + real.slice(probe.length);
+  if (real !== root && !real.startsWith(root + sep)) throw new Error(`${what} leads outside the repository`);
+}
+
+/** The build's Dockerfile and context (both spellings of the spec) must stay in the clone. */
+export function requireBuildInsideWorkspace(config: Record<string, unknown>, configPath: string, workspaceFolder: string): void {
+  const build = (config.build && typeof config.build === 'object' ? config.build : {}) as Record<string, unknown>;
+  const paths: [unknown, string][] = [
+    [build.context, 'build.context'],
+    [build.dockerfile, 'build.dockerfile'],
+    [config.context, 'context'],
+    [config.dockerFile, 'dockerFile'],
+  ];
+  for (const [value, name] of paths) {
+    if (typeof value === 'string') requireInsideWorkspace(workspaceFolder, resolve(dirname(configPath), value), `the config's ${name}`);
+  }
 }
