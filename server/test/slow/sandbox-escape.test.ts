@@ -144,6 +144,10 @@ describe('sandbox escapes (devcontainer provider, real Docker)', { concurrency: 
         { 'README.md': '# linked context\n', '.devcontainer/devcontainer.json': JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '../data' } }), '.devcontainer/Dockerfile': `FROM ${DEFAULT_IMAGE}\nCOPY ticket-secret /stolen\n` },
         { data: '../..' },
       ),
+      makeRepo({
+        'README.md': '# feature\n',
+        '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, features: { '../../../': {} } }),
+      }),
     ];
     for (const repo of cases) {
       const { body } = await alice.start({ repo: { url: repo }, prompt: 'hi', autoInitiate: true, setup: ['cat /stolen > stolen.txt 2>/dev/null; true'] });

@@ -67,6 +67,9 @@ export function requireBuildInsideWorkspace(config: Record<string, unknown>, con
     [config.context, 'context'],
     [config.dockerFile, 'dockerFile'],
   ];
+  // Local features ("./my-feature") are folders next to the config: their files go into the build.
+  const features = config.features && typeof config.features === 'object' ? Object.keys(config.features) : [];
+  for (const id of features) if (id.startsWith('.') || id.startsWith('/')) paths.push([id, `feature "${id}"`]);
   for (const [value, name] of paths) {
     if (typeof value === 'string') requireInsideWorkspace(workspaceFolder, resolve(dirname(configPath), value), `the config's ${name}`);
   }
