@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const cleanups = [];
 
@@ -147,7 +148,7 @@ export function dockerAnswers() {
  * berth-server on loopback with a fixed port (so a restart keeps the URL) and its own data dir.
  * The agent is the test repository's script, run in the session's sandbox.
  */
-export function createBerthServer({ repoRoot, dataDir, port, provider, artifacts }) {
+export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
   const token = randomBytes(24).toString('base64url');
   // The server tags its containers with this (see server/src/config.ts); cleanup removes exactly those.
   const instance = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
@@ -160,8 +161,7 @@ export function createBerthServer({ repoRoot, dataDir, port, provider, artifacts
       `berth-server #${starts}`,
       process.execPath,
       [
-        // BERTH_E2E_SERVER_CLI: another server build (e.g. while the working tree's is mid-edit).
-        process.env.BERTH_E2E_SERVER_CLI ?? join(repoRoot, 'dist/server/cli.js'),
+        cli,
         'serve',
         '--host', '127.0.0.1',
         '--port', String(port),
@@ -222,8 +222,8 @@ function profileSettings(serverUrl) {
   };
 }
 
-/** code-server (a real VS Code workbench) with a fresh profile and the vsix installed. */
-export async function startCodeServer({ node24, codeServer, vsix, workspace, runDir, port, serverUrl, artifacts }) {
+/** A fresh code-server profile (settings, the vsix installed); returns where the extension landed. */
+export function createProfile({ node24, codeServer, vsix, runDir, serverUrl }) {
   const config = join(runDir, 'config.yaml');
   const ext = join(runDir, 'ext');
   const data = join(runDir, 'data');
@@ -237,6 +237,13 @@ export async function startCodeServer({ node24, codeServer, vsix, workspace, run
   const base = ['--config', config, '--extensions-dir', ext, '--user-data-dir', data];
   const install = spawnSync(node24, [codeServer, ...base, '--install-extension', vsix], { encoding: 'utf8', timeout: 120_000 });
   if (install.status !== 0) throw new Error(`installing the vsix failed: ${install.stdout}${install.stderr}`);
+  const { version } = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8'));
+  return { base, data, extensionDir: join(ext, `berth.berth-${version}`) };
+}
+
+/** code-server (a real VS Code workbench) on the profile, with the workspace open. */
+export async function startCodeServer({ node24, codeServer, profile, workspace, port, artifacts }) {
+  const { base, data } = profile;
   const proc = spawnGroup(
     'code-server',
     node24,

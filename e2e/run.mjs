@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { cleanup, createBerthServer, createTestRepo, dockerAnswers, freePort, onCleanup, startCodeServer, tempDir } from './harness.mjs';
+import { cleanup, createBerthServer, createProfile, createTestRepo, dockerAnswers, freePort, onCleanup, startCodeServer, tempDir } from './harness.mjs';
 import { scenarios } from './scenarios.mjs';
 import { Workbench } from './workbench.mjs';
 
@@ -49,12 +49,17 @@ async function main() {
   const repo = createTestRepo(root, join(repoRoot, 'e2e/fixtures/agent.sh'));
   const provider = dockerAnswers() ? 'devcontainer' : 'local';
   if (provider === 'local' && process.env.CI === 'true') throw new Error('CI=true but no Docker daemon answers: the e2e must use the devcontainer provider in CI');
-  const berth = createBerthServer({ repoRoot, dataDir: join(root, 'berth-data'), port: await freePort(), provider, artifacts });
-  await phase(`start berth-server (${provider} provider)`, () => berth.start());
+  const berthPort = await freePort();
+  const serverUrl = `http://127.0.0.1:${berthPort}`;
+  const profile = await phase('fresh VS Code profile, vsix installed', () =>
+    createProfile({ node24: tools.NODE24, codeServer: tools.CODE_SERVER, vsix, runDir: join(root, 'vscode'), serverUrl }),
+  );
+  // The server is the one the vsix carries (what users get), with its own node_modules.
+  const cli = join(profile.extensionDir, 'dist/server/cli.js');
+  const berth = createBerthServer({ cli, dataDir: join(root, 'berth-data'), port: berthPort, provider, artifacts });
+  await phase(`start the vsix's berth-server (${provider} provider)`, () => berth.start());
   const cs = await phase('start code-server', () =>
-    freePort().then((port) =>
-      startCodeServer({ node24: tools.NODE24, codeServer: tools.CODE_SERVER, vsix, workspace: repo.workspace, runDir: join(root, 'vscode'), port, serverUrl: berth.url, artifacts }),
-    ),
+    freePort().then((port) => startCodeServer({ node24: tools.NODE24, codeServer: tools.CODE_SERVER, profile, workspace: repo.workspace, port, artifacts })),
   );
   onCleanup('code-server logs', () => spawnSync('sh', ['-c', `cp -r ${JSON.stringify(join(cs.data, 'logs'))} ${JSON.stringify(join(artifacts, 'vscode-logs'))}`]));
 
@@ -124,6 +129,9 @@ const finish = async (ok, why) => {
 const timer = setTimeout(() => void finish(false, `TIMEOUT after ${TIMEOUT_MS / 1000} s`), TIMEOUT_MS);
 timer.unref();
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void finish(false, `interrupted by ${signal}`));
+// A stray rejection must not end the process before the cleanup has run.
+process.on('unhandledRejection', (err) => void finish(false, `ERROR (unhandled) ${err instanceof Error ? err.stack : err}`));
+process.on('uncaughtException', (err) => void finish(false, `ERROR (uncaught) ${err.stack}`));
 main().then(
   (ok) => finish(ok),
   (err) => finish(false, `ERROR ${err instanceof Error ? err.stack : err}`),

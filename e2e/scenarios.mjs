@@ -14,9 +14,13 @@ function sampleStatus(wb) {
   const loop = (async () => {
     while (running) {
       const at = Date.now();
-      const [status, chat] = await Promise.all([wb.status(), wb.chatSnapshot().catch(() => null)]);
-      samples.push({ at, ...status, chat });
-      await wb.page.waitForTimeout(50);
+      try {
+        const [status, chat] = await Promise.all([wb.status(), wb.chatSnapshot().catch(() => null)]);
+        samples.push({ at, ...status, chat });
+        await wb.page.waitForTimeout(50);
+      } catch {
+        running = false; // the page went away (a failed run is cleaning up)
+      }
     }
   })();
   return {
