@@ -269,4 +269,38 @@ export const scenarios = [
       await wb.screenshot('7-reopened');
     },
   },
+  {
+    id: 8,
+    name: 'the other commands: Open Session (quick pick with status), Show Logs (preparation log), Stop Session',
+    needs: [2],
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      await wb.runCommand('Berth: Open Session');
+      await wb.waitForQuickInput('Berth: Open Session');
+      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: 'first prompt: say hello' }).first();
+      await row.waitFor({ timeout: 10_000 });
+      t.note(`quick pick row: "${(await row.innerText()).replace(/\s+/g, ' ')}"`);
+      await row.click();
+      const opened = await wb.waitForChat('the first session', (s) => s.users[0] === 'first prompt: say hello', 20_000);
+      assert.equal(new Set(opened.users).size, opened.users.length, 'each message once');
+
+      await wb.runCommand('Berth: Show Logs');
+      await wb.waitForQuickInput('Berth: Show Logs');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Preparation log' }).first().click();
+      const editor = page.locator('.editor-instance .view-lines').first();
+      await editor.waitFor({ timeout: 20_000 });
+      const log = (await editor.innerText()).trim();
+      assert.ok(log.length > 0 && !/is empty/.test(log), 'the preparation log opens in an editor');
+      t.note(`preparation log starts: "${log.split('\n')[0]?.slice(0, 100)}"`);
+
+      const before = (await t.berth.api('GET', '/v1/sessions')).body;
+      const count = (before.sessions ?? before).length;
+      await wb.runCommand('Berth: Stop Session');
+      await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Stop Session' }).first().click();
+      await wb.waitForChat('the chat without a session', (s) => s.pill === '' && s.users.length === 0, 20_000);
+      await wb.waitForStatus('no status bar item', (s) => !s.visible, 10_000);
+      const after = (await t.berth.api('GET', '/v1/sessions')).body;
+      assert.equal((after.sessions ?? after).length, count - 1, 'the session is deleted on the server');
+    },
+  },
 ];

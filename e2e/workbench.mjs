@@ -124,29 +124,22 @@ export class Workbench {
     });
   }
 
-  /** Polls `check(snapshot)` until it returns true; returns the last snapshot. */
-  async waitForChat(what, check, timeout = 60_000) {
-    const deadline = Date.now() + timeout;
-    let last = null;
-    for (;;) {
-      try {
-        last = await this.chatSnapshot();
-        if (check(last)) return last;
-      } catch (err) {
-        last = { error: String(err) };
-      }
-      if (Date.now() > deadline) throw new Error(`chat: timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-      await this.page.waitForTimeout(50);
-    }
+  /** Polls the chat until `check(snapshot)` holds; returns that snapshot. */
+  waitForChat(what, check, timeout = 60_000) {
+    return this.poll(`chat: ${what}`, () => this.chatSnapshot().catch((err) => ({ error: String(err) })), check, timeout);
   }
 
-  async waitForStatus(what, check, timeout = 60_000) {
+  /** Polls the status bar item until `check(status)` holds. */
+  waitForStatus(what, check, timeout = 60_000) {
+    return this.poll(`status bar: ${what}`, () => this.status(), check, timeout);
+  }
+
+  async poll(what, read, check, timeout) {
     const deadline = Date.now() + timeout;
-    let last = null;
     for (;;) {
-      last = await this.status();
-      if (check(last)) return last;
-      if (Date.now() > deadline) throw new Error(`status bar: timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+      const last = await read();
+      if (!last.error && check(last)) return last;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
       await this.page.waitForTimeout(50);
     }
   }
