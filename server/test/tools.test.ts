@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool, DEFAULT_TOOL_LIMITS, type ToolContext, type ToolLimits } from '../src/agent/tools';
 import { resolveInWorkspace } from '../src/agent/tools/guard';
@@ -177,6 +177,15 @@ describe('file tools', () => {
     assert.equal(readFileSync(join(ws, 'e.txt'), 'utf8'), '1 two 1 $1 3\n');
     assert.match((await runTool('edit_file', { path: 'missing.txt', old_string: 'a', new_string: 'b' }, ctx())).output, /use write_file/);
     assert.match((await runTool('edit_file', { path: 'e.txt', old_string: '', new_string: 'b' }, ctx())).output, /empty/);
+  });
+
+  it('edit_file refuses a file too large to hold in memory', async () => {
+    const big = join(ws, 'big.bin');
+    writeFileSync(big, '');
+    truncateSync(big, 33 * 1024 * 1024); // sparse: no real disk used
+    const r = await runTool('edit_file', { path: 'big.bin', old_string: 'a', new_string: 'b' }, ctx());
+    assert.equal(r.ok, false);
+    assert.match(r.output, /too large .* to edit/);
   });
 
   it('unknown tools and bad arguments are results, not crashes', async () => {

@@ -2,6 +2,9 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { booleanArg, resolveInWorkspace, stringArg, ToolError } from './guard';
 import type { Tool } from './types';
 
+/** Files larger than this are not edited in memory. */
+const MAX_EDIT_BYTES = 32 * 1024 * 1024;
+
 function countOccurrences(text: string, needle: string): number {
   let count = 0;
   for (let i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + needle.length)) count++;
@@ -33,6 +36,8 @@ export const editFile: Tool = {
     const info = await stat(target.abs).catch(() => null);
     if (!info) throw new ToolError(`"${target.rel}" does not exist; use write_file to create it`);
     if (!info.isFile()) throw new ToolError(`"${target.rel}" is not a regular file`);
+    // The whole file is held in memory (twice) by the agent host: a huge one would take it down.
+    if (info.size > MAX_EDIT_BYTES) throw new ToolError(`"${target.rel}" is too large (${info.size} bytes) to edit; use run_command (e.g. sed)`);
     const text = await readFile(target.abs, 'utf8');
     const count = countOccurrences(text, oldString);
     if (count === 0) {
