@@ -152,13 +152,17 @@ function settleSteps(steps: StepView[], outcome: 'ready' | 'failed'): StepView[]
   });
 }
 
-/** Steps are sequential: when `step` moves, everything before it (in the list) has finished. */
-function advanceTo(steps: StepView[], step: PreparationStep, update: Partial<StepView>): StepView[] {
+/**
+ * Steps are sequential: when `step` moves, everything before it (in the list) has finished. A step
+ * that never reported was skipped — or, when rebuilding from a snapshot (`unreported: 'done'`), its
+ * events were volatile and are gone, and the pipeline got past it.
+ */
+function advanceTo(steps: StepView[], step: PreparationStep, update: Partial<StepView>, unreported: 'skipped' | 'done' = 'skipped'): StepView[] {
   const list = sandboxFirst(steps, step);
   const index = list.findIndex((s) => s.step === step);
   return list.map((s, i) => {
     if (i < index && s.state === 'running') return { ...s, state: 'done' };
-    if (i < index && s.state === 'pending') return { ...s, state: 'skipped' };
+    if (i < index && s.state === 'pending') return { ...s, state: unreported };
     if (i === index) return { ...s, ...update };
     return s;
   });
@@ -206,12 +210,12 @@ function applySnapshot(s: ChatSession, view: SessionView): ChatSession {
   };
   if (view.status === 'preparing' && isPipelineStep(view.step) && next.steps.find((st) => st.step === view.step)?.state === 'pending') {
     // Reconnected mid-run: the step events before now were volatile and are gone; infer them.
-    next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }) };
+    next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }, 'done') };
   }
   if (view.status === 'failed') {
     next = { ...next, error: view.lastError ?? { code: 'preparation_failed', message: 'Preparation failed' } };
     const failedStep = view.lastError?.step;
-    if (isPipelineStep(failedStep)) next = { ...next, steps: advanceTo(next.steps, failedStep, { state: 'failed' }) };
+    if (isPipelineStep(failedStep)) next = { ...next, steps: advanceTo(next.steps, failedStep, { state: 'failed' }, 'done') };
   }
   return next;
 }

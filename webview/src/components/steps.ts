@@ -39,7 +39,8 @@ export function renderSteps(steps: StepView[], clock: StepClock, now: number): H
         step.state === 'running'
           ? h('vscode-progress-ring', { class: 'step-ring', attrs: { 'aria-hidden': 'true' } })
           : h('span', { class: 'step-glyph', text: ICONS[step.state], attrs: { 'aria-hidden': 'true' } });
-      const showTime = step.state !== 'pending' && step.state !== 'skipped';
+      // A step rebuilt from a snapshot is done without a reported time: show none rather than "0 ms".
+      const showTime = step.state === 'running' || step.state === 'failed' || (step.state === 'done' && step.elapsedMs > 0);
       return h(
         'li',
         { class: `step step--${step.state}`, attrs: { 'data-step': step.step, 'aria-current': step.state === 'running' ? 'step' : undefined } },
