@@ -109,9 +109,25 @@ async function main() {
       await page.keyboard.press('Escape').catch(() => {});
     }
   }
-  const failed = [...results.values()].filter((r) => r !== 'passed').length;
+  await afterRun({ berth, profile });
+  const failed = [...results.values()].filter((r) => r !== 'passed').length + (leakedToken ? 1 : 0);
   say(`${results.size - failed}/${results.size} scenarios passed`);
   return failed === 0;
+}
+
+let leakedToken = false;
+
+/** The extension's own measurements, and a check that the token reached no log. */
+async function afterRun({ berth, profile }) {
+  const logs = spawnSync('sh', ['-c', `find ${JSON.stringify(profile.data)}/logs ${JSON.stringify(artifacts)} -type f -name '*.log' -print0 | xargs -0 cat`], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  }).stdout;
+  for (const line of logs.split('\n').filter((l) => /start: (the chat showed|session .* accepted)/.test(l))) {
+    say(`  extension log: ${line.replace(/^\S+ \S+ \[\w+\] /, '')}`);
+  }
+  leakedToken = logs.includes(berth.token);
+  say(leakedToken ? 'FAIL the access token appears in a log' : 'the access token appears in no log (VS Code, extension, server)');
 }
 
 const started = Date.now();
