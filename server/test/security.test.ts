@@ -2,9 +2,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { AGENT_PROTOCOL_VERSION } from '@berth/protocol';
 import { git, transportConfig } from '../src/git/git';
 import { ApiClient, makeRepo, removeDir, startTestServer, tempDir, TOKENS, type TestServer } from './helpers';
 
@@ -209,6 +210,32 @@ describe('auth, tickets and ownership', () => {
       404,
       'the session is gone',
     );
+  });
+});
+
+describe('a hostile agent host', () => {
+  it('(it runs in the sandbox) cannot exhaust the server with a line that never ends: it is stopped, the session fails cleanly', async () => {
+    const dir = tempDir('berth-flood-');
+    const script = join(dir, 'flood-host.mjs');
+    // Says hello like a real host, then answers the session import with 40 MB and no newline.
+    writeFileSync(
+      script,
+      `process.stdout.write(JSON.stringify({ type: 'hello', version: ${JSON.stringify(AGENT_PROTOCOL_VERSION)}, driver: 'flood', pid: process.pid }) + '\\n');
+process.stdin.on('data', () => { const chunk = 'a'.repeat(1 << 20); for (let i = 0; i < 40; i++) process.stdout.write(chunk); });
+setInterval(() => {}, 1000);\n`,
+    );
+    const server = await startTestServer({ agentHostScript: script });
+    try {
+      const alice = server.api('alice');
+      const r = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true });
+      const failed = await alice.waitFor(r.body.sessionId, (s) => s.status === 'failed', 30_000);
+      assert.equal(failed.lastError?.step, 'session_import', JSON.stringify(failed.lastError));
+      assert.match(failed.lastError!.message, /a line of more than 16 Mi characters without an end; it was stopped/);
+      assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    } finally {
+      await server.close();
+      removeDir(dir);
+    }
   });
 });
 

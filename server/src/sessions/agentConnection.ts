@@ -5,6 +5,9 @@ import { OutputTail, killGroup, lineSplitter } from '../util/process';
 
 type Listener = (message: AgentMessage) => void;
 
+/** Longer than any protocol line (tool outputs and file reads are capped far below). */
+const MAX_LINE_CHARS = 16 * 1024 * 1024;
+
 /** The server's end of the JSON-lines pipe to an agent host running in a sandbox. */
 export class AgentConnection {
   private readonly listeners = new Set<Listener>();
@@ -16,7 +19,17 @@ export class AgentConnection {
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly onLog: (line: string) => void,
   ) {
-    const stdout = lineSplitter((line) => this.handleLine(line));
+    // The agent host runs in the sandbox, among the model's commands (which can write to its
+    // stdout through /proc): a line without end must not exhaust the server's memory.
+    const stdout = lineSplitter((line) => this.handleLine(line), {
+      maxLength: MAX_LINE_CHARS,
+      onOverflow: () => {
+        const reason = `the agent host sent a line of more than ${MAX_LINE_CHARS / (1024 * 1024)} Mi characters without an end; it was stopped`;
+        onLog(reason);
+        this.markExited(reason);
+        killGroup(child);
+      },
+    });
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => stdout.push(chunk));
     child.stderr.setEncoding('utf8');

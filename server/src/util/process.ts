@@ -17,15 +17,29 @@ export class OutputTail {
 }
 
 /** Splits a byte stream into lines, calling `onLine` for each complete one. */
-export function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; end(): void } {
+export function lineSplitter(
+  onLine: (line: string) => void,
+  limit?: { maxLength: number; onOverflow(): void },
+): { push(chunk: string): void; end(): void } {
   let pending = '';
+  let overflowed = false;
   return {
     push(chunk) {
-      pending += chunk;
+      if (overflowed) return;
+      // Only the new chunk is searched: a long line arriving in pieces costs linear time.
+      let start = 0;
       let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        onLine(pending.slice(0, nl).replace(/\r$/, ''));
-        pending = pending.slice(nl + 1);
+      while ((nl = chunk.indexOf('\n', start)) >= 0) {
+        onLine((pending + chunk.slice(start, nl)).replace(/\r$/, ''));
+        pending = '';
+        start = nl + 1;
+      }
+      pending += chunk.slice(start);
+      // A peer that never ends its line must not grow this buffer without bound.
+      if (limit && pending.length > limit.maxLength) {
+        overflowed = true;
+        pending = '';
+        limit.onOverflow();
       }
     },
     end() {
