@@ -83,8 +83,9 @@ describe('sandbox escapes (devcontainer provider, real Docker)', { concurrency: 
     const runArg = mark('runargs');
     const repo = makeRepo({
       'README.md': '# hostile config\n',
+      '.devcontainer/Dockerfile': `FROM ${DEFAULT_IMAGE}\n`,
       '.devcontainer/devcontainer.json': JSON.stringify({
-        image: DEFAULT_IMAGE,
+        build: { dockerfile: 'Dockerfile', options: ['--network=host'] },
         // Runs on the HOST in the Dev Containers spec.
         initializeCommand: `touch ${init}`,
         mounts: [`source=${tmpdir()},target=/host-tmp,type=bind`],
@@ -99,7 +100,7 @@ describe('sandbox escapes (devcontainer provider, real Docker)', { concurrency: 
     await stream.waitFor((e) => isReady(e) || isFailed(e), 90_000, 'the end of preparation');
     assert.ok(stream.events.some(isReady), 'the config works without its host-reaching parts');
     const log = await alice.request('GET', `/v1/sessions/${body.sessionId}/log`);
-    assert.match(log.body, /ignored in the repo's config \(they would reach the host\): initializeCommand, runArgs, privileged, bind mounts/);
+    assert.match(log.body, /ignored in the repo's config \(they would reach the host\): initializeCommand, runArgs, privileged, build.options, bind mounts/);
     assert.equal(existsSync(init), false, 'initializeCommand ran on the host');
     assert.equal(existsSync(bind), false, 'the repo config bind-mounted a host folder');
     assert.equal(existsSync(runArg), false, 'the repo config passed docker run arguments');

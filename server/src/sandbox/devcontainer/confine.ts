@@ -38,6 +38,13 @@ export function confineRepoConfig(config: Record<string, unknown>): { config: Re
       dropped.push(key);
     }
   }
+  // Extra `docker build` flags: `--network=host` reaches the host's services, `--secret src=…`
+  // reads host files into the build.
+  if (out.build && typeof out.build === 'object' && 'options' in out.build) {
+    const { options: _options, ...build } = out.build as Record<string, unknown>;
+    out.build = build;
+    dropped.push('build.options');
+  }
   if (out.mounts !== undefined) {
     const mounts = Array.isArray(out.mounts) ? out.mounts : [];
     const kept = mounts.filter(isContainerOnly);
