@@ -150,8 +150,7 @@ export function dockerAnswers() {
  */
 export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
   const token = randomBytes(24).toString('base64url');
-  // The server tags its containers with this (see server/src/config.ts); cleanup removes exactly those.
-  const instance = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+  const instance = instanceTag(dataDir);
   const url = `http://127.0.0.1:${port}`;
   let current = null;
   let starts = 0;
@@ -197,6 +196,11 @@ export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
   };
 }
 
+/** The tag a server puts on its containers (see server/src/config.ts); cleanup removes exactly those. */
+export function instanceTag(dataDir) {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+}
+
 export function removeContainers(instance) {
   if (!dockerAnswers()) return;
   const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=berth.instance=${instance}`], { encoding: 'utf8' })
@@ -222,17 +226,22 @@ function profileSettings(serverUrl) {
   };
 }
 
+/** Writes the profile's settings; VS Code picks a change up while it runs. */
+export function writeProfileSettings(data, serverUrl) {
+  // `berth.serverUrl` is machine-scoped: the remote (Machine) settings are where VS Code reads it.
+  for (const scope of ['User', 'Machine']) {
+    mkdirSync(join(data, scope), { recursive: true });
+    writeFileSync(join(data, scope, 'settings.json'), JSON.stringify(profileSettings(serverUrl), null, 1));
+  }
+}
+
 /** A fresh code-server profile (settings, the vsix installed); returns where the extension landed. */
 export function createProfile({ node24, codeServer, vsix, runDir, serverUrl }) {
   const config = join(runDir, 'config.yaml');
   const ext = join(runDir, 'ext');
   const data = join(runDir, 'data');
   mkdirSync(ext, { recursive: true });
-  // `berth.serverUrl` is machine-scoped: the remote (Machine) settings are where VS Code reads it.
-  for (const scope of ['User', 'Machine']) {
-    mkdirSync(join(data, scope), { recursive: true });
-    writeFileSync(join(data, scope, 'settings.json'), JSON.stringify(profileSettings(serverUrl), null, 1));
-  }
+  writeProfileSettings(data, serverUrl);
   writeFileSync(config, 'auth: none\n'); // always --config: otherwise it writes ~/.config/code-server
   const base = ['--config', config, '--extensions-dir', ext, '--user-data-dir', data];
   const install = spawnSync(node24, [codeServer, ...base, '--install-extension', vsix], { encoding: 'utf8', timeout: 120_000 });
@@ -270,12 +279,6 @@ export async function startCodeServer({ node24, codeServer, profile, workspace, 
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, data, proc };
-}
-
-/** The extension host's log of this code-server run (for the extension's own timing line). */
-export function extensionLog(dataDir) {
-  const out = spawnSync('sh', ['-c', `cat ${JSON.stringify(dataDir)}/logs/*/exthost*/*/berth*.log ${JSON.stringify(dataDir)}/logs/*/exthost*/berth*/*.log 2>/dev/null`], { encoding: 'utf8' });
-  return out.stdout || '';
 }
 
 export function readText(file) {

@@ -1,6 +1,10 @@
 // The scenarios of issue 6, each asserting what a person sees in the workbench.
 // They share one workbench and run in order; `needs` names scenarios whose session they continue.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
+import { Workbench } from './workbench.mjs';
 
 /** The most the chat may take from Enter to showing the step list (issue 6: 300 ms). */
 const INSTANT_MS = Number(process.env.BERTH_E2E_INSTANT_MS ?? 300);
@@ -301,6 +305,49 @@ export const scenarios = [
       await wb.waitForStatus('no status bar item', (s) => !s.visible, 10_000);
       const after = (await t.berth.api('GET', '/v1/sessions')).body;
       assert.equal((after.sessions ?? after).length, count - 1, 'the session is deleted on the server');
+    },
+  },
+  {
+    id: 9,
+    name: 'the embedded local server (berth.serverUrl empty), shared by a second window',
+    async run(t) {
+      const { wb } = t;
+      // The extension starts the server the vsix carries; its data dir is in VS Code's global storage.
+      const dataDir = join(t.profile.data, 'User', 'globalStorage', 'berth.berth', 'server');
+      onCleanup('containers of the embedded server', () => removeContainers(instanceTag(dataDir)));
+      writeProfileSettings(t.profile.data, '');
+      const startedAt = Date.now();
+      const serverFile = join(dataDir, 'server.json');
+      await wb.poll('the embedded server (server.json)', async () => ({ ok: existsSync(serverFile) }), (r) => r.ok, 60_000);
+      await wb.waitForChat('signed in to the local server', (s) => /No session open/.test(s.welcome), 30_000);
+      t.timing('setting cleared to the embedded server answering', Date.now() - startedAt);
+      const { pid, url } = JSON.parse(readFileSync(serverFile, 'utf8'));
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      t.note(`embedded server ${url} (pid ${pid})`);
+
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: '', prompt: 'hello embedded server' });
+      const answered = await wb.waitForChat('the echo agent answer', (s) => /You said/.test(last(s.assistants)) && s.inputDisabled === false, 120_000);
+      assert.match(last(answered.assistants), /hello embedded server/);
+
+      // A second window: it uses the same server instead of failing to start another one.
+      const second = new Workbench(await wb.page.context().browser().newPage({ viewport: { width: 1400, height: 900 } }), { artifacts: t.artifacts });
+      try {
+        await second.open(t.workbenchUrl, t.repo.workspace);
+        await second.showBerth();
+        // It reopens nothing by itself (last session is per window state) but lists the session.
+        await second.runCommand('Berth: Open Session');
+        await second.waitForQuickInput('Berth: Open Session');
+        const row = second.page.locator('.quick-input-list .monaco-list-row', { hasText: 'hello embedded server' }).first();
+        await row.waitFor({ timeout: 20_000 });
+        await row.click();
+        const mirrored = await second.waitForChat('the same conversation', (s) => s.users[0] === 'hello embedded server' && s.assistants.length === 1, 20_000);
+        assert.match(last(mirrored.assistants), /hello embedded server/);
+        await second.screenshot('9-second-window');
+        const now = JSON.parse(readFileSync(serverFile, 'utf8'));
+        assert.deepEqual(now, { pid, url }, 'still the one server');
+      } finally {
+        await second.page.close();
+      }
     },
   },
 ];

@@ -104,6 +104,7 @@ export class Workbench {
       const textarea = body.querySelector('textarea.composer-input');
       return {
         pill: text('.status-pill')[0] ?? '',
+        welcome: text('.welcome h2, .welcome .welcome-busy')[0] ?? '',
         connection: text('.header-connection')[0] ?? '',
         preparingTitle: text('.preparation-title')[0] ?? '',
         steps: [...body.querySelectorAll('.preparation > .steps .step')].map((li) => ({
