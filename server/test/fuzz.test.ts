@@ -457,7 +457,8 @@ describe('fuzz: hostile input', () => {
       ws.on('error', () => {});
       ws.send('x'.repeat(100_000));
     });
-    assert.equal(code, 1009, 'message too big');
+    // 1009 (message too big), or 1006 when the close overtakes the rest of the client's own write.
+    assert.ok(code === 1009 || code === 1006, `closed with ${code}`);
     report();
     assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
     const r = await alice.get(sessionId);
