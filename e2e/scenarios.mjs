@@ -193,6 +193,13 @@ export const scenarios = [
       await startWithPrompt(wb, { repoUrl: t.repo.bare, setup, prompt: 'after the fix' });
       const failed = await wb.waitForChat('failed, with the step', (s) => s.errorVisible && s.errorMeta !== '', 120_000);
       await wb.screenshot('5-failed');
+      await wb.chat.locator('.error-banner .retry-button').waitFor({ state: 'visible', timeout: 5000 });
+      const retryInView = await wb.chat.locator('body').evaluate((body) => {
+        const button = body.querySelector('.error-banner .retry-button').getBoundingClientRect();
+        const scroller = body.querySelector('.scroller').getBoundingClientRect();
+        return button.top >= scroller.top && button.bottom <= scroller.bottom + 1;
+      });
+      assert.ok(retryInView, 'the Retry button is scrolled into view, not cut off');
       assert.match(failed.errorMeta, /setup/, 'the failed step is named');
       assert.match(failed.errorMessage, /SETUP_OK|exit|code 3/i, `the error text says why (got "${failed.errorMessage}")`);
       assert.ok(failed.retryButton, 'a Retry button');

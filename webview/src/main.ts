@@ -77,7 +77,11 @@ function render(state: ChatViewState): void {
   errorBanner.hidden = !failed;
   conversation.update(session?.items ?? []);
   composer.update(state);
-  if (nearBottom) scroller.scrollTop = scroller.scrollHeight;
+  if (nearBottom) {
+    scroller.scrollTop = scroller.scrollHeight;
+    // Web components (the Retry button) lay out a frame later and grow the page: follow them.
+    requestAnimationFrame(() => (scroller.scrollTop = scroller.scrollHeight));
+  }
 }
 
 const signatures = new WeakMap<HTMLElement, string>();
