@@ -2,7 +2,12 @@
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { rmSync } from 'node:fs';
-import { makeRepo, spawnCli, tempDir } from '../test/helpers';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { StreamEvent } from '@berth/protocol';
+import { ApiClient, makeRepo, spawnCli, tempDir, type StreamRecorder } from '../test/helpers';
+// @ts-expect-error: a plain .mjs script without types
+import { findPgBin, startThrowaway } from '../../scripts/pg-throwaway.mjs';
 
 const TOKEN = 'tok_bench_0123456789abcdef';
 
@@ -14,7 +19,9 @@ interface Server {
 
 async function startServer(extra: string[] = []): Promise<Server> {
   const dataDir = tempDir('berth-bench-');
-  const { child, port } = await spawnCli(dataDir, ['--allow-local-repos', '--agent-command', 'cat', ...extra], `bench:${TOKEN}`);
+  // An explicit store: the bench never follows the test matrix's BERTH_TEST_PG_URL.
+  const store = extra.includes('--store') ? [] : ['--store', ''];
+  const { child, port } = await spawnCli(dataDir, ['--allow-local-repos', '--agent-command', 'cat', ...store, ...extra], `bench:${TOKEN}`);
   return { child, port, dataDir };
 }
 
@@ -59,6 +66,7 @@ async function sequentialStarts(port: number, repo: string, count: number, setup
 
 async function main(): Promise<void> {
   const repo = makeRepo({ 'README.md': '# bench\n', 'src/index.js': 'console.log(1)\n' });
+  if (process.env.BENCH_ONLY === 'cluster') return cluster(repo);
   console.log('Berth benchmark (loopback, real berth-server process, SQLite, local provider)\n');
 
   {
@@ -100,6 +108,124 @@ async function main(): Promise<void> {
     console.log(`  ratio synchronous / fast = ${(syncP50 / fastP50).toFixed(0)}x (the fast path does not wait for preparation)`);
     await stopServer(server);
   }
+
+  await cluster(repo);
+}
+
+/** Starts fired `concurrency` at a time, round-robin over the instances: throughput and latency. */
+async function throughput(ports: number[], repo: string, total: number, concurrency: number): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const agents = ports.map(() => new http.Agent({ keepAlive: true, maxSockets: concurrency }));
+  const times: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const k = i % ports.length;
+        const r = await post(agents[k]!, ports[k]!, '/v1/sessions', { repo: { url: repo }, prompt: `load ${i}`, autoInitiate: true });
+        if (r.status !== 202) throw new Error(`start ${i}: ${r.status} ${JSON.stringify(r.body)}`);
+        times.push(r.ms);
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  for (const a of agents) a.destroy();
+  times.sort((a, b) => a - b);
+  return { perSecond: (total / elapsed) * 1000, p50: pct(times, 50), p99: pct(times, 99) };
+}
+
+/** Arrival times of each persisted event on a stream, by id. */
+function arrivals(stream: StreamRecorder): Map<number, number> {
+  const times = new Map<number, number>();
+  stream.ws.on('message', (raw) => {
+    const e = JSON.parse(raw.toString()) as StreamEvent;
+    if (e.id > 0 && !times.has(e.id)) times.set(e.id, performance.now());
+  });
+  return times;
+}
+
+/** Several instances on one PostgreSQL against one on SQLite; cross-instance event latency. */
+async function cluster(repo: string): Promise<void> {
+  if (!findPgBin()) {
+    console.log('\n(no PostgreSQL in /usr/lib/postgresql/*/bin: the several-instances figures are skipped)');
+    return;
+  }
+  const cluster = await startThrowaway();
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  const database = async () => {
+    const name = `bench_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(cluster.url);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const TOTAL = 600;
+  const CONCURRENCY = 16;
+  try {
+    console.log(`\nfast path under load: ${TOTAL} starts, ${CONCURRENCY} in flight, round-robin over the instances (each --max-preparations 1):`);
+    const rows: [string, Awaited<ReturnType<typeof throughput>>][] = [];
+    {
+      const server = await startServer(['--max-preparations', '1']);
+      rows.push(['1 instance, SQLite', await throughput([server.port], repo, TOTAL, CONCURRENCY)]);
+      await stopServer(server);
+    }
+    for (const n of [1, 2, 3]) {
+      const store = await database();
+      const servers: Server[] = [];
+      for (let i = 0; i < n; i++) servers.push(await startServer(['--max-preparations', '1', '--store', store, '--instance-id', `bench_${i}`]));
+      rows.push([`${n} instance${n > 1 ? 's' : ''}, PostgreSQL`, await throughput(servers.map((s) => s.port), repo, TOTAL, CONCURRENCY)]);
+      await Promise.all(servers.map(stopServer));
+    }
+    for (const [name, r] of rows) {
+      console.log(`  ${name.padEnd(24)} ${r.perSecond.toFixed(0).padStart(5)} starts/s   p50 ${fmt(r.p50)}   p99 ${fmt(r.p99)}`);
+    }
+
+    // Cross-instance latency: one session, a stream on the instance that holds its sandbox and one on
+    // another; each persisted event's arrival on the second minus its arrival on the first.
+    const store = await database();
+    const servers = [
+      await startServer(['--store', store, '--instance-id', 'lat_a']),
+      await startServer(['--store', store, '--instance-id', 'lat_b']),
+    ];
+    try {
+      await latency(servers, store, repo);
+    } finally {
+      await Promise.all(servers.map(stopServer));
+    }
+  } finally {
+    await admin.end();
+    cluster.stop();
+  }
+}
+
+async function latency(servers: Server[], store: string, repo: string): Promise<void> {
+  const apis = servers.map((s) => new ApiClient(`http://127.0.0.1:${s.port}`, TOKEN));
+  const { body } = await apis[0]!.start({ repo: { url: repo }, prompt: 'warm up', autoInitiate: true });
+  const id = body.sessionId as string;
+  await apis[0]!.waitFor(id, (s) => s.status === 'ready', 30_000);
+  const db = new pg.Client({ connectionString: store });
+  await db.connect();
+  const placed = (await db.query<{ instance: string }>('SELECT instance FROM sessions WHERE id = $1', [id])).rows[0]!.instance;
+  await db.end();
+  const local = placed === 'lat_a' ? 0 : 1;
+  const near = await apis[local]!.stream(id);
+  const far = await apis[1 - local]!.stream(id);
+  const nearTimes = arrivals(near);
+  const farTimes = arrivals(far);
+  const TURNS = 60;
+  for (let i = 0; i < TURNS; i++) {
+    const sent = await apis[local]!.message(id, `message ${i}`);
+    if (sent.status !== 202) throw new Error(`message ${i}: ${sent.status} ${JSON.stringify(sent.body)}`);
+    const turnId = sent.body.turnId as string;
+    await far.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === turnId, 20_000);
+    await near.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === turnId, 20_000);
+    await apis[local]!.waitFor(id, (s) => s.status === 'ready'); // set just after turn_complete
+  }
+  const delays = [...farTimes].filter(([eid]) => nearTimes.has(eid)).map(([eid, t]) => t - nearTimes.get(eid)!).sort((a, b) => a - b);
+  console.log(`cross-instance event latency (${delays.length} persisted events over ${TURNS} turns, stream on another instance vs on the sandbox's):`);
+  console.log(`  p50 ${fmt(pct(delays, 50))}   p99 ${fmt(pct(delays, 99))}   max ${fmt(delays[delays.length - 1]!)}`);
+  await Promise.all([near.close(), far.close()]);
 }
 
 main().catch((err) => {

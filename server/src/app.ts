@@ -106,7 +106,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   const releaseLock = acquireLock(paths.lockFile);
   const redactor = new Redactor();
   for (const token of config.tokens.values()) redactor.add(token);
-  for (const name of ['BERTH_LLM_API_KEY']) redactor.add(process.env[name]);
+  for (const name of ['BERTH_LLM_API_KEY', 'PGPASSWORD']) redactor.add(process.env[name]);
   redactor.add(storePassword(config.store));
   redactor.add(config.llm?.apiKey); // set by config, not only by the environment
   const logger = options.logger ?? createLogger(config.logLevel, redactor);

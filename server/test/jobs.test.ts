@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { makeRepo, queryTestDb, sleep, startTestServer, tempDir, testDatabase, TEST_PG_URL } from './helpers';
-import { openStore } from '../src/store/open';
+import { CLI, makeRepo, queryTestDb, sleep, startTestServer, tempDir, testDatabase, TEST_PG_URL } from './helpers';
+import { spawnSync } from 'node:child_process';
+import { describeStore, openStore } from '../src/store/open';
 import type { SessionRecord, Store } from '../src/store/store';
 
 /** The store under test: SQLite, or a fresh PostgreSQL database in the matrix's second run. */
@@ -106,6 +107,26 @@ describe('job store', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('store selection', () => {
+  it('refuses what is not a postgres:// URL, and never prints the database password', () => {
+    const serve = (store: string) =>
+      spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', tempDir(), '--store', store], {
+        encoding: 'utf8',
+        env: { ...process.env, BERTH_TOKENS: 'alice:tok_alice_0123456789' },
+        timeout: 20_000,
+      });
+    const wrong = serve('mysql://x@y/z');
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /--store must be a postgres:\/\/ URL/);
+    // Nothing listens on port 1: the connection fails, and the error names no password.
+    const unreachable = serve('postgres://berth:s3cr3t-pw@127.0.0.1:1/berth');
+    assert.equal(unreachable.status, 1);
+    assert.ok(unreachable.stderr.length > 0, 'it says why it stopped');
+    assert.ok(!`${unreachable.stdout}${unreachable.stderr}`.includes('s3cr3t-pw'), unreachable.stderr);
+    assert.equal(describeStore('postgres://berth:s3cr3t-pw@db:5432/berth'), 'postgres://db:5432/berth');
   });
 });
 

@@ -82,17 +82,17 @@ export class PgEventBus extends EventBus {
     for (const sessionId of this.watchedSessions()) {
       const session = await this.store.getSession(sessionId);
       if (!session || session.lastEventId === 0) continue;
-      for (const event of await this.store.readEvents(sessionId, session.lastEventId - 1, 1)) super.publish(event);
+      for (const event of await this.store.readEvents(sessionId, session.lastEventId - 1, 1)) this.deliver(event);
     }
   }
 
   private async receive(notice: Notice): Promise<void> {
     if ('e' in notice) {
-      super.publish(notice.e);
+      this.deliver(notice.e);
       return;
     }
     if (this.subscriberCount(notice.s) === 0) return; // nobody here watches that session
-    for (const event of await this.store.readEvents(notice.s, notice.id - 1, 1)) super.publish(event);
+    for (const event of await this.store.readEvents(notice.s, notice.id - 1, 1)) this.deliver(event);
   }
 
   override onJobQueued(listener: () => void): void {
@@ -100,7 +100,7 @@ export class PgEventBus extends EventBus {
   }
 
   override publish(event: StreamEvent): void {
-    super.publish(event);
+    this.deliver(event);
     if (event.id !== 0) return; // persisted: the store announced it when it committed
     const payload = volatileNotice(this.origin, event);
     if (Buffer.byteLength(payload) > MAX_NOTICE_BYTES) return;

@@ -23,7 +23,13 @@ export class EventBus {
     };
   }
 
+  /** To every listener of the event's session: on every instance (the cluster bus overrides it). */
   publish(event: StreamEvent): void {
+    this.deliver(event);
+  }
+
+  /** To the listeners in this process only. */
+  deliver(event: StreamEvent): void {
     const set = this.listeners.get(event.sessionId);
     if (!set) return;
     for (const listener of [...set]) listener(event);

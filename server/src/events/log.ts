@@ -29,8 +29,10 @@ export class EventLog {
     return event;
   }
 
-  broadcast<T extends VolatileEventType>(sessionId: string, type: T, data: VolatileData<T>): void {
+  /** `here`: only to this instance's clients (each instance tells its own, e.g. queue places). */
+  broadcast<T extends VolatileEventType>(sessionId: string, type: T, data: VolatileData<T>, scope: 'everywhere' | 'here' = 'everywhere'): void {
     const event = { id: 0, sessionId, type, ts: new Date().toISOString(), data } as Extract<VolatileEvent, { type: T }>;
-    this.bus.publish(event);
+    if (scope === 'here') this.bus.deliver(event);
+    else this.bus.publish(event);
   }
 }

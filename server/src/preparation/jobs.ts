@@ -115,17 +115,22 @@ export class JobRunner {
     })();
   }
 
-  /** Tells waiting sessions their place in the queue ("queued: 3 ahead"). */
+  /**
+   * Tells waiting sessions watched here their place in the queue ("queued: 3 ahead"). Every
+   * instance sees the shared queue and tells its own clients: nothing crosses instances.
+   */
   private async announceQueue(): Promise<void> {
     if (this.running.size < this.ctx.config.maxConcurrentPreparations) return;
+    if (this.ctx.bus.watchedSessions().length === 0) return; // nobody here to tell: spare the query
     const queued = await this.ctx.store.queuedSessions(this.ctx.clock());
     queued.forEach((sessionId, ahead) => {
-      this.ctx.events.broadcast(sessionId, 'preparing', {
-        step: 'queued',
-        state: 'started',
-        message: `queued: ${ahead + this.running.size} ahead`,
-        elapsedMs: 0,
-      });
+      if (this.ctx.bus.subscriberCount(sessionId) === 0) return;
+      this.ctx.events.broadcast(
+        sessionId,
+        'preparing',
+        { step: 'queued', state: 'started', message: `queued: ${ahead + this.running.size} ahead`, elapsedMs: 0 },
+        'here',
+      );
     });
   }
 
