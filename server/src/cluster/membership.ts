@@ -3,7 +3,8 @@ import { settleOrphan } from './orphans';
 
 /**
  * This instance's place among those sharing one database: a heartbeat row that proves it is
- * alive, and a janitor that adopts what a dead instance left (its sessions, its addressed jobs).
+ * alive, a janitor that adopts what a dead instance left (its sessions, its addressed jobs), and
+ * a sweep that stops local sandboxes of sessions deleted through another instance.
  * An instance is dead once its heartbeat is older than one job lease.
  */
 export class Membership {
@@ -33,6 +34,7 @@ export class Membership {
     const { store, clock, config, logger } = this.ctx;
     try {
       await store.heartbeat(this.id, clock());
+      await this.stopDeleted();
       for (const dead of await store.takeDeadInstances(clock() - config.jobLeaseMs)) {
         if (dead === this.id) continue;
         const sessions = await store.sessionsOn(dead, ['ready', 'running', 'preparing']);
@@ -49,6 +51,15 @@ export class Membership {
       logger.warn({ err }, 'cluster heartbeat failed');
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** A session deleted through another instance: its sandbox here has nobody left to serve. */
+  private async stopDeleted(): Promise<void> {
+    for (const runtime of this.ctx.runtimes.all()) {
+      if (await this.ctx.store.getSession(runtime.sessionId)) continue;
+      this.ctx.logger.info({ sessionId: runtime.sessionId }, 'session deleted elsewhere: stopping its sandbox');
+      await runtime.dispose().catch(() => {});
     }
   }
 

@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { StreamEvent } from '@berth/protocol';
-import { answerOf, ApiClient, isReady, makeRepo, spawnCli, tempDir, testDatabase, TEST_PG_URL, turnComplete, type StreamRecorder } from '../helpers';
+import { answerOf, ApiClient, isReady, makeRepo, sandboxPids, sleep, spawnCli, tempDir, testDatabase, TEST_PG_URL, turnComplete, type StreamRecorder } from '../helpers';
 
 const TOKEN = 'tok_cluster_test_0123456789';
 const LEASE_S = 2;
@@ -103,6 +103,21 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     assert.deepEqual(persistedJson(onC), persistedJson(replay));
     assert.ok(onB.events.some((e) => e.type === 'preparing'), 'volatile progress reached another instance');
     await Promise.all([onB.close(), onC.close(), replay.close()]);
+  });
+
+  it('a session deleted through another instance leaves no sandbox running', async () => {
+    const entry = instances.find(running)!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'short-lived', autoInitiate: true });
+    const id = body.sessionId as string;
+    await entry.api.waitFor(id, (s) => s.status === 'ready', 20_000);
+    assert.ok(sandboxPids(id).length > 0, 'the agent host runs');
+    const owner = await placement(id);
+    const other = instances.find((i) => running(i) && i.name !== owner)!;
+    assert.equal((await other.api.request('DELETE', `/v1/sessions/${id}`)).status, 204);
+    const deadline = Date.now() + LEASE_S * 1000 + 3000;
+    while (sandboxPids(id).length > 0 && Date.now() < deadline) await sleep(100);
+    // On one host the deleting instance reaches the sandbox itself; on separate hosts the owner's sweep does.
+    assert.deepEqual(sandboxPids(id), [], 'the sandbox of the deleted session was stopped');
   });
 
   it('kill -9 of the instance preparing a session: another one finishes it within the lease time', async () => {
