@@ -6,6 +6,8 @@ export interface GitRunOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
+  /** Extra environment (the host-process tags that let a restart find a git left running). */
+  env?: Record<string, string>;
 }
 
 /** Environment for git: never prompt, never read the user's config for credentials or hooks. */
@@ -28,7 +30,7 @@ function gitEnv(): NodeJS.ProcessEnv {
 }
 
 export function git(args: string[], options: GitRunOptions): Promise<RunResult> {
-  return runProcess('git', args, { ...options, env: gitEnv() });
+  return runProcess('git', args, { ...options, env: { ...gitEnv(), ...options.env } });
 }
 
 /** `-c` flags allowing exactly one transport; everything else (ext, fd, …) stays forbidden. */

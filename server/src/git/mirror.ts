@@ -4,7 +4,7 @@
 // the mirror (no remote is configured: every fetch names the URL explicitly).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, transportConfig } from './git';
 import type { RepoTransport } from './repoUrl';
@@ -45,6 +45,17 @@ export async function withMirrorLock<T>(dir: string, fn: () => Promise<T>): Prom
   }
 }
 
+/** Half-received packs of a fetch that was killed (a server crash): nobody else fetches here now. */
+async function removeFetchLeftovers(dir: string): Promise<void> {
+  const objects = join(dir, 'objects');
+  const pack = join(objects, 'pack');
+  const stale = [
+    ...(await readdir(objects).catch(() => [] as string[])).filter((f) => f.startsWith('incoming-')).map((f) => join(objects, f)),
+    ...(await readdir(pack).catch(() => [] as string[])).filter((f) => f.startsWith('tmp_')).map((f) => join(pack, f)),
+  ];
+  await Promise.all(stale.map((path) => rm(path, { recursive: true, force: true })));
+}
+
 export interface MirrorUpdate {
   dir: string;
   url: string;
@@ -52,6 +63,7 @@ export interface MirrorUpdate {
   timeoutMs: number;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
+  env?: Record<string, string>;
 }
 
 /** Creates the mirror on first use, then fetches branches and tags with `--prune`. Call under the lock. */
@@ -64,6 +76,7 @@ export async function updateMirror(m: MirrorUpdate): Promise<'created' | 'fetche
     const init = await git(['init', '--quiet', '--bare', m.dir], { timeoutMs: m.timeoutMs, signal: m.signal });
     if (init.exitCode !== 0) throw new MirrorError('failed', `git init failed: ${init.output.lastLines(2).join(' ')}`);
   }
+  else await removeFetchLeftovers(m.dir);
   const fetch = await git(
     [
       `--git-dir=${m.dir}`,
@@ -73,7 +86,7 @@ export async function updateMirror(m: MirrorUpdate): Promise<'created' | 'fetche
       'fetch', '--prune', '--progress', '--no-write-fetch-head',
       '--', m.url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
     ],
-    { timeoutMs: Math.max(1, deadline - Date.now()), signal: m.signal, onLine: m.onLine },
+    { timeoutMs: Math.max(1, deadline - Date.now()), signal: m.signal, onLine: m.onLine, env: m.env },
   );
   if (fetch.timedOut) throw new MirrorError('timeout', 'the mirror fetch timed out');
   if (fetch.aborted) throw new MirrorError('aborted', 'cancelled');

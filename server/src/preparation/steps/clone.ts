@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { checkRepoUrl, type RepoUrlCheck } from '../../git/repoUrl';
 import { git, transportConfig } from '../../git/git';
 import { MirrorError, mirrorDir, updateMirror, withMirrorLock } from '../../git/mirror';
+import { hostProcessTags } from '../../sandbox/hostProcesses';
 import { BerthError, errorMessage } from '../../util/errors';
 import { redactUrlCredentials } from '../../util/redact';
 import type { PreparationRun, PreparationStepModule } from '../types';
@@ -27,6 +28,9 @@ function gitProgress(run: PreparationRun, message: string): (line: string) => vo
   };
 }
 
+/** Tagged like sandbox processes: a git left running by a killed server is killed on restart. */
+const gitTags = (run: PreparationRun) => hostProcessTags(run.ctx.config.instanceTag, run.session.id);
+
 /** One `git clone` into the workspace, optionally borrowing objects from the mirror (then dissociating). */
 async function cloneOnce(run: PreparationRun, remote: Remote, reference: string | null, deadline: number, signal: AbortSignal): Promise<void> {
   const { ctx, workspaceDir } = run;
@@ -42,6 +46,7 @@ async function cloneOnce(run: PreparationRun, remote: Remote, reference: string 
       timeoutMs: Math.max(1, deadline - Date.now()),
       signal,
       onLine: gitProgress(run, `cloning ${redactUrlCredentials(run.session.repoUrl)}`),
+      env: gitTags(run),
     },
   );
   if (result.timedOut) throw timeoutError(ctx.config.timeouts.cloneMs);
@@ -77,6 +82,7 @@ async function cloneViaMirror(run: PreparationRun, remote: Remote, deadline: num
         timeoutMs: Math.max(1, deadline - Date.now()),
         signal,
         onLine: gitProgress(run, `updating the local mirror of ${redactUrlCredentials(run.session.repoUrl)}`),
+        env: gitTags(run),
       });
       run.log(`mirror ${how}`);
     } catch (err) {

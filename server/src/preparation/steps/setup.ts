@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { runProcess } from '../../util/process';
 import { BerthError } from '../../util/errors';
-import { SANDBOX_OWNER_VAR, SANDBOX_SESSION_VAR, sandboxEnv } from '../../sandbox/env';
+import { sandboxEnv } from '../../sandbox/env';
+import { hostProcessTags } from '../../sandbox/hostProcesses';
 import type { PreparationRun, PreparationStepModule } from '../types';
 
 const ERROR_TAIL_LINES = 20;
@@ -28,7 +29,7 @@ function runSetupCommand(run: PreparationRun, command: string, signal: AbortSign
   return runProcess('/bin/sh', ['-c', command], {
     cwd: run.workspaceDir,
     // Tagged like sandbox processes, so a crash of the server cannot leave them running unseen.
-    env: sandboxEnv({ [SANDBOX_SESSION_VAR]: run.session.id, [SANDBOX_OWNER_VAR]: ctx.config.instanceTag }),
+    env: sandboxEnv(hostProcessTags(ctx.config.instanceTag, run.session.id)),
     timeoutMs,
     signal,
     onLine,

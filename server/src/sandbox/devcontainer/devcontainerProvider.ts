@@ -4,6 +4,7 @@ import { dirname, basename } from 'node:path';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
+import { hostProcessTags, killOrphanProcesses } from '../hostProcesses';
 import { BerthError } from '../../util/errors';
 import {
   DevcontainerError,
@@ -49,6 +50,7 @@ class DevcontainerSandbox implements Sandbox {
 
   constructor(
     private readonly sessionId: string,
+    private readonly instance: string,
     private readonly up: UpResult,
     agentHostScript: string,
   ) {
@@ -64,7 +66,7 @@ class DevcontainerSandbox implements Sandbox {
       cwd: options.cwd ?? this.workspaceFolder,
       env: { ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
     });
-    return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv(exec.env) });
+    return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv({ ...exec.env, ...hostProcessTags(this.instance, this.sessionId) }) });
   }
 
   async destroy(): Promise<void> {
@@ -102,10 +104,11 @@ export class DevcontainerProvider implements SandboxProvider {
         onProgress: request.onProgress,
         onLog: request.onLog,
         redact: this.options.redact,
-        env: dockerClientEnv({}),
+        // Tagged: a CLI (and its docker clients) left running by a killed server is killed on restart.
+        env: dockerClientEnv(hostProcessTags(this.options.instance, request.sessionId)),
       });
       request.onLog(`container ${up.containerId.slice(0, 12)} up (${up.configSource} config, user ${up.remoteUser})`);
-      return new DevcontainerSandbox(request.sessionId, up, agentHostScript);
+      return new DevcontainerSandbox(request.sessionId, this.options.instance, up, agentHostScript);
     } catch (err) {
       if (err instanceof DevcontainerError) {
         if (err.kind === 'aborted') throw new BerthError('aborted', 'cancelled');
@@ -120,6 +123,8 @@ export class DevcontainerProvider implements SandboxProvider {
   }
 
   async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {
+    // Host processes first (a CLI still running `up` would otherwise create a container later).
+    killOrphanProcesses(this.options.instance, liveSessionIds);
     const mine = await listLabelledContainers({}, `${INSTANCE_LABEL}=${this.options.instance}`);
     let removed = 0;
     for (const c of mine) {

@@ -1,46 +1,13 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
-import { SANDBOX_OWNER_VAR, SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
+import { sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
+import { hostProcessTags, killOrphanProcesses, killPid, processesOf } from '../hostProcesses';
 
 export interface LocalProviderOptions {
   /** Tags every process this server starts, so that a restart finds the ones a crash left behind. */
   instance: string;
   agentHostScript: string;
-}
-
-/** Finds live processes whose environment carries the given owner tag (Linux /proc). */
-function processesOf(instance: string): { pid: number; sessionId: string | undefined }[] {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
-  } catch {
-    return [];
-  }
-  const found: { pid: number; sessionId: string | undefined }[] = [];
-  const ownerEntry = `${SANDBOX_OWNER_VAR}=${instance}`;
-  for (const pid of pids) {
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    } catch {
-      continue;
-    }
-    const vars = environ.split('\0');
-    if (!vars.includes(ownerEntry)) continue;
-    const session = vars.find((v) => v.startsWith(`${SANDBOX_SESSION_VAR}=`))?.slice(SANDBOX_SESSION_VAR.length + 1);
-    found.push({ pid: Number(pid), sessionId: session });
-  }
-  return found;
-}
-
-function killPid(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
 }
 
 class LocalSandbox implements Sandbox {
@@ -62,11 +29,7 @@ class LocalSandbox implements Sandbox {
   spawn(command: string, args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
     return this.processes.spawn(command, args, {
       cwd: options.cwd ?? this.workspaceFolder,
-      env: sandboxEnv({
-        ...options.env,
-        [SANDBOX_SESSION_VAR]: this.sessionId,
-        [SANDBOX_OWNER_VAR]: this.instance,
-      }),
+      env: sandboxEnv({ ...options.env, ...hostProcessTags(this.instance, this.sessionId) }),
     });
   }
 
@@ -101,13 +64,7 @@ export class LocalProvider implements SandboxProvider {
   }
 
   async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {
-    let removed = 0;
-    for (const p of processesOf(this.options.instance)) {
-      if (p.sessionId && liveSessionIds.has(p.sessionId)) continue;
-      killPid(p.pid);
-      removed++;
-    }
-    return removed;
+    return killOrphanProcesses(this.options.instance, liveSessionIds);
   }
 
   async freeBytes(): Promise<number | null> {
