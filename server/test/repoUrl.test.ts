@@ -49,5 +49,16 @@ describe('redaction', () => {
     r.add('sk-live-123456789');
     r.add('abc'); // too short to be a secret: ignored
     assert.equal(r.redact('key=sk-live-123456789 abc'), 'key=*** abc');
+    assert.equal(redactUrlCredentials('x git+ssh://u:pw@h'), 'x git+ssh://u:***@h');
+  });
+
+  it('takes linear time on long lines (agent output such as minified code or base64)', () => {
+    const line = 'x'.repeat(1024 * 1024);
+    for (const text of [line, `https://${line}`, `${line}://${line}`]) {
+      const started = performance.now();
+      redactUrlCredentials(text);
+      const ms = performance.now() - started;
+      assert.ok(ms < 500, `${text.length} chars took ${ms.toFixed(0)} ms`);
+    }
   });
 });
