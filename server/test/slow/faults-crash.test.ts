@@ -3,10 +3,13 @@
 // and nothing of the killed server is left: no process, no temp file.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_PROTOCOL_VERSION, type PersistedEvent } from '@berth/protocol';
+import { DEFAULT_IMAGE, listLabelledContainers } from '../../src/sandbox/devcontainer/cli';
 import { AGENT_HOST, answerOf, fakeAgentHost, makeRepo, tempDir, sleep } from '../helpers';
+import { dockerOrSkip, dockerReadiness } from './docker';
 import {
   alive,
   assertIntact,
@@ -152,6 +155,39 @@ describe('faults: kill -9 of the server at each preparation step', { concurrency
       assertIntact(afterRestart, final);
       assert.match(answerOf(final as never, sent.body.turnId), /are you back\?/);
       assert.deepEqual(leftoverTempFiles(dataDir, id), []);
+    } finally {
+      await kill9(first);
+      if (second) await stop(second);
+    }
+  });
+});
+
+describe('faults: kill -9 of the server during the sandbox step (real Docker)', () => {
+  it('after the restart: ready within 30 s, one container for the session, no CLI or config folder left', async (ctx) => {
+    if (!dockerOrSkip(ctx, await dockerReadiness())) return;
+    const dataDir = tempDir();
+    const args = ['--provider', 'devcontainer', '--agent-command', 'cat'];
+    const repo = makeRepo({ '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, postCreateCommand: 'sleep 6' }) });
+    const first = await startCli(dataDir, args);
+    let second: CliServer | undefined;
+    try {
+      const r = await first.api.start({ repo: { url: repo }, prompt: 'crash at sandbox', autoInitiate: true });
+      const id = r.body.sessionId as string;
+      await first.api.waitFor(id, (s) => s.step === 'sandbox', 20_000);
+      await sleep(2500); // the container exists; postCreateCommand is running
+      const firstPid = first.child.pid!;
+      const crash = await crashAndRestart(dataDir, first, id, args);
+      second = crash.second;
+      const done = await second.api.waitFor(id, (s) => s.status === 'ready' || s.status === 'failed', 40_000);
+      assert.equal(done.status, 'ready', JSON.stringify(done.lastError));
+      assertIntact(crash.before, await persistedEvents(second.api, id));
+      const containers = (await listLabelledContainers()).filter((c) => c.sessionId === id);
+      assert.equal(containers.length, 1, 'only the new container of the session');
+      const configRoot = join(tmpdir(), 'berth-devcontainer');
+      const stale = existsSync(configRoot) ? readdirSync(configRoot).filter((n) => n.startsWith(`${id}-${firstPid}-`)) : [];
+      assert.deepEqual(stale, [], 'the killed server\'s override config folder was removed');
+      assert.deepEqual(leftoverTempFiles(dataDir, id), []);
+      await second.api.request('DELETE', `/v1/sessions/${id}`);
     } finally {
       await kill9(first);
       if (second) await stop(second);

@@ -1,6 +1,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { dirname, basename } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, basename, join } from 'node:path';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
@@ -77,6 +79,28 @@ class DevcontainerSandbox implements Sandbox {
 }
 
 /**
+ * Removes the override config folders (`<tmp>/berth-devcontainer/<session>-<pid>-<ms>`, which may
+ * hold a secrets file) of servers that died during `up`: their pid no longer runs.
+ */
+async function removeStaleConfigDirs(): Promise<void> {
+  const root = join(tmpdir(), 'berth-devcontainer');
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    await rm(join(root, name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Sandboxes as real dev containers, provisioned by the official Dev Containers CLI. The agent host
  * runs inside on the server's own Node binary, bind-mounted read-only (the image needs glibc).
  */
@@ -125,6 +149,7 @@ export class DevcontainerProvider implements SandboxProvider {
   async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {
     // Host processes first (a CLI still running `up` would otherwise create a container later).
     killOrphanProcesses(this.options.instance, liveSessionIds);
+    await removeStaleConfigDirs();
     const mine = await listLabelledContainers({}, `${INSTANCE_LABEL}=${this.options.instance}`);
     let removed = 0;
     for (const c of mine) {
