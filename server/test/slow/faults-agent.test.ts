@@ -4,15 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { answerOf, sandboxPids, startTestServer, makeRepo, tempDir } from '../helpers';
-import { assertIntact, persistedEvents } from './faults';
+import { answerOf, sandboxPids, startTestServer, makeRepo } from '../helpers';
+import { assertIntact, firstTurnHangs, persistedEvents } from './faults';
 
 describe('faults: the agent host dies mid-turn', () => {
   it('persists an error, the next message resumes the session, earlier events intact', async () => {
-    const marker = join(tempDir('berth-marker-'), 'first-turn');
-    // The first turn writes some output and then hangs; later turns answer at once.
-    const t = await startTestServer({ agentCommand: `if [ -f ${marker} ]; then cat; else touch ${marker}; echo partial answer; sleep 60; fi` });
+    const t = await startTestServer({ agentCommand: firstTurnHangs() });
     try {
       const alice = t.api('alice');
       const r = await alice.start({ repo: { url: makeRepo() }, prompt: 'first', autoInitiate: true });

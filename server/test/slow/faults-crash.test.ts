@@ -13,6 +13,7 @@ import { dockerOrSkip, dockerReadiness } from './docker';
 import {
   alive,
   assertIntact,
+  firstTurnHangs,
   kill9,
   leftoverTempFiles,
   persistedEvents,
@@ -129,9 +130,7 @@ describe('faults: kill -9 of the server at each preparation step', { concurrency
 
   it('during a turn: a persisted error, the session sleeps, the next message resumes it; nothing earlier lost', async () => {
     const dataDir = tempDir();
-    const marker = join(tempDir('berth-marker-'), 'first-turn');
-    // The first turn hangs (after some output); later turns answer at once.
-    const args = ['--agent-command', `if [ -f ${marker} ]; then cat; else touch ${marker}; echo working on it; sleep 60; fi`];
+    const args = ['--agent-command', firstTurnHangs()];
     const first = await startCli(dataDir, args);
     let second: CliServer | undefined;
     try {

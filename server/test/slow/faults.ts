@@ -7,7 +7,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { PersistedEvent, SessionView } from '@berth/protocol';
-import { ApiClient, spawnCli } from '../helpers';
+import { ApiClient, spawnCli, tempDir } from '../helpers';
 
 export const FAULT_TOKEN = 'tok_fault_test_0123456789';
 
@@ -52,6 +52,12 @@ export function assertIntact(before: PersistedEvent[], after: PersistedEvent[]):
   assert.deepEqual(after.map((e) => e.id), after.map((_, i) => i + 1), 'ids strictly increasing, no gaps');
   assert.ok(after.length >= before.length, `events lost: ${before.length} before, ${after.length} after`);
   assert.deepEqual(after.slice(0, before.length), before, 'earlier events unchanged and in order');
+}
+
+/** An agent command whose first turn writes some output and then hangs; later turns answer at once. */
+export function firstTurnHangs(): string {
+  const marker = join(tempDir('berth-marker-'), 'first-turn');
+  return `if [ -f ${marker} ]; then cat; else touch ${marker}; echo partial answer; sleep 60; fi`;
 }
 
 export const SETTLED = ['ready', 'running', 'failed', 'sleeping'];
