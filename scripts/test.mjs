@@ -38,13 +38,17 @@ if (unitOnly) files = files.filter((f) => !f.includes('/slow/'));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 
 const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000'];
-run('node', [...testArgs, ...files], {
+// Suites that take a machine-wide resource away (faults-docker stops dockerd) run alone, after the rest.
+const isExclusive = (f) => f.includes('faults-docker');
+run('node', [...testArgs, ...files.filter((f) => !isExclusive(f))], {
   env: { ...process.env, BERTH_TEST: '1' },
 });
+const exclusive = files.filter(isExclusive);
+if (exclusive.length) run('node', [...testArgs, ...exclusive], { env: { ...process.env, BERTH_TEST: '1' } });
 
 // The store matrix: the server suite again, on a throwaway PostgreSQL (the tests pick the store
 // from BERTH_TEST_PG_URL). The dev-container suites do not touch the store: they run once.
-const pgFiles = files.filter((f) => f.startsWith('server/test') && !f.includes('/slow/devcontainer'));
+const pgFiles = files.filter((f) => f.startsWith('server/test') && !f.includes('/slow/devcontainer') && !isExclusive(f));
 if (pgFiles.length && process.env.BERTH_TEST_PG !== '0') {
   if (!findPgBin()) {
     if (process.env.CI === 'true') {
