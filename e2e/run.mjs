@@ -92,6 +92,7 @@ async function main() {
     const t = {
       wb,
       berth,
+      provider,
       repo,
       shared,
       profile,

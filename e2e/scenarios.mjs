@@ -11,6 +11,12 @@ const INSTANT_MS = Number(process.env.BERTH_E2E_INSTANT_MS ?? 300);
 
 const last = (list) => list[list.length - 1] ?? '';
 
+/** The order the server's provider runs the steps in (server/src/preparation/pipeline.ts stepOrder). */
+const STEP_ORDER = {
+  devcontainer: ['disk_check', 'clone', 'branch', 'sandbox', 'setup', 'agent_start', 'session_import', 'initiate'],
+  local: ['disk_check', 'clone', 'branch', 'setup', 'sandbox', 'agent_start', 'session_import', 'initiate'],
+};
+
 /** Samples the status bar every 50 ms until stopped (to prove it never clears while preparing). */
 function sampleStatus(wb) {
   const samples = [];
@@ -160,13 +166,44 @@ export const scenarios = [
     async run(t) {
       const { wb } = t;
       const before = await wb.chatSnapshot();
+      // A message typed but not sent yet must survive the outage.
+      const draft = 'typed while the server was away';
+      await wb.chat.locator('textarea.composer-input').fill(draft);
+      const sampler = sampleStatus(wb);
       await t.berth.stop();
-      await wb.waitForChat('the reconnecting banner', (s) => s.connection !== '', 20_000);
-      await wb.screenshot('4-reconnecting');
-      const restartAt = Date.now();
-      await t.berth.start();
-      await wb.waitForChat('reconnected', (s) => s.connection === '', 30_000);
+      let restartAt = 0;
+      try {
+        const down = await wb.waitForChat('the reconnecting banner', (s) => s.connection !== '', 20_000);
+        await wb.screenshot('4-reconnecting');
+        assert.equal(down.inputDisabled, true, 'the input is locked while reconnecting');
+        const downStatus = await wb.waitForStatus('reconnecting', (s) => /Berth: reconnecting/.test(s.text), 10_000);
+        await wb.page.waitForTimeout(1000); // still down a while later: still locked, still not ready
+        const stillDown = await wb.chatSnapshot();
+        assert.equal(stillDown.inputDisabled, true, 'the input stays locked while the server is away');
+        assert.match(stillDown.reason, /Reconnecting to the Berth server/, `the lock says why (got "${stillDown.reason}")`);
+        assert.equal(stillDown.draft, draft, 'the unsent draft is kept in the input');
+        assert.equal(stillDown.pillStale, true, `the "${stillDown.pill}" pill is shown as only the last known status`);
+        const stillDownStatus = await wb.status();
+        assert.ok(/reconnecting/.test(stillDownStatus.text) && !/ready/.test(stillDownStatus.text), `the status bar says reconnecting, not ready (${stillDownStatus.text})`);
+        assert.ok(downStatus.spinning || downStatus.icon === 'codicon-warning', `with a spinning or warning icon (${JSON.stringify(downStatus)})`);
+        t.note(`while the server is down: status bar "${stillDownStatus.text}", input reason "${stillDown.reason}"`);
+      } catch (err) {
+        await sampler.stop();
+        throw err;
+      } finally {
+        // Back up whatever happened: the scenarios after this one need the server.
+        restartAt = Date.now();
+        await t.berth.start();
+      }
+      const back = await wb.waitForChat('reconnected and unlocked', (s) => s.connection === '' && s.inputDisabled === false, 30_000);
       t.timing('server restart to chat reconnected', Date.now() - restartAt);
+      assert.equal(back.draft, draft, 'the draft is still there after the reconnect');
+      assert.equal(back.pillStale, false);
+      const samples = await sampler.stop();
+      // One render shows both the banner and the composer: the input never looked usable while disconnected.
+      const leaky = samples.filter((s) => s.chat && s.chat.connection !== '' && s.chat.inputDisabled !== true);
+      assert.equal(leaky.length, 0, `the input was enabled while reconnecting in ${leaky.length} samples`);
+      assert.ok(samples.some((s) => /reconnecting/.test(s.text)), 'the status bar was seen reconnecting');
       await wb.page.waitForTimeout(1500); // let any replay arrive
       const after = await wb.chatSnapshot();
       assert.deepEqual(after.users, before.users, 'no duplicate or missing user messages');
@@ -277,6 +314,13 @@ export const scenarios = [
       assert.equal(reopened.inputDisabled, before.inputDisabled);
       const status = await wb.waitForStatus('the status bar after reload', (s) => s.visible && !s.spinning, 20_000);
       t.note(`after reload: chat "${reopened.pill}", status bar "${status.text}"`);
+      // The step list rebuilt from the server is in the order the server's provider runs the steps, as it said.
+      const { body: list } = await t.berth.api('GET', '/v1/sessions');
+      const newest = (list.sessions ?? list)[0];
+      const { body: view } = await t.berth.api('GET', `/v1/sessions/${newest.id}`);
+      assert.deepEqual(view.steps, STEP_ORDER[t.provider], `the server tells its ${t.provider} step order`);
+      assert.deepEqual(reopened.stepOrder, STEP_ORDER[t.provider], 'the rebuilt step list follows the server order');
+      t.note(`rebuilt step order (${t.provider}): ${reopened.stepOrder.join(' → ')}`);
       await wb.screenshot('7-reopened');
     },
   },

@@ -56,10 +56,20 @@ export class Workbench {
   async showBerth() {
     const tab = this.page.locator('.activitybar [aria-label^="Berth"]').first();
     await tab.waitFor({ timeout: 60_000 });
-    const checked = await tab.getAttribute('aria-checked').catch(() => null);
-    const expanded = await tab.getAttribute('aria-expanded').catch(() => null);
-    if (checked !== 'true' && expanded !== 'true') await tab.click();
-    await this.chat.locator('body').waitFor({ timeout: 30_000 });
+    // A click on the active container hides the side bar; right after another container was clicked
+    // the tab can still read as active. So: look again, and click again, until the chat is there.
+    for (let attempt = 1; ; attempt++) {
+      const checked = await tab.getAttribute('aria-checked').catch(() => null);
+      const expanded = await tab.getAttribute('aria-expanded').catch(() => null);
+      const sideBar = await this.page.locator('.part.sidebar').isVisible().catch(() => false);
+      if ((checked !== 'true' && expanded !== 'true') || !sideBar) await tab.click();
+      try {
+        await this.chat.locator('body').waitFor({ timeout: 10_000 });
+        return;
+      } catch (err) {
+        if (attempt === 3) throw err;
+      }
+    }
   }
 
   /** Shows another view container (hides the Berth one; its webview is destroyed). */
@@ -104,6 +114,7 @@ export class Workbench {
       const textarea = body.querySelector('textarea.composer-input');
       return {
         pill: text('.status-pill')[0] ?? '',
+        pillStale: !!body.querySelector('.status-pill--stale'),
         welcome: text('.welcome h2, .welcome .welcome-busy')[0] ?? '',
         connection: text('.header-connection')[0] ?? '',
         preparingTitle: text('.preparation-title')[0] ?? '',
@@ -111,6 +122,8 @@ export class Workbench {
           step: li.getAttribute('data-step'),
           state: [...li.classList].find((c) => c.startsWith('step--'))?.slice(6),
         })),
+        /** The order of the step list, live or folded after ready. */
+        stepOrder: [...body.querySelectorAll('.preparation .steps .step')].map((li) => li.getAttribute('data-step')),
         users: text('.conversation .msg--user .msg-text'),
         assistants: text('.conversation .msg--assistant .markdown'),
         turns: text('.conversation .turn'),
@@ -119,6 +132,7 @@ export class Workbench {
         errorMeta: text('.error-banner .error-meta')[0] ?? '',
         retryButton: !!body.querySelector('.error-banner .retry-button'),
         inputDisabled: textarea ? textarea.disabled : null,
+        draft: textarea ? textarea.value : null,
         reason: text('.composer-reason')[0] ?? '',
         pwned: body.dataset.pwned ?? null,
       };

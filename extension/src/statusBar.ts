@@ -17,7 +17,11 @@ export function createStatusBar(controller: SessionController): vscode.Disposabl
     }
     item.text = p.text;
     item.tooltip = p.tooltip;
-    item.backgroundColor = p.error ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    item.backgroundColor = p.error
+      ? new vscode.ThemeColor('statusBarItem.errorBackground')
+      : p.warning
+        ? new vscode.ThemeColor('statusBarItem.warningBackground')
+        : undefined;
     item.command = p.action === 'revealError' ? REVEAL_ERROR_COMMAND : OPEN_CHAT_COMMAND;
     item.accessibilityInformation = { label: p.text.replace(/\$\([^)]*\)\s*/g, ''), role: 'button' };
     item.show();

@@ -1,7 +1,7 @@
 // What the status bar item shows for a session state (pure; statusBar.ts applies it).
 import type { SessionStatus } from '@berth/protocol';
 import type { SessionMachineState } from './session/stateMachine';
-import { stepLabel } from './session/stateMachine';
+import { DISCONNECTED_REASON, stepLabel } from './session/stateMachine';
 
 /** The codicon of each session status, for session lists (quick pick, Sessions view). */
 export const STATUS_CODICONS: Record<SessionStatus, string> = {
@@ -18,17 +18,31 @@ export interface StatusBarPresentation {
   tooltip: string;
   /** Whether to use the error background colour. */
   error: boolean;
+  /** Whether to use the warning background colour (the connection to the server is down). */
+  warning: boolean;
   /** What a click does. */
   action: 'openChat' | 'revealError';
 }
 
-const hidden: StatusBarPresentation = { visible: false, text: '', tooltip: '', error: false, action: 'openChat' };
+const hidden: StatusBarPresentation = { visible: false, text: '', tooltip: '', error: false, warning: false, action: 'openChat' };
 
 /** No auto-clear: the item stays as long as the state it shows. */
 export function presentStatus(state: SessionMachineState): StatusBarPresentation {
   const s = state.session;
   if (!s) return hidden;
-  const base = { visible: true, error: false, action: 'openChat' as const };
+  const base = { visible: true, error: false, warning: false, action: 'openChat' as const };
+  // While the stream is down the session's status is unknown: never claim ready (the input is locked too).
+  if (state.connection === 'reconnecting') {
+    return {
+      ...base,
+      warning: true,
+      text: '$(sync~spin) Berth: reconnecting…',
+      tooltip: 'Lost the connection to the Berth server; reconnecting. Click to open the chat.',
+    };
+  }
+  if (state.connection === 'closed') {
+    return { ...base, warning: true, text: '$(debug-disconnect) Berth: disconnected', tooltip: `${DISCONNECTED_REASON} Click to open the chat.` };
+  }
   switch (s.status) {
     case 'preparing': {
       const running = s.steps.find((step) => step.state === 'running');
@@ -52,6 +66,7 @@ export function presentStatus(state: SessionMachineState): StatusBarPresentation
         text: '$(error) Berth: failed',
         tooltip: `${s.error?.message ?? 'The session failed'}. Click to see the error and retry.`,
         error: true,
+        warning: false,
         action: 'revealError',
       };
   }

@@ -88,6 +88,34 @@ describe('SessionController (real server on loopback)', () => {
     c.dispose();
   });
 
+  it('while the stream reconnects the input is locked and a message is refused; the snapshot unlocks it again', async () => {
+    const c = new SessionController(real.api, { stream: fast });
+    const id = await c.start({ repo: { url: real.repoUrl }, prompt: 'hold on', autoInitiate: true });
+    await until(c, 'ready', (s) => inputLock(s).enabled, 20_000);
+    const turns = () => c.state.session!.items.filter((i) => i.kind === 'user').length;
+    const usersBefore = turns();
+    const down: SessionMachineState[] = [];
+    const refused: Promise<unknown>[] = [];
+    c.onDidChange((s) => {
+      if (s.connection !== 'reconnecting') return;
+      down.push(s);
+      // Enter pressed in this very state: the controller must not send it.
+      refused.push(c.send('lost?').then(() => 'sent', (err: unknown) => String(err)));
+    });
+    c.streamClient!.dropConnection();
+    await until(c, 'reconnected and ready', (s) => s.connection === 'open' && down.length > 0 && inputLock(s).enabled);
+    assert.ok(down.every((s) => !inputLock(s).enabled && /Reconnecting to the Berth server/.test(inputLock(s).reason)));
+    assert.ok(down.every((s) => /reconnecting/.test(presentStatus(s).text) && !/ready/.test(presentStatus(s).text)));
+    for (const result of await Promise.all(refused)) assert.match(String(result), /Reconnecting/);
+    assert.equal(turns(), usersBefore, 'nothing was sent while reconnecting');
+    // The server told the step order (local provider: setup before sandbox), on GET and on connect.
+    const order = ['disk_check', 'clone', 'branch', 'setup', 'sandbox', 'agent_start', 'session_import', 'initiate'];
+    assert.deepEqual((await real.api.getSession(id!)).steps, order);
+    assert.deepEqual(c.state.stepOrder, order);
+    assert.deepEqual(c.state.session!.steps.map((x) => x.step), order);
+    c.dispose();
+  });
+
   it('a failed preparation shows the error; Retry after the cause is fixed reaches ready', async () => {
     const missing = join(real.tmp, 'later', 'origin.git');
     const c = new SessionController(real.api, { stream: fast });

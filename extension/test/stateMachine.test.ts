@@ -1,10 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PreparingData, SessionStatus, SessionView, StreamEvent } from '@berth/protocol';
+import type { PreparationStep, PreparingData, SessionStatus, SessionView, StreamEvent } from '@berth/protocol';
+import { presentStatus } from '../src/statusBarModel';
 import {
   canInterrupt,
   canRetry,
   initialState,
+  RECONNECTING_REASON,
   inputLock,
   reduce,
   toViewState,
@@ -311,5 +313,111 @@ describe('state machine: conversation', () => {
     const none = toViewState(initialState, 'signed_out', 1);
     assert.equal(none.session, null);
     assert.equal(none.input.enabled, false);
+  });
+});
+
+describe('state machine: the server says the step order', () => {
+  // The orders of server/src/preparation/pipeline.ts stepOrder(setupInsideSandbox).
+  const DEVCONTAINER: PreparationStep[] = ['disk_check', 'clone', 'branch', 'sandbox', 'setup', 'agent_start', 'session_import', 'initiate'];
+  const LOCAL: PreparationStep[] = ['disk_check', 'clone', 'branch', 'setup', 'sandbox', 'agent_start', 'session_import', 'initiate'];
+  const order = (s: SessionMachineState) => s.session!.steps.map((x) => x.step);
+  const preparingAt = (step: PreparationStep, steps?: PreparationStep[]) =>
+    view({ status: 'preparing', step, preparedAt: null, initiatedAt: null, ...(steps ? { steps } : {}) });
+
+  it('reopening a devcontainer session at setup: sandbox (before it) is done, setup runs, in that order', () => {
+    const s = run([{ type: 'opened', sessionId: ID }, { type: 'snapshot', session: preparingAt('setup', DEVCONTAINER) }]);
+    assert.deepEqual(order(s), DEVCONTAINER);
+    assert.equal(stepStates(s).sandbox, 'done', 'the sandbox ran before setup: not pending');
+    assert.equal(stepStates(s).setup, 'running');
+    assert.equal(stepStates(s).agent_start, 'pending');
+    assert.deepEqual(s.stepOrder, DEVCONTAINER);
+  });
+
+  it('reconnecting to a local session at sandbox: setup is done before it, no devcontainer guess', () => {
+    const before = run([...started, connected(preparingAt('clone', LOCAL)), prep({ step: 'clone' })]);
+    const s = reduce(before, connected(preparingAt('sandbox', LOCAL)));
+    assert.deepEqual(order(s), LOCAL);
+    assert.equal(stepStates(s).setup, 'done');
+    assert.equal(stepStates(s).sandbox, 'running');
+  });
+
+  it('a snapshot with the order rearranges a list laid out before it, keeping what each step shows', () => {
+    const before = run([...started, prep({ step: 'disk_check', state: 'done', message: '9 GiB free', elapsedMs: 3 })]);
+    assert.deepEqual(order(before), LOCAL, 'no order known yet: the default layout');
+    const s = reduce(before, connected(preparingAt('disk_check', DEVCONTAINER)));
+    assert.deepEqual(order(s), DEVCONTAINER);
+    assert.equal(s.session!.steps[0]!.message, '9 GiB free');
+  });
+
+  it('keeps the order for the next run and the next session of the same server', () => {
+    const failed = run([
+      ...started,
+      connected(preparingAt('disk_check', DEVCONTAINER)),
+      prep({ step: 'sandbox' }),
+      prep({ step: 'sandbox', state: 'failed', message: 'no docker' }),
+    ]);
+    assert.deepEqual(order(reduce(failed, { type: 'retry_requested' })), DEVCONTAINER);
+    const next = reduce(failed, { type: 'start_requested', repo: { url: 'https://example.com/r.git' }, prompt: 'again' });
+    assert.deepEqual(order(next), DEVCONTAINER, 'the step list of a new start shows the server order at once');
+    assert.deepEqual(order(reduce(failed, { type: 'opened', sessionId: ID })), DEVCONTAINER);
+    assert.equal(reduce(failed, { type: 'cleared' }).stepOrder, null, 'another server may have another provider');
+  });
+
+  it('an older server (no order) still gets the devcontainer guess on live events', () => {
+    const s = run([...started, connected(preparingAt('branch')), prep({ step: 'sandbox' })]);
+    assert.equal(s.stepOrder, null);
+    assert.deepEqual(order(s).slice(3, 5), ['sandbox', 'setup']);
+    assert.equal(stepStates(s).setup, 'pending');
+  });
+
+  it('a preparation restarted from an earlier step (server restart) resets the stale later steps', () => {
+    const before = run([...started, connected(preparingAt('disk_check', LOCAL)), prep({ step: 'clone', state: 'done' }), prep({ step: 'setup', message: 'npm ci' })]);
+    const s = reduce(before, connected(preparingAt('clone', LOCAL)));
+    assert.equal(stepStates(s).clone, 'running');
+    assert.equal(stepStates(s).setup, 'pending', 'no stale running step');
+    const live = reduce(before, prep({ step: 'disk_check' }));
+    assert.equal(stepStates(live).setup, 'pending');
+    assert.equal(live.session!.steps.filter((x) => x.state === 'running').length, 1);
+  });
+});
+
+describe('state machine: reconnecting locks the input', () => {
+  const ready = run([...started, prep({ step: 'ready', state: 'done' }), userMessage(1, 't1', 'do it'), turnComplete(2, 't1'), status('ready'), { type: 'connection', connection: 'open' }]);
+
+  it('locks the input with the reason and shows reconnecting in the status bar, never ready', () => {
+    assert.equal(inputLock(ready).enabled, true);
+    const down = reduce(ready, { type: 'connection', connection: 'reconnecting' });
+    assert.deepEqual(inputLock(down), { enabled: false, reason: RECONNECTING_REASON });
+    assert.equal(RECONNECTING_REASON, 'Reconnecting to the Berth server…');
+    const bar = presentStatus(down);
+    assert.equal(bar.text, '$(sync~spin) Berth: reconnecting…');
+    assert.equal(bar.warning, true);
+    assert.doesNotMatch(bar.text, /ready/);
+    assert.equal(toViewState(down, 'signed_in', 1).input.enabled, false);
+  });
+
+  it('unlocks once the new connection\'s snapshot says ready; no duplicates, no old progress', () => {
+    const down = reduce(ready, { type: 'connection', connection: 'reconnecting' });
+    const snap = reduce(down, connected(view({ status: 'ready', lastEventId: 2 })));
+    assert.equal(inputLock(snap).enabled, false, 'still locked until the stream reports open');
+    const up = reduce(snap, { type: 'connection', connection: 'open' });
+    assert.deepEqual(inputLock(up), { enabled: true, reason: '' });
+    assert.equal(presentStatus(up).text, '$(check) Berth: ready');
+    assert.deepEqual(up.session!.items, ready.session!.items);
+    assert.deepEqual(up.session!.steps, ready.session!.steps);
+  });
+
+  it('stays locked when the snapshot after the reconnect says the session is preparing again', () => {
+    const down = reduce(ready, { type: 'connection', connection: 'reconnecting' });
+    const up = run([connected(view({ status: 'preparing', step: 'sandbox', preparedAt: null })), { type: 'connection', connection: 'open' }], down);
+    assert.equal(inputLock(up).enabled, false);
+    assert.match(inputLock(up).reason, /Preparing/);
+  });
+
+  it('a stream that cannot be resumed says disconnected', () => {
+    const closed = reduce(ready, { type: 'stream_failed', error: { code: 'not_found', message: 'no such session' } });
+    assert.equal(inputLock(closed).enabled, false);
+    assert.match(inputLock(closed).reason, /Disconnected/);
+    assert.match(presentStatus(closed).text, /disconnected/);
   });
 });

@@ -223,6 +223,29 @@ describe('StreamClient (scripted server)', () => {
     for (const ws of server.wss.clients) ws.terminate();
     await server.close();
   });
+
+  it('reports open only after the connected snapshot was handed on (never open with the status from before a drop)', async () => {
+    const server = await scriptedServer([
+      (ws) => {
+        send(ws, connected());
+        setTimeout(() => ws.terminate(), 30);
+      },
+      (ws) => send(ws, connected()),
+    ]);
+    const log: string[] = [];
+    const client = new StreamClient({
+      sessionId: SESSION,
+      backoff: fastBackoff,
+      connectUrl: server.connectUrl,
+      onEvent: (e) => log.push(`event ${e.type}`),
+      onConnectionState: (s) => log.push(`state ${s}`),
+    });
+    client.start();
+    await waitFor('reconnected', () => (server.connections.length === 2 && client.connectionState === 'open' ? true : undefined));
+    client.stop();
+    await server.close();
+    assert.deepEqual(log, ['state connecting', 'event connected', 'state open', 'state reconnecting', 'event connected', 'state open', 'state closed']);
+  });
 });
 
 describe('StreamClient (real server on loopback)', () => {

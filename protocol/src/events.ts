@@ -50,6 +50,11 @@ export const SessionView = z.object({
   lastError: ErrorInfo.nullable(),
   /** Id of the newest persisted event; a client whose cursor equals it has seen everything. */
   lastEventId: z.number().int().nonnegative(),
+  /**
+   * The preparation steps in the order this server's sandbox provider runs them (devcontainer:
+   * sandbox before setup), so a client rebuilding the step list need not guess. Absent from older servers.
+   */
+  steps: z.array(PreparationStep).optional(),
 });
 export type SessionView = z.infer<typeof SessionView>;
 

@@ -107,6 +107,8 @@ export const HostToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('state'), state: ChatViewState }),
   /** Scroll to and focus a part of the chat (e.g. the error, after a click on the failed status bar item). */
   z.object({ type: z.literal('reveal'), target: z.enum(['error', 'input']) }),
+  /** A message the host could not send (the stream dropped as Enter was pressed, or the POST failed): back into the input. */
+  z.object({ type: z.literal('restoreDraft'), text: z.string() }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebview>;
 

@@ -96,11 +96,17 @@ function patch(container: HTMLElement, inputs: unknown[], build: () => Node[]): 
 
 function renderHeader(state: ChatViewState, session: ChatSession): Node[] {
   const repo = session.repo ? `${shortRepo(session.repo.url)}${session.repo.branch ? ` @ ${session.repo.branch}` : ''}` : session.sessionId ?? '';
+  // While the stream is down the status is only the last one known: shown faded, not as current.
+  const stale = state.connection === 'reconnecting' || state.connection === 'closed';
   const nodes: Node[] = [
     h('div', { class: 'header-repo', text: repo, attrs: { title: session.repo?.url ?? '' } }),
-    h('span', { class: `status-pill status-pill--${session.status}`, text: STATUS_TEXT[session.status] }),
+    h('span', {
+      class: `status-pill status-pill--${session.status}${stale ? ' status-pill--stale' : ''}`,
+      text: STATUS_TEXT[session.status],
+      attrs: { title: stale ? 'Last known status: the connection to the Berth server is down' : undefined },
+    }),
   ];
-  if (state.connection === 'reconnecting' || state.connection === 'closed') {
+  if (stale) {
     nodes.push(h('div', { class: 'header-connection', text: state.connection === 'closed' ? 'Disconnected' : 'Reconnecting…' }));
   }
   return nodes;
@@ -178,6 +184,7 @@ const handlers: MessageHandlers<HostToWebview> = {
       composer.focus();
     }
   },
+  restoreDraft: (message) => composer.restore(message.text),
 };
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {

@@ -78,5 +78,7 @@ describe('host ↔ webview message schemas', () => {
       false,
     );
     assert.equal(HostToWebview.safeParse({ type: 'reveal', target: 'somewhere' }).success, false);
+    assert.equal(HostToWebview.safeParse({ type: 'restoreDraft', text: 'not sent' }).success, true);
+    assert.equal(HostToWebview.safeParse({ type: 'restoreDraft' }).success, false);
   });
 });

@@ -88,7 +88,8 @@ export class SessionController {
     }
   }
 
-  async send(text: string): Promise<void> {
+  /** Resolves true when the server accepted the message; false when the POST failed (shown in the chat). */
+  async send(text: string): Promise<boolean> {
     const id = this.sessionId;
     const lock = inputLock(this.machine);
     if (!id || !lock.enabled) throw new Error(lock.reason || 'No session');
@@ -98,8 +99,10 @@ export class SessionController {
     try {
       const res = await api.sendMessage(id, text);
       if (generation === this.generation) this.dispatch({ type: 'send_finished', turnId: res.turnId, status: res.status });
+      return true;
     } catch (err) {
       if (generation === this.generation) this.dispatch({ type: 'send_failed', error: toErrorInfo(err) });
+      return false;
     }
   }
 

@@ -21,8 +21,13 @@ import {
   type StreamEvent,
 } from '@berth/protocol';
 
+/** The preparation steps in the order the server's provider runs them; null = not told (an older server). */
+export type StepOrder = readonly PreparationStep[] | null;
+
 export interface SessionMachineState {
   session: ChatSession | null;
+  /** From the server's snapshots; kept across sessions of one server (it is the provider's, not the session's). */
+  stepOrder: StepOrder;
   connection: ConnectionState;
   /** A message POST is in flight. */
   sending: boolean;
@@ -49,7 +54,7 @@ export type SessionAction =
   /** The stream cannot be resumed (the session is gone or access was revoked). */
   | { type: 'stream_failed'; error: ErrorInfo };
 
-export const initialState: SessionMachineState = { session: null, connection: 'idle', sending: false };
+export const initialState: SessionMachineState = { session: null, stepOrder: null, connection: 'idle', sending: false };
 
 /** Tool output and arguments are capped so one huge result cannot bloat every state posted to the webview. */
 export const MAX_TOOL_TEXT = 20_000;
@@ -61,15 +66,16 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
     case 'start_requested':
       return {
         ...initialState,
+        stepOrder: state.stepOrder,
         session: {
-          ...emptySession(null),
+          ...emptySession(null, state.stepOrder),
           repo: { url: action.repo.url, ...(action.repo.branch ? { branch: action.repo.branch } : {}) },
           prompt: action.prompt,
           step: 'queued',
         },
       };
     case 'start_accepted':
-      return withSession(state, (s) => ({ ...s, sessionId: action.sessionId, ...statusChange(s, action.status, s.step) }));
+      return withSession(state, (s) => ({ ...s, sessionId: action.sessionId, ...statusChange(s, action.status, s.step, state.stepOrder) }));
     case 'request_failed':
       return withSession(state, (s) => ({
         ...s,
@@ -79,9 +85,9 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
         steps: settleSteps(s.steps, 'failed'),
       }));
     case 'opened':
-      return { ...initialState, session: emptySession(action.sessionId) };
+      return { ...initialState, stepOrder: state.stepOrder, session: emptySession(action.sessionId, state.stepOrder) };
     case 'snapshot':
-      return withSession(state, (s) => applySnapshot(s, action.session));
+      return applyView(state, action.session);
     case 'event':
       return applyEvent(state, action.event);
     case 'connection':
@@ -93,7 +99,7 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
         step: 'queued',
         error: null,
         resume: false,
-        steps: freshSteps(),
+        steps: freshSteps(state.stepOrder),
       }));
     case 'send_started':
       return { ...state, sending: true };
@@ -102,7 +108,7 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
         const { turnId, status } = action;
         // The stream may have delivered the turn (even its completion) before the POST answered.
         if (s.items.some((i) => 'turnId' in i && i.turnId === turnId)) return s;
-        const withStatus = s.status === status ? s : { ...s, ...statusChange(s, status, status === 'preparing' ? 'queued' : null) };
+        const withStatus = s.status === status ? s : { ...s, ...statusChange(s, status, status === 'preparing' ? 'queued' : null, state.stepOrder) };
         return { ...withStatus, activeTurnId: turnId };
       });
     case 'send_failed':
@@ -116,7 +122,7 @@ function addLocalError(s: ChatSession, error: ErrorInfo): ChatSession {
   return { ...s, items: [...s.items, { kind: 'error', key: `local-${s.items.length}`, ...error }] };
 }
 
-function emptySession(sessionId: string | null): ChatSession {
+function emptySession(sessionId: string | null, order: StepOrder): ChatSession {
   return {
     sessionId,
     repo: null,
@@ -124,7 +130,7 @@ function emptySession(sessionId: string | null): ChatSession {
     status: 'preparing',
     step: null,
     resume: false,
-    steps: freshSteps(),
+    steps: freshSteps(order),
     items: [],
     activeTurnId: null,
     error: null,
@@ -135,8 +141,17 @@ function withSession(state: SessionMachineState, update: (s: ChatSession) => Cha
   return state.session ? { ...state, session: update(state.session) } : state;
 }
 
-function freshSteps(): StepView[] {
-  return PREPARATION_STEPS.map((step) => ({ step, state: 'pending', message: '', elapsedMs: 0 }));
+function freshSteps(order: StepOrder): StepView[] {
+  return (order ?? PREPARATION_STEPS).map(pendingStep);
+}
+
+function pendingStep(step: PreparationStep): StepView {
+  return { step, state: 'pending', message: '', elapsedMs: 0 };
+}
+
+/** The list laid out in the server's order, keeping what each step already shows. */
+function inOrder(steps: StepView[], order: readonly PreparationStep[]): StepView[] {
+  return order.map((name) => steps.find((s) => s.step === name) ?? pendingStep(name));
 }
 
 function isPipelineStep(step: ProgressStep | null | undefined): step is PreparationStep {
@@ -155,22 +170,31 @@ function settleSteps(steps: StepView[], outcome: 'ready' | 'failed'): StepView[]
 /**
  * Steps are sequential: when `step` moves, everything before it (in the list) has finished. A step
  * that never reported was skipped — or, when rebuilding from a snapshot (`unreported: 'done'`), its
- * events were volatile and are gone, and the pipeline got past it.
+ * events were volatile and are gone, and the pipeline got past it. Nothing after `step` has run yet:
+ * what a later step still shows is from an attempt the server restarted (stale progress), so it is reset.
  */
-function advanceTo(steps: StepView[], step: PreparationStep, update: Partial<StepView>, unreported: 'skipped' | 'done' = 'skipped'): StepView[] {
-  const list = sandboxFirst(steps, step);
+function advanceTo(
+  steps: StepView[],
+  step: PreparationStep,
+  update: Partial<StepView>,
+  order: StepOrder,
+  unreported: 'skipped' | 'done' = 'skipped',
+): StepView[] {
+  const list = order ? steps : sandboxFirst(steps, step);
   const index = list.findIndex((s) => s.step === step);
   return list.map((s, i) => {
     if (i < index && s.state === 'running') return { ...s, state: 'done' };
     if (i < index && s.state === 'pending') return { ...s, state: unreported };
     if (i === index) return { ...s, ...update };
+    if (i > index && s.state !== 'pending') return pendingStep(s.step);
     return s;
   });
 }
 
 /**
- * With a provider whose setup runs inside the sandbox (devcontainer), `sandbox` starts before
- * `setup`: the list then shows them in that order instead of marking setup skipped.
+ * An older server does not say its step order. With a provider whose setup runs inside the sandbox
+ * (devcontainer), `sandbox` starts before `setup`: the list then shows them in that order instead
+ * of marking setup skipped.
  */
 function sandboxFirst(steps: StepView[], step: PreparationStep): StepView[] {
   const setupAt = steps.findIndex((s) => s.step === 'setup');
@@ -182,13 +206,13 @@ function sandboxFirst(steps: StepView[], step: PreparationStep): StepView[] {
 }
 
 /** A status change from the server; entering `preparing` from elsewhere starts a new run (retry or resume). */
-function statusChange(s: ChatSession, status: SessionStatus, step: ProgressStep | null): Partial<ChatSession> {
+function statusChange(s: ChatSession, status: SessionStatus, step: ProgressStep | null, order: StepOrder): Partial<ChatSession> {
   if (status === 'preparing') {
     const newRun = s.status !== 'preparing';
     return {
       status,
       step,
-      ...(newRun ? { steps: freshSteps(), error: null, resume: s.status === 'sleeping' } : {}),
+      ...(newRun ? { steps: freshSteps(order), error: null, resume: s.status === 'sleeping' } : {}),
     };
   }
   if (status === 'failed') return { status, step, steps: settleSteps(s.steps, 'failed') };
@@ -200,32 +224,48 @@ function statusChange(s: ChatSession, status: SessionStatus, step: ProgressStep 
   };
 }
 
-function applySnapshot(s: ChatSession, view: SessionView): ChatSession {
+/** A session snapshot (the GET on reopen, or the stream's `connected`): it also tells the step order. */
+function applyView(state: SessionMachineState, view: SessionView): SessionMachineState {
+  const stepOrder = view.steps?.length ? view.steps : state.stepOrder;
+  return withSession({ ...state, stepOrder }, (s) => applySnapshot(s, view, stepOrder));
+}
+
+function applySnapshot(current: ChatSession, view: SessionView, order: StepOrder): ChatSession {
+  const s = order ? { ...current, steps: inOrder(current.steps, order) } : current;
   let next: ChatSession = {
     ...s,
     sessionId: view.id,
     repo: view.repo,
     prompt: view.prompt ?? null,
-    ...statusChange(s, view.status, view.step),
+    ...statusChange(s, view.status, view.step, order),
   };
-  if (view.status === 'preparing' && isPipelineStep(view.step) && next.steps.find((st) => st.step === view.step)?.state === 'pending') {
+  if (view.status === 'preparing' && isPipelineStep(view.step) && outOfStep(next.steps, view.step)) {
     // Reconnected mid-run: the step events before now were volatile and are gone; infer them.
-    next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }, 'done') };
+    next = { ...next, steps: advanceTo(next.steps, view.step, { state: 'running' }, order, 'done') };
   }
   if (view.status === 'failed') {
     next = { ...next, error: view.lastError ?? { code: 'preparation_failed', message: 'Preparation failed' } };
     const failedStep = view.lastError?.step;
-    if (isPipelineStep(failedStep)) next = { ...next, steps: advanceTo(next.steps, failedStep, { state: 'failed' }, 'done') };
+    if (isPipelineStep(failedStep)) next = { ...next, steps: advanceTo(next.steps, failedStep, { state: 'failed' }, order, 'done') };
   }
   return next;
 }
 
-function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
+/**
+ * Whether the list is not yet at `step` (it never reported), or is past it: a server restarted
+ * the preparation from an earlier step, and what the list shows beyond it is stale.
+ */
+function outOfStep(steps: StepView[], step: PreparationStep): boolean {
+  const at = steps.findIndex((s) => s.step === step);
+  return at >= 0 && (steps[at]!.state === 'pending' || steps.slice(at + 1).some((s) => s.state !== 'pending'));
+}
+
+function applyPreparing(s: ChatSession, data: PreparingData, order: StepOrder): ChatSession {
   const resume = data.resume ?? s.resume;
   if (data.step === 'ready') {
     // The server may already have said `running` (the first prompt's turn started): keep that.
     const status = s.status === 'running' ? 'running' : 'ready';
-    return { ...s, ...statusChange(s, status, status === 'ready' ? 'ready' : s.step), resume };
+    return { ...s, ...statusChange(s, status, status === 'ready' ? 'ready' : s.step, order), resume };
   }
   if (data.step === 'failed') {
     const running = s.steps.find((step) => step.state === 'running')?.step;
@@ -233,12 +273,12 @@ function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
     const known = s.error?.step ? s.error : null; // reset when the run started, so it is this run's
     return {
       ...s,
-      ...statusChange(s, 'failed', 'failed'),
+      ...statusChange(s, 'failed', 'failed', order),
       resume,
       error: known ?? { code: 'preparation_failed', message: data.message, ...(running ? { step: running } : {}) },
     };
   }
-  const base: ChatSession = { ...s, ...statusChange(s, 'preparing', data.step), resume };
+  const base: ChatSession = { ...s, ...statusChange(s, 'preparing', data.step, order), resume };
   if (!isPipelineStep(data.step)) return base; // queued
   const update: Partial<StepView> = {
     state: data.state === 'started' ? 'running' : data.state,
@@ -246,7 +286,7 @@ function applyPreparing(s: ChatSession, data: PreparingData): ChatSession {
     elapsedMs: data.elapsedMs,
     ...(data.detail !== undefined ? { detail: data.detail } : {}),
   };
-  const next = { ...base, steps: advanceTo(base.steps, data.step, update) };
+  const next = { ...base, steps: advanceTo(base.steps, data.step, update, order) };
   if (data.state === 'failed') {
     const known = s.error?.step === data.step ? s.error : null;
     return { ...next, status: 'failed', error: known ?? { code: 'preparation_failed', message: data.message, step: data.step } };
@@ -259,15 +299,15 @@ function applyEvent(state: SessionMachineState, event: StreamEvent): SessionMach
     case 'heartbeat':
       return state;
     case 'connected':
-      return withSession(state, (s) => applySnapshot(s, event.data.session));
+      return applyView(state, event.data.session);
     case 'status':
       return withSession(state, (s) =>
         s.status === event.data.status && s.step === event.data.step
           ? s
-          : { ...s, ...statusChange(s, event.data.status, event.data.step) },
+          : { ...s, ...statusChange(s, event.data.status, event.data.step, state.stepOrder) },
       );
     case 'preparing':
-      return withSession(state, (s) => applyPreparing(s, event.data));
+      return withSession(state, (s) => applyPreparing(s, event.data, state.stepOrder));
     default:
       return withSession(state, (s) => applyPersisted(s, event));
   }
@@ -372,10 +412,20 @@ export function stepLabel(step: ProgressStep | null): string {
   return step ? PROGRESS_STEP_LABELS[step] : 'starting';
 }
 
-/** The chat input unlocks only on `ready` (or `sleeping`, which a message resumes), never during a turn. */
+export const RECONNECTING_REASON = 'Reconnecting to the Berth server…';
+export const DISCONNECTED_REASON = 'Disconnected from the Berth server. Reopen the session to continue.';
+
+/**
+ * The chat input unlocks only on `ready` (or `sleeping`, which a message resumes), never during a turn,
+ * and never while the stream is down: the status is stale then, and a message would fail. It unlocks
+ * again once the `connected` snapshot of the new connection has been applied (the stream client
+ * reports `open` after it).
+ */
 export function inputLock(state: SessionMachineState): InputLock {
   const s = state.session;
   if (!s) return { enabled: false, reason: 'Start a session to chat.' };
+  if (state.connection === 'reconnecting') return { enabled: false, reason: RECONNECTING_REASON };
+  if (state.connection === 'closed') return { enabled: false, reason: DISCONNECTED_REASON };
   if (s.status === 'preparing') {
     return { enabled: false, reason: s.sessionId ? `Preparing the session: ${stepLabel(s.step)}…` : 'Starting the session…' };
   }

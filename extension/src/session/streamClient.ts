@@ -164,16 +164,18 @@ export class StreamClient {
         return;
       }
       this.cursorValue = event.id;
-    } else if (event.type === 'connected') {
-      // A working stream: the next failure starts the backoff from the beginning again.
-      this.attempt = 0;
-      this.everOpened = true;
-      this.setState('open');
     }
     try {
       this.options.onEvent(event);
     } catch (err) {
       this.log.error(`stream ${this.options.sessionId}: event handler failed: ${errorMessage(err)}`);
+    }
+    if (event.type === 'connected') {
+      // A working stream: the next failure starts the backoff from the beginning again. Reported
+      // after the snapshot was handed on, so `open` never shows with the status from before the drop.
+      this.attempt = 0;
+      this.everOpened = true;
+      this.setState('open');
     }
   }
 

@@ -143,10 +143,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       this.flushReveal();
     },
     send: async ({ text }) => {
+      // The webview cleared its input on Enter; a message that did not go out goes back there, not lost.
       try {
-        await this.deps.controller.send(text);
+        if (!(await this.deps.controller.send(text))) this.post({ type: 'restoreDraft', text });
       } catch (err) {
-        void vscode.window.showWarningMessage(errorMessage(err));
+        this.post({ type: 'restoreDraft', text });
+        void vscode.window.showWarningMessage(`Berth: the message was not sent: ${errorMessage(err)}`);
       }
     },
     retry: () => this.deps.controller.retry(),

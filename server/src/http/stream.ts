@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { SESSION_ID_PATTERN, StreamQuery, type ErrorCode, type StreamEvent } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import { toView } from '../sessions/status';
+import { stepOrder } from '../preparation/pipeline';
 import { refuseSocket as refuse } from './errors';
 import type { TicketIssuer } from './tickets';
 
@@ -133,7 +134,7 @@ export class StreamServer {
         ws.close(4404, 'session deleted');
         return;
       }
-      send({ id: 0, sessionId, type: 'connected', ts: new Date().toISOString(), data: { session: toView(session) } });
+      send({ id: 0, sessionId, type: 'connected', ts: new Date().toISOString(), data: { session: toView(session, stepOrder(this.ctx.provider.setupInsideSandbox)) } });
       for (;;) {
         const page = await this.ctx.store.readEvents(sessionId, cursor, REPLAY_PAGE);
         for (const event of page) await deliver(event);

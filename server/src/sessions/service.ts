@@ -3,7 +3,7 @@ import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessio
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
 import type { JobKind, JobRecord, SessionRecord } from '../store/store';
-import type { PreparationOutcome } from '../preparation/pipeline';
+import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
 import type { SessionRuntime } from './runtime';
 import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
@@ -85,11 +85,11 @@ export class SessionService {
   }
 
   async list(owner: string): Promise<SessionView[]> {
-    return (await this.ctx.store.listSessions(owner)).map(toView);
+    return (await this.ctx.store.listSessions(owner)).map((s) => toView(s));
   }
 
   async get(owner: string, id: string): Promise<SessionView> {
-    return toView(await this.owned(owner, id));
+    return toView(await this.owned(owner, id), stepOrder(this.ctx.provider.setupInsideSandbox));
   }
 
   async sendMessage(owner: string, id: string, text: string): Promise<SendMessageResponse> {

@@ -1,4 +1,4 @@
-import type { ProgressStep, SessionStatus, SessionView } from '@berth/protocol';
+import type { PreparationStep, ProgressStep, SessionStatus, SessionView } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { SessionPatch, SessionRecord } from '../store/store';
 import { redactUrlCredentials } from '../util/redact';
@@ -15,8 +15,11 @@ export async function setStatus(
   ctx.events.broadcast(sessionId, 'status', { status, step });
 }
 
-/** What the API shows of a session: never its owner's secrets (credentials in the repo URL). */
-export function toView(s: SessionRecord): SessionView {
+/**
+ * What the API shows of a session: never its owner's secrets (credentials in the repo URL).
+ * `order` is the provider's step order (`stepOrder`), sent so clients lay out the step list like the pipeline.
+ */
+export function toView(s: SessionRecord, order?: readonly { name: PreparationStep }[]): SessionView {
   return {
     id: s.id,
     repo: { url: redactUrlCredentials(s.repoUrl), ...(s.repoBranch ? { branch: s.repoBranch } : {}) },
@@ -31,5 +34,6 @@ export function toView(s: SessionRecord): SessionView {
     initiatedAt: s.initiatedAt,
     lastError: s.lastError,
     lastEventId: s.lastEventId,
+    ...(order ? { steps: order.map((step) => step.name) } : {}),
   };
 }

@@ -60,6 +60,12 @@ export class Composer {
     this.textarea.focus();
   }
 
+  /** Puts back a message that was not sent, ahead of anything typed since. */
+  restore(text: string): void {
+    this.textarea.value = mergeDraft(text, this.textarea.value);
+    this.actions.draftChanged(this.textarea.value);
+  }
+
   private submit(): void {
     const text = this.textarea.value.trim();
     if (!this.enabled || !text) return;
@@ -67,4 +73,11 @@ export class Composer {
     this.textarea.value = '';
     this.actions.draftChanged('');
   }
+}
+
+/** The returned message first; what was typed meanwhile is kept after it (once, if it is the same text). */
+export function mergeDraft(returned: string, typed: string): string {
+  const rest = typed.trim();
+  if (!rest || rest === returned.trim()) return returned;
+  return `${returned}\n\n${typed}`;
 }
