@@ -99,6 +99,15 @@ export class AgentConnection {
    */
   waitFor<T>(pick: (m: AgentMessage) => T | undefined, timeoutMs: number, what: string, signal?: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      // A host that already exited answers at once, before anything below is set up.
+      if (this.exitReason !== null) {
+        reject(new BerthError('agent_exited', this.exitReason));
+        return;
+      }
+      if (signal?.aborted) {
+        reject(new BerthError('aborted', 'cancelled'));
+        return;
+      }
       const cleanup = () => {
         clearTimeout(timer);
         offMessage();
