@@ -8,7 +8,7 @@ import { EventBus } from './events/bus';
 import { EventLog } from './events/log';
 import { TokenAuthenticator } from './http/auth';
 import { buildHttpServer } from './http/server';
-import { loadTicketSecret, TicketIssuer } from './http/tickets';
+import { loadTicketSecret, sharedTicketSecret, TicketIssuer } from './http/tickets';
 import { createLogger } from './logging';
 import { jobOwnerPrefix, JobRunner } from './preparation/jobs';
 import { runPreparation, type PreparationOutcome } from './preparation/pipeline';
@@ -142,7 +142,10 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   );
   const sessions: SessionService = new SessionService(ctx, jobs, membership);
   bus.onJobQueued(() => jobs.nudge());
-  const tickets = new TicketIssuer(loadTicketSecret(paths.ticketSecretFile), config.ticketTtlMs, clock);
+  bus.onControl((command) => sessions.onControl(command));
+  // Several instances must accept each other's tickets: their secret lives in the shared store.
+  const ticketSecret = isPostgresUrl(config.store) ? await sharedTicketSecret(store) : loadTicketSecret(paths.ticketSecretFile);
+  const tickets = new TicketIssuer(ticketSecret, config.ticketTtlMs, clock, store);
   const { app, streams } = buildHttpServer(ctx, sessions, new TokenAuthenticator(config.tokens), tickets);
   const reaper = new Reaper(ctx, jobs);
 

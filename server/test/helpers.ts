@@ -208,6 +208,22 @@ export class ApiClient {
   }
 }
 
+/** The HTTP status a WebSocket upgrade got: 101 when the stream opened (then closed at once). */
+export function wsStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { handshakeTimeout: 10_000 });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.once('error', (err) => (String(err).includes('Unexpected server response') ? undefined : reject(err)));
+  });
+}
+
 /** A real WebSocket client that records every event and can wait for one. */
 export class StreamRecorder {
   readonly events: StreamEvent[] = [];

@@ -24,6 +24,24 @@ function session(id: string): SessionRecord {
 }
 
 describe('job store', () => {
+  it('shares one ticket secret (the first stored) and spends a ticket nonce once until it is pruned', async () => {
+    const store = await freshStore();
+    try {
+      const secrets = await Promise.all(['first', 'second', 'third'].map((c) => store.ticketSecret(c)));
+      assert.equal(new Set(secrets).size, 1, 'racing creators all get the same secret');
+      assert.equal(await store.ticketSecret('later'), secrets[0]);
+      const spends = await Promise.all([1, 2, 3].map(() => store.spendTicket('nonce_a', 2000)));
+      assert.deepEqual(spends.filter(Boolean), [true], 'spent exactly once among concurrent redeemers');
+      assert.equal(await store.spendTicket('nonce_b', 5000), true);
+      assert.equal(await store.pruneSpentTickets(1999), 0, 'nothing expired yet');
+      assert.equal(await store.pruneSpentTickets(2000), 1);
+      assert.equal(await store.spendTicket('nonce_b', 5000), false, 'a live nonce survives pruning');
+      await store.ping();
+    } finally {
+      await store.close();
+    }
+  });
+
   it('claims due jobs once, reclaims them after the lease expires, and keeps event ids per session', async () => {
     const store = await freshStore();
     await store.createSession(session('ses_a'), { sessionId: 'ses_a', kind: 'prepare', payload: { mode: 'async' }, runAt: 1000 });

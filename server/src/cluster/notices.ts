@@ -5,6 +5,8 @@ import { StreamEvent } from '@berth/protocol';
 export const EVENTS_CHANNEL = 'berth_events';
 /** A job was enqueued (payload: the instance it is addressed to, or empty for any): runners look now. */
 export const JOBS_CHANNEL = 'berth_jobs';
+/** A command for the instance holding a session's sandbox (payload: a ControlCommand). */
+export const CONTROL_CHANNEL = 'berth_control';
 /** NOTIFY payloads must stay below 8000 bytes; a bigger volatile event stays on its own instance. */
 export const MAX_NOTICE_BYTES = 7900;
 
@@ -26,11 +28,20 @@ export function volatileNotice(origin: string, event: StreamEvent): string {
   return JSON.stringify({ o: origin, e: event });
 }
 
-export function parseNotice(payload: string | undefined): Notice | null {
+/** A NOTIFY payload checked against its schema; null for anything else (never throws). */
+function parsePayload<T>(schema: z.ZodType<T>, payload: string | undefined): T | null {
   try {
-    const parsed = Notice.safeParse(JSON.parse(payload ?? ''));
+    const parsed = schema.safeParse(JSON.parse(payload ?? ''));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
 }
+
+export const parseNotice = (payload: string | undefined): Notice | null => parsePayload(Notice, payload);
+
+/** `interrupt`: stop the session's running turn (its agent runs on instance `t`). */
+export const ControlCommand = z.object({ t: z.string(), s: z.string(), c: z.literal('interrupt') });
+export type ControlCommand = z.infer<typeof ControlCommand>;
+
+export const parseControl = (payload: string | undefined): ControlCommand | null => parsePayload(ControlCommand, payload);

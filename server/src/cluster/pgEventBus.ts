@@ -4,7 +4,7 @@ import type { StreamEvent } from '@berth/protocol';
 import { EventBus } from '../events/bus';
 import type { Store } from '../store/store';
 import { pgConfig } from '../store/postgres/pgStore';
-import { EVENTS_CHANNEL, JOBS_CHANNEL, MAX_NOTICE_BYTES, parseNotice, volatileNotice, type Notice } from './notices';
+import { CONTROL_CHANNEL, EVENTS_CHANNEL, JOBS_CHANNEL, MAX_NOTICE_BYTES, parseControl, parseNotice, volatileNotice, type ControlCommand, type Notice } from './notices';
 
 const RECONNECT_MS = 1000;
 
@@ -24,6 +24,7 @@ export class PgEventBus extends EventBus {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private jobListeners: (() => void)[] = [];
+  private controlListeners: ((command: ControlCommand) => void)[] = [];
 
   private constructor(
     private readonly url: string,
@@ -45,6 +46,10 @@ export class PgEventBus extends EventBus {
     const client = new pg.Client(pgConfig(this.url));
     client.on('notification', (msg) => {
       if (msg.channel === JOBS_CHANNEL) for (const listener of this.jobListeners) listener();
+      if (msg.channel === CONTROL_CHANNEL) {
+        const command = parseControl(msg.payload);
+        if (command) for (const listener of this.controlListeners) listener(command);
+      }
       if (msg.channel !== EVENTS_CHANNEL) return;
       const notice = parseNotice(msg.payload);
       if (!notice || notice.o === this.origin) return;
@@ -56,7 +61,7 @@ export class PgEventBus extends EventBus {
     });
     client.on('end', () => this.dropClient(client));
     await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${JOBS_CHANNEL}`);
+    await client.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${JOBS_CHANNEL}; LISTEN ${CONTROL_CHANNEL}`);
     this.client = client;
   }
 
@@ -97,6 +102,22 @@ export class PgEventBus extends EventBus {
 
   override onJobQueued(listener: () => void): void {
     this.jobListeners.push(listener);
+  }
+
+  override onControl(listener: (command: ControlCommand) => void): void {
+    this.controlListeners.push(listener);
+  }
+
+  /** Like a volatile event: NOTIFY only, so a command is lost with the connection (the caller hears so). */
+  override async sendControl(command: ControlCommand): Promise<boolean> {
+    const client = this.client;
+    if (!client) return false;
+    try {
+      await client.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, JSON.stringify(command)]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   override publish(event: StreamEvent): void {

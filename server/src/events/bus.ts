@@ -1,4 +1,5 @@
 import type { StreamEvent } from '@berth/protocol';
+import type { ControlCommand } from '../cluster/notices';
 
 export type EventListener = (event: StreamEvent) => void;
 
@@ -46,6 +47,14 @@ export class EventBus {
 
   /** Calls `listener` when another instance enqueued a job (in one process: never). */
   onJobQueued(_listener: () => void): void {}
+
+  /** Sends a command to the instance named in it; false when it could not be sent (one process: none to send to). */
+  async sendControl(_command: ControlCommand): Promise<boolean> {
+    return false;
+  }
+
+  /** Calls `listener` with every command sent to any instance (the listener picks its own). */
+  onControl(_listener: (command: ControlCommand) => void): void {}
 
   async close(): Promise<void> {}
 }

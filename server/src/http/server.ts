@@ -10,6 +10,19 @@ import { StreamServer } from './stream';
 import type { TicketIssuer } from './tickets';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
+/** Below the usual load-balancer check timeout, so the check answers 503 rather than timing out. */
+const HEALTH_TIMEOUT_MS = 2000;
+
+/** One cheap round trip to the store, bounded in time (a blackholed database host never errors). */
+async function storeAnswers(ctx: ServerContext, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+  try {
+    return await Promise.race([ctx.store.ping().then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface HttpServer {
   app: FastifyInstance;
@@ -50,7 +63,11 @@ export function buildHttpServer(
     request.user = user;
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
+  // The load balancer's check: an instance that cannot reach its database serves nothing useful.
+  app.get('/healthz', async (_request, reply) => {
+    if (await storeAnswers(ctx, HEALTH_TIMEOUT_MS)) return { ok: true };
+    return reply.code(503).send(errorBody('internal', `the database did not answer within ${HEALTH_TIMEOUT_MS} ms`));
+  });
   const startLimit = ctx.config.startRate ? new RateLimiter(ctx.config.startRate, ctx.clock) : null;
   registerRoutes(app, sessions, tickets, startLimit);
 

@@ -74,7 +74,7 @@ export class StreamServer {
     if (!sessionId || !SESSION_ID_PATTERN.test(sessionId)) return { refuse: [404, 'not_found', 'no such stream'] };
     const query = StreamQuery.safeParse(Object.fromEntries(url.searchParams));
     if (!query.success) return { refuse: [400, 'bad_request', 'the stream needs ?ticket=… and an optional numeric after=…'] };
-    const check = this.tickets.redeem(query.data.ticket, sessionId);
+    const check = await this.tickets.redeem(query.data.ticket, sessionId);
     if (!check.ok) return { refuse: [401, 'unauthorized', check.reason] };
     const session = await this.ctx.store.getSession(sessionId);
     if (!session || session.owner !== check.claims.user) return { refuse: [404, 'not_found', 'no such session'] };

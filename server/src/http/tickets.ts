@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Store } from '../store/store';
 
 export interface TicketClaims {
   user: string;
@@ -11,6 +12,7 @@ export interface TicketClaims {
 
 export type TicketCheck = { ok: true; claims: TicketClaims } | { ok: false; reason: string };
 
+/** The single node's secret: a file in its data dir (several instances share theirs through the store). */
 export function loadTicketSecret(file: string): Buffer {
   if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64url');
   const secret = randomBytes(32);
@@ -18,26 +20,35 @@ export function loadTicketSecret(file: string): Buffer {
   return secret;
 }
 
+/** The secret of instances sharing a database: created once, by whichever starts first. */
+export async function sharedTicketSecret(store: Pick<Store, 'ticketSecret'>): Promise<Buffer> {
+  return Buffer.from(await store.ticketSecret(randomBytes(32).toString('base64url')), 'base64url');
+}
+
+/** Where spent nonces are recorded: the store, so that every instance and every restart sees them. */
+export type SpentTickets = Pick<Store, 'spendTicket' | 'pruneSpentTickets'>;
+
 /**
  * Short-lived, signed, single-use stream tickets bound to one user and one session, so that a
  * WebSocket URL (which may end up in logs) never carries the bearer token.
+ *
+ * A nonce is spent in the store (INSERT … ON CONFLICT DO NOTHING: a replay inserts nothing), so
+ * a ticket issued by one instance works on any other that shares the secret, once in the whole
+ * cluster. Being durable, spent nonces also outlive a restart: a ticket issued before one is not
+ * refused for that (a replay of one spent before it still is). The old rule "refuse what was
+ * issued before this process started" only stood in for in-memory nonces, and would break
+ * clusters: one instance restarting would refuse the others' live tickets, and it compared
+ * timestamps of different machines' clocks.
  */
 export class TicketIssuer {
-  /** Nonces already used, kept until their ticket would have expired anyway. */
-  private readonly used = new Map<string, number>();
-  /**
-   * The used nonces live in memory: after a restart they are gone, so a ticket spent before it
-   * could be replayed. Tickets issued before this process started are refused instead.
-   */
-  private readonly since: number;
+  private prunedAt = 0;
 
   constructor(
     private readonly secret: Buffer,
     private readonly ttlMs: number,
     private readonly clock: () => number,
-  ) {
-    this.since = clock();
-  }
+    private readonly spent: SpentTickets,
+  ) {}
 
   private sign(payload: string): string {
     return createHmac('sha256', this.secret).update(payload).digest('base64url');
@@ -52,7 +63,7 @@ export class TicketIssuer {
   }
 
   /** Checks signature, expiry, binding and single use; a valid ticket is spent by this call. */
-  redeem(ticket: string, sessionId: string): TicketCheck {
+  async redeem(ticket: string, sessionId: string): Promise<TicketCheck> {
     const dot = ticket.indexOf('.');
     if (dot <= 0) return { ok: false, reason: 'malformed ticket' };
     const payload = ticket.slice(0, dot);
@@ -73,21 +84,18 @@ export class TicketIssuer {
     }
     const now = this.clock();
     if (claims.expiresAt <= now) return { ok: false, reason: 'ticket expired' };
-    if (claims.issuedAt < this.since) return { ok: false, reason: 'ticket issued before the server restarted; get a new one' };
     if (claims.sessionId !== sessionId) return { ok: false, reason: 'ticket is for another session' };
     this.prune(now);
-    if (this.used.has(claims.nonce)) return { ok: false, reason: 'ticket already used' };
-    this.used.set(claims.nonce, claims.expiresAt);
+    if (!(await this.spent.spendTicket(claims.nonce, claims.expiresAt))) return { ok: false, reason: 'ticket already used' };
     return { ok: true, claims };
   }
 
+  /** At most once per ticket lifetime, in the background: one DELETE of the expired nonces. */
   private prune(now: number): void {
-    // Nonces go in roughly in expiry order (one TTL): stopping at the first live one keeps a
-    // reconnect storm from scanning every ticket of the last minute. One left over a little
-    // longer is harmless: its ticket has expired and is refused for that anyway.
-    for (const [nonce, expiresAt] of this.used) {
-      if (expiresAt > now) break;
-      this.used.delete(nonce);
-    }
+    if (now - this.prunedAt < this.ttlMs) return;
+    this.prunedAt = now;
+    // A lifetime of slack: an instance whose clock runs ahead must not forget nonces that a
+    // slower one would still accept.
+    this.spent.pruneSpentTickets(now - this.ttlMs).catch(() => {}); // retried at the next interval
   }
 }

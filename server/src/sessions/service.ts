@@ -5,6 +5,7 @@ import type { JobRunner } from '../preparation/jobs';
 import type { JobKind, JobRecord, SessionRecord } from '../store/store';
 import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
+import type { ControlCommand } from '../cluster/notices';
 import type { SessionRuntime } from './runtime';
 import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
 import { ApiError, BerthError } from '../util/errors';
@@ -214,11 +215,31 @@ export class SessionService {
   }
 
   async interrupt(owner: string, id: string): Promise<void> {
-    await this.owned(owner, id);
+    const session = await this.owned(owner, id);
+    if (this.interruptHere(id)) return;
+    // The turn runs on the instance holding the sandbox: the command goes there (the bus).
+    const elsewhere = !this.ctx.runtimes.get(id) && session.status === 'running' && session.instance;
+    if (elsewhere && (await this.membership?.alive(elsewhere)) && (await this.ctx.bus.sendControl({ t: elsewhere, s: id, c: 'interrupt' }))) return;
+    throw new ApiError(409, 'conflict', 'no turn is running');
+  }
+
+  /** A command sent by another instance, for a session whose sandbox may be here. */
+  onControl(command: ControlCommand): void {
+    if (command.t !== this.ctx.config.instanceTag || command.c !== 'interrupt') return;
+    try {
+      this.interruptHere(command.s);
+    } catch {
+      // The agent exited meanwhile: its turn ends with that, nothing left to interrupt.
+    }
+  }
+
+  /** Interrupts the turn running on this instance's agent; false when there is none. */
+  private interruptHere(id: string): boolean {
     const runtime = this.ctx.runtimes.get(id);
     const turn = runtime?.turn;
-    if (!runtime || !turn) throw new ApiError(409, 'conflict', 'no turn is running');
+    if (!runtime || !turn) return false;
     runtime.agent.send({ type: 'interrupt', turnId: turn.turnId });
+    return true;
   }
 
   /** Cancels any preparation, destroys the sandbox and removes the session and its data. */

@@ -88,6 +88,16 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE instances (id TEXT PRIMARY KEY, heartbeat_at ${t.epoch} NOT NULL);
     `,
   },
+  {
+    // Stream tickets that work on every instance: the signing secret is shared through the store,
+    // and a ticket's nonce is recorded when it is spent (kept until the ticket expires).
+    version: 3,
+    sql: (t) => `
+      CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE spent_tickets (nonce TEXT PRIMARY KEY, expires_at ${t.epoch} NOT NULL)${t.withoutRowid};
+      CREATE INDEX spent_tickets_expiry ON spent_tickets(expires_at);
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

@@ -140,6 +140,18 @@ export interface Store {
   /** Sessions placed on the instance, in any of the given states. */
   sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]>;
 
+  /**
+   * The stream-ticket secret shared by every instance: `candidate` is stored if there is none yet
+   * (of instances starting together, one wins) and the stored one is returned.
+   */
+  ticketSecret(candidate: string): Promise<string>;
+  /** Records a ticket's nonce as spent; false if it already was (a replay). */
+  spendTicket(nonce: string, expiresAt: number): Promise<boolean>;
+  /** Forgets the nonces of tickets expired before `now` (they are refused for that anyway). */
+  pruneSpentTickets(now: number): Promise<number>;
+
+  /** A cheap round trip, for the health check. */
+  ping(): Promise<void>;
   integrityCheck(): Promise<string>;
   close(): Promise<void>;
 }

@@ -4,18 +4,21 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import type { StreamEvent } from '@berth/protocol';
-import { answerOf, ApiClient, isReady, makeRepo, sandboxPids, sleep, spawnCli, tempDir, testDatabase, TEST_PG_URL, turnComplete, type StreamRecorder } from '../helpers';
+import { answerOf, ApiClient, isReady, makeRepo, sandboxPids, sleep, spawnCli, tempDir, testDatabase, TEST_PG_URL, turnComplete, wsStatus, type StreamRecorder } from '../helpers';
 
 const TOKEN = 'tok_cluster_test_0123456789';
 const LEASE_S = 2;
 // Answers with the number of earlier user turns it was given and the last of them: proves the transcript.
+// A message starting with "hold" says so and then works for a minute (until interrupted).
 const TRANSCRIPT_AGENT = `node -e '
 const t = JSON.parse(require("fs").readFileSync(process.env.BERTH_TRANSCRIPT_FILE, "utf8"));
 const users = t.filter((e) => e.role === "user").map((e) => e.text);
-let input = ""; process.stdin.on("data", (d) => input += d).on("end", () =>
-  process.stdout.write("earlier=" + users.length + " last=" + (users.at(-1) ?? "-") + " now=" + input));'`;
+let input = ""; process.stdin.on("data", (d) => input += d).on("end", () => {
+  if (input.startsWith("hold")) { process.stdout.write("holding\\n"); setTimeout(() => {}, 60000); return; }
+  process.stdout.write("earlier=" + users.length + " last=" + (users.at(-1) ?? "-") + " now=" + input); });'`;
 
 interface Instance {
   name: string;
@@ -46,6 +49,42 @@ function assertComplete(events: StreamEvent[], what: string): number[] {
 }
 
 const persistedJson = (r: StreamRecorder) => r.persisted().map((e) => JSON.stringify(e));
+
+/** A TCP relay to the database that the test can cut (every connection dropped, the port closed) and restore. */
+class CuttableRelay {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(
+    private readonly host: string,
+    private readonly targetPort: number,
+  ) {}
+
+  async open(): Promise<void> {
+    const server = createServer((down) => {
+      const up = connect(this.targetPort, this.host);
+      for (const s of [down, up]) {
+        this.sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          this.sockets.delete(s);
+          (s === up ? down : up).destroy();
+        });
+      }
+      down.pipe(up).pipe(down);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => server?.close(resolve));
+  }
+}
 
 describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'needs BERTH_TEST_PG_URL (npm test starts a PostgreSQL)' }, () => {
   let store: string;
@@ -105,6 +144,85 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     await Promise.all([onB.close(), onC.close(), replay.close()]);
   });
 
+  it('a stream ticket issued by A opens a stream on B, and only once in the whole cluster', async () => {
+    const [a, b, c] = instances as [Instance, Instance, Instance];
+    const { body } = await a.api.start({ repo: { url: makeRepo() }, prompt: 'tickets', autoInitiate: false });
+    const id = body.sessionId as string;
+    const ticket = await a.api.ticket(id);
+    const url = (i: Instance, t: string) => `${i.api.baseUrl.replace(/^http/, 'ws')}/v1/sessions/${id}/stream?ticket=${encodeURIComponent(t)}`;
+    assert.equal(await wsStatus(url(b, ticket)), 101, "A's ticket works on B");
+    assert.equal(await wsStatus(url(c, ticket)), 401, 'replayed on C');
+    assert.equal(await wsStatus(url(a, ticket)), 401, 'replayed on A, which issued it');
+    // Redeemed on two instances at the same moment: one stream opens.
+    const raced = await b.api.ticket(id);
+    const statuses = await Promise.all([a, b, c].map((i) => wsStatus(url(i, raced))));
+    assert.deepEqual(statuses.sort(), [101, 401, 401]);
+    const spent = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM spent_tickets');
+    assert.ok(spent.rows[0]!.n >= 2, 'spent nonces are recorded in the shared store');
+  });
+
+  it('interrupts a turn through an instance that does not hold the sandbox', async () => {
+    const entry = instances[0]!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'hello', autoInitiate: true });
+    const id = body.sessionId as string;
+    const first = await entry.api.stream(id);
+    await first.waitFor(turnComplete, 20_000);
+    await first.close();
+    await entry.api.waitFor(id, (s) => s.status === 'ready', 10_000);
+    const owner = await placement(id);
+    const other = instances.find((i) => i.name !== owner)!;
+    const watch = await other.api.stream(id);
+    const sent = await other.api.message(id, 'hold on');
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const turnId = sent.body.turnId as string;
+    await watch.waitFor((e) => e.type === 'assistant_output' && e.data.turnId === turnId, 15_000);
+    const interrupted = await other.api.request('POST', `/v1/sessions/${id}/interrupt`);
+    assert.equal(interrupted.status, 202, JSON.stringify(interrupted.body));
+    const done = await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === turnId, 10_000);
+    assert.equal(done.type === 'turn_complete' && done.data.status, 'interrupted');
+    await other.api.waitFor(id, (s) => s.status === 'ready', 10_000);
+    const again = await other.api.request('POST', `/v1/sessions/${id}/interrupt`);
+    assert.equal(again.status, 409, 'nothing left to interrupt');
+    await watch.close();
+  });
+
+  it('/healthz answers 503 with the standard error body while the database is unreachable, 200 again after', async () => {
+    const target = new URL(store);
+    const relay = new CuttableRelay(target.hostname, Number(target.port || 5432));
+    await relay.open();
+    const via = new URL(store);
+    via.hostname = '127.0.0.1';
+    via.port = String(relay.port);
+    const cut = await startInstance('inst_cut', via.toString());
+    const health = async () => {
+      const r = await fetch(`${cut.api.baseUrl}/healthz`, { signal: AbortSignal.timeout(10_000) });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    try {
+      assert.deepEqual(await health(), { status: 200, body: { ok: true } });
+      await relay.cut();
+      const started = Date.now();
+      const down = await health();
+      assert.equal(down.status, 503);
+      const error = down.body.error as { code: string; message: string };
+      assert.equal(error.code, 'internal');
+      assert.match(error.message, /database/);
+      assert.ok(!JSON.stringify(down.body).includes(target.password || 'no password'), 'no secret in the answer');
+      assert.ok(Date.now() - started < 5_000, 'answered within the check timeout');
+      await relay.open(); // the same port again: the pool reconnects
+      const deadline = Date.now() + 10_000;
+      let up = await health();
+      while (up.status !== 200 && Date.now() < deadline) {
+        await sleep(200);
+        up = await health();
+      }
+      assert.deepEqual(up, { status: 200, body: { ok: true } });
+    } finally {
+      await kill9(cut);
+      await relay.cut();
+    }
+  });
+
   it('a session deleted through another instance leaves no sandbox running', async () => {
     const entry = instances.find(running)!;
     const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'short-lived', autoInitiate: true });
@@ -118,6 +236,19 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     while (sandboxPids(id).length > 0 && Date.now() < deadline) await sleep(100);
     // On one host the deleting instance reaches the sandbox itself; on separate hosts the owner's sweep does.
     assert.deepEqual(sandboxPids(id), [], 'the sandbox of the deleted session was stopped');
+  });
+
+  it("a session deleted where its sandbox cannot be reached (another host): the owner's sweep stops it", async () => {
+    const entry = instances.find(running)!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'far away', autoInitiate: true });
+    const id = body.sessionId as string;
+    await entry.api.waitFor(id, (s) => s.status === 'ready', 20_000);
+    assert.ok(sandboxPids(id).length > 0, 'the agent host runs');
+    // What an instance on another host does to a sandbox it cannot reach: the row goes, the sandbox stays.
+    await db.query('DELETE FROM sessions WHERE id = $1', [id]);
+    const deadline = Date.now() + LEASE_S * 1000 + 3000;
+    while (sandboxPids(id).length > 0 && Date.now() < deadline) await sleep(100);
+    assert.deepEqual(sandboxPids(id), [], 'the owning instance stopped the sandbox of the deleted session');
   });
 
   it('kill -9 of the instance preparing a session: another one finishes it within the lease time', async () => {

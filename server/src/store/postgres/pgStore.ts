@@ -258,6 +258,29 @@ export class PgStore implements Store {
     );
   }
 
+  async ticketSecret(candidate: string): Promise<string> {
+    // ON CONFLICT DO NOTHING, then read: every instance ends up with the first one stored.
+    await this.pool.query("INSERT INTO settings (name, value) VALUES ('ticket_secret', $1) ON CONFLICT (name) DO NOTHING", [candidate]);
+    const [row] = await this.rows<{ value: string }>("SELECT value FROM settings WHERE name = 'ticket_secret'");
+    return row!.value;
+  }
+
+  async spendTicket(nonce: string, expiresAt: number): Promise<boolean> {
+    const r = await this.pool.query('INSERT INTO spent_tickets (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING', [
+      nonce,
+      expiresAt,
+    ]);
+    return r.rowCount === 1;
+  }
+
+  async pruneSpentTickets(now: number): Promise<number> {
+    return (await this.pool.query('DELETE FROM spent_tickets WHERE expires_at <= $1', [now])).rowCount ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
   async integrityCheck(): Promise<string> {
     // PostgreSQL keeps itself consistent; what can go wrong here is the schema or the connection.
     const [row] = await this.rows<{ version: number }>('SELECT max(version) AS version FROM schema_migrations');

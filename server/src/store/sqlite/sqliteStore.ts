@@ -58,6 +58,7 @@ export class SqliteStore implements Store {
         "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL WHERE state = 'running' AND substr(lease_owner, 1, length(@prefix)) = @prefix",
       ),
       activeJobs: db.prepare("SELECT * FROM jobs WHERE session_id = ? AND state IN ('queued', 'running') ORDER BY id"),
+      spendTicket: db.prepare('INSERT INTO spent_tickets (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING'),
       queuedSessions: db.prepare(
         "SELECT session_id FROM jobs WHERE state = 'queued' AND run_at <= ? ORDER BY run_at, id",
       ),
@@ -195,6 +196,23 @@ export class SqliteStore implements Store {
     const marks = statuses.map(() => '?').join(', ');
     const rows = this.db.prepare(`SELECT * FROM sessions WHERE instance = ? AND status IN (${marks})`).all(instance, ...statuses) as SessionRow[];
     return rows.map(toSession);
+  }
+
+  async ticketSecret(candidate: string): Promise<string> {
+    this.db.prepare("INSERT INTO settings (name, value) VALUES ('ticket_secret', ?) ON CONFLICT (name) DO NOTHING").run(candidate);
+    return (this.db.prepare("SELECT value FROM settings WHERE name = 'ticket_secret'").get() as { value: string }).value;
+  }
+
+  async spendTicket(nonce: string, expiresAt: number): Promise<boolean> {
+    return this.stmts.spendTicket.run(nonce, expiresAt).changes === 1;
+  }
+
+  async pruneSpentTickets(now: number): Promise<number> {
+    return this.db.prepare('DELETE FROM spent_tickets WHERE expires_at <= ?').run(now).changes;
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
   }
 
   async integrityCheck(): Promise<string> {
