@@ -16,6 +16,19 @@ const REPLAY_PAGE = 1000;
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
+// The bus hands one event object to every watcher: encoding it once into a Buffer lets `ws` queue
+// that same Buffer on every socket (unmasked server frames are not copied), so N clients behind on
+// a large answer share its bytes instead of holding N copies.
+const encoded = new WeakMap<StreamEvent, Buffer>();
+function encode(event: StreamEvent): Buffer {
+  let bytes = encoded.get(event);
+  if (!bytes) {
+    bytes = Buffer.from(JSON.stringify(event));
+    encoded.set(event, bytes);
+  }
+  return bytes;
+}
+
 /** What `ws` would refuse in an upgrade request, found first so the refusal has our error body. */
 function handshakeProblem(request: IncomingMessage): [number, ErrorCode, string] | null {
   if (request.method !== 'GET') return [405, 'bad_request', 'a stream is opened with GET'];
@@ -96,7 +109,7 @@ export class StreamServer {
         ws.terminate();
         return;
       }
-      ws.send(JSON.stringify(event));
+      ws.send(encode(event));
     };
     const deliver = async (event: StreamEvent) => {
       if (event.id === 0) return send(event);

@@ -19,7 +19,16 @@ export interface PgStoreOptions {
 
 /** Connection settings for a URL: ours, with BIGINT parsed as numbers. */
 export function pgConfig(url: string, max = 10): pg.PoolConfig {
-  return { connectionString: url, max, types, application_name: 'berth-server' };
+  // Bounded waits: a wedged database or a lock held forever becomes an error the caller reports,
+  // never a request (or a job) that hangs.
+  return {
+    connectionString: url,
+    max,
+    types,
+    application_name: 'berth-server',
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+  };
 }
 
 /**
