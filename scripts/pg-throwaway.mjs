@@ -5,10 +5,10 @@
 //   node scripts/pg-throwaway.mjs stop DIR   stops it and removes DIR
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { freePort } from './free-port.mjs';
 
 /** The newest Debian PostgreSQL bin dir, or null when none is installed. */
 export function findPgBin() {
@@ -20,16 +20,6 @@ export function findPgBin() {
   return versions.length ? join(root, versions[0], 'bin') : null;
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function asPostgres(bin, args) {
   const root = process.getuid?.() === 0;
