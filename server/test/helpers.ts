@@ -231,7 +231,10 @@ export class StreamRecorder {
   closed = false;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (raw) => {
+    ws.on('message', (raw, isBinary) => {
+      // Events are JSON in text frames (a browser would get a Blob for a binary one): a binary
+      // frame is not an event, and the test waiting for it times out.
+      if (isBinary) return;
       const event = StreamEvent.parse(JSON.parse(raw.toString()));
       this.events.push(event);
       this.waiters = this.waiters.filter((w) => {

@@ -109,7 +109,7 @@ export class StreamServer {
         ws.terminate();
         return;
       }
-      ws.send(encode(event));
+      ws.send(encode(event), { binary: false }); // JSON goes in text frames
     };
     const deliver = async (event: StreamEvent) => {
       if (event.id === 0) return send(event);
