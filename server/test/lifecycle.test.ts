@@ -127,3 +127,38 @@ describe('session lifecycle on the local provider', () => {
     assert.ok(!readdirSync(`${t.dataDir}/workspaces`).includes(body.sessionId));
   });
 });
+
+describe('a first turn that completes before preparation has written its last status', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startTestServer({ agentCommand: 'cat' });
+  });
+  after(() => t.close());
+
+  it('ends ready, not running for ever', async () => {
+    // The initiate step's write (initiatedAt) is held back until the turn has completed and
+    // written `ready`: on PostgreSQL, writes on separate connections can land in this order.
+    const store = t.server.ctx.store;
+    const update = store.updateSession.bind(store);
+    let turnDone!: () => void;
+    const turnCompleted = new Promise<void>((resolve) => (turnDone = resolve));
+    store.updateSession = async (id, patch) => {
+      if (patch.initiatedAt) await Promise.race([turnCompleted, new Promise((r) => setTimeout(r, 5_000))]);
+      await update(id, patch);
+      if (patch.status === 'ready') turnDone();
+    };
+    try {
+      const alice = t.api('alice');
+      const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'quick', autoInitiate: true });
+      const stream = await alice.stream(body.sessionId);
+      await stream.waitFor(turnComplete, 20_000, 'turn_complete');
+      await stream.waitFor(isReady, 20_000, 'ready');
+      const settled = await alice.waitFor(body.sessionId, (s) => s.status !== 'preparing', 10_000);
+      await new Promise((r) => setTimeout(r, 300)); // any late write would land now
+      assert.equal((await alice.get(body.sessionId)).body.status, 'ready', `settled as ${settled.status}`);
+      await stream.close();
+    } finally {
+      store.updateSession = update;
+    }
+  });
+});

@@ -116,8 +116,9 @@ export async function runPreparation(
       });
     }
 
-    const status = run.initiateTurn ? 'running' : 'ready';
-    await setStatus(ctx, session.id, status, null, { lastActivityAt: new Date().toISOString() });
+    const settled = { lastActivityAt: new Date().toISOString() };
+    if (run.runtime) await run.runtime.settleStatus(settled);
+    else await setStatus(ctx, session.id, 'ready', null, settled);
     // Only now, after the agent accepted the prompt, may clients unlock their input.
     ctx.events.broadcast(session.id, 'preparing', {
       step: 'ready',

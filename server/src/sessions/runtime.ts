@@ -1,6 +1,7 @@
 import type { AgentMessage } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
+import type { SessionPatch } from '../store/store';
 import type { AgentConnection } from './agentConnection';
 import { setStatus } from './status';
 
@@ -43,6 +44,17 @@ export class SessionRuntime {
     });
     this.writes = next;
     return next;
+  }
+
+  /**
+   * The status once preparation is done: `running` while the first turn is open, else `ready`.
+   * Written in order with the turn's own writes: a fast turn may complete before preparation's
+   * last write, which must then not leave the session `running` for ever.
+   */
+  settleStatus(patch: SessionPatch = {}): Promise<void> {
+    const write = this.writes.then(() => setStatus(this.ctx, this.sessionId, this.turn ? 'running' : 'ready', null, patch));
+    this.writes = write.catch(() => {});
+    return write;
   }
 
   /** Waits until everything received so far is stored. */

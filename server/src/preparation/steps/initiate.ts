@@ -26,8 +26,9 @@ export const initiate: PreparationStepModule = {
         : err;
     }
     const now = new Date().toISOString();
+    // The status is left to the pipeline's last write (runtime.settleStatus), which is ordered with
+    // the turn's own: this turn may already be complete.
     await ctx.store.updateSession(session.id, {
-      status: 'running',
       ...(turn.first ? { initiatedAt: now } : {}),
       lastActivityAt: now,
     });
