@@ -339,9 +339,12 @@ export async function spawnCli(
   const { spawn } = await import('node:child_process');
   const storeUrl = args.includes('--store') ? null : await testStoreFor(dataDir);
   const store = storeUrl ? ['--store', storeUrl] : [];
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
+  // The server ends with the test process (its stdin closes), even when a timed-out test file is
+  // killed before its after() hooks run: no server is left running after the suite.
+  const exitWithParent = "data:text/javascript,process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>{});process.stdin.resume();";
+  const child = spawn(process.execPath, ['--import', exitWithParent, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
     env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

@@ -69,7 +69,14 @@ export class SessionService {
         initialTurnId: null,
         lastActivityAt: now,
       },
-      { sessionId: id, kind: 'prepare', payload: { mode: autoInitiate ? 'async' : 'sync' }, runAt: this.ctx.clock() },
+      {
+        sessionId: id,
+        kind: 'prepare',
+        payload: { mode: autoInitiate ? 'async' : 'sync' },
+        runAt: this.ctx.clock(),
+        // The synchronous caller waits on this instance's runner: another instance must not take it.
+        target: autoInitiate ? null : this.ctx.config.instanceTag,
+      },
     );
     this.jobs.nudge();
     if (autoInitiate) return { status: 202, body: { sessionId: id, status: 'preparing' } };

@@ -161,6 +161,25 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     assert.ok(spent.rows[0]!.n >= 2, 'spent nonces are recorded in the shared store');
   });
 
+  it('synchronous starts on A are prepared by A, whose request waits for them (never by B or C)', async () => {
+    const a = instances[0]!;
+    // Each answer must come within the time a preparation takes, not hang on a job another instance took.
+    const starts = Array.from({ length: 6 }, (_, i) =>
+      fetch(`${a.api.baseUrl}/v1/sessions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ repo: { url: makeRepo() }, prompt: `sync ${i}` }),
+        signal: AbortSignal.timeout(30_000),
+      }),
+    );
+    const replies = await Promise.all(starts);
+    assert.deepEqual(replies.map((r) => r.status), replies.map(() => 201));
+    for (const r of replies) {
+      const { sessionId } = (await r.json()) as { sessionId: string };
+      assert.equal(await placement(sessionId), a.name, 'the sandbox is on the instance that answered');
+    }
+  });
+
   it('interrupts a turn through an instance that does not hold the sandbox', async () => {
     const entry = instances[0]!;
     const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'hello', autoInitiate: true });
