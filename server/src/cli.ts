@@ -16,6 +16,7 @@ const USAGE = `usage:
                      [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
+                     [--mirror-max-age DAYS (unused repo mirrors are removed after it; default 14)]
                      [--start-rate PER_MINUTE (0: unlimited)] [--start-burst N] [--log-level info]
   berth-server token [--data-dir DIR]
 
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
         'default-image': { type: 'string' },
         'max-preparations': { type: 'string' },
         'idle-timeout': { type: 'string' },
+        'mirror-max-age': { type: 'string' },
         'setup-timeout': { type: 'string' },
         'clone-timeout': { type: 'string' },
         'start-rate': { type: 'string' },
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
     llm,
     maxConcurrentPreparations: Math.max(1, positiveInt('max-preparations', values['max-preparations'], base.maxConcurrentPreparations)),
     idleTimeoutMs: positiveInt('idle-timeout', values['idle-timeout'], base.idleTimeoutMs / 1000) * 1000,
+    mirrorMaxAgeMs: positiveInt('mirror-max-age', values['mirror-max-age'], base.mirrorMaxAgeMs / 86_400_000) * 86_400_000,
     timeouts: {
       ...base.timeouts,
       setupCommandMs: positiveInt('setup-timeout', values['setup-timeout'], base.timeouts.setupCommandMs / 1000) * 1000,

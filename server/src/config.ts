@@ -40,6 +40,8 @@ export interface ServerConfig {
   /** A ready sandbox idle for longer is stopped; the next message resumes it. */
   idleTimeoutMs: number;
   reaperIntervalMs: number;
+  /** A repo mirror unused for longer is removed by the reaper (the next start of that repo refills it). */
+  mirrorMaxAgeMs: number;
   /** Free space the data dir must have before a clone. */
   minFreeBytes: number;
   jobLeaseMs: number;
@@ -106,6 +108,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     preparationBudgetMs: 30 * 60_000,
     idleTimeoutMs: 30 * 60_000,
     reaperIntervalMs: 5_000,
+    mirrorMaxAgeMs: 14 * 24 * 3_600_000,
     minFreeBytes: 512 * 1024 * 1024,
     jobLeaseMs: 15_000,
     jobPollMs: 1_000,

@@ -4,7 +4,7 @@
 // the mirror (no remote is configured: every fetch names the URL explicitly).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git, transportConfig } from './git';
 import type { RepoTransport } from './repoUrl';
@@ -93,5 +93,28 @@ export async function updateMirror(m: MirrorUpdate): Promise<'created' | 'fetche
   if (fetch.exitCode !== 0) {
     throw new MirrorError('failed', fetch.spawnError?.message ?? `git fetch exited with ${fetch.exitCode}: ${fetch.output.lastLines(3).join(' | ')}`);
   }
+  // The mirror directory's mtime records its last use, for pruneMirrors.
+  const now = new Date();
+  await utimes(m.dir, now, now);
   return fresh ? 'created' : 'fetched';
+}
+
+/**
+ * Removes the mirrors not used for `maxAgeMs` (repos nobody starts any more, or URLs whose token
+ * was rotated), each under its lock so that a start of that repo never loses its mirror mid-clone.
+ */
+export async function pruneMirrors(dataDir: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
+  const root = join(dataDir, 'mirrors');
+  const removed: string[] = [];
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (!name.endsWith('.git')) continue;
+    const dir = join(root, name);
+    await withMirrorLock(dir, async () => {
+      const lastUse = (await stat(dir).catch(() => null))?.mtimeMs;
+      if (lastUse === undefined || now - lastUse < maxAgeMs) return;
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    });
+  }
+  return removed;
 }

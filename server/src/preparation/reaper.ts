@@ -1,14 +1,19 @@
 import type { ServerContext } from '../context';
+import { pruneMirrors } from '../git/mirror';
 import { setStatus } from '../sessions/status';
 import type { JobRunner } from './jobs';
 
 /**
  * Periodic housekeeping: fails preparations that overrun their budget and stops sandboxes that
- * have been idle too long (their session sleeps; the next message resumes it).
+ * have been idle too long (their session sleeps; the next message resumes it); hourly, removes
+ * repo mirrors nobody used for a while.
  */
+const MIRROR_PRUNE_INTERVAL_MS = 3_600_000;
+
 export class Reaper {
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private lastMirrorPrune = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -34,6 +39,11 @@ export class Reaper {
         this.ctx.logger.info({ sessionId: runtime.sessionId }, 'stopping idle sandbox');
         await runtime.dispose();
         await setStatus(this.ctx, runtime.sessionId, 'sleeping', null, { sandbox: null });
+      }
+      if (now - this.lastMirrorPrune >= MIRROR_PRUNE_INTERVAL_MS) {
+        this.lastMirrorPrune = now;
+        const removed = await pruneMirrors(this.ctx.config.dataDir, this.ctx.config.mirrorMaxAgeMs);
+        if (removed.length) this.ctx.logger.info({ count: removed.length }, 'removed unused repo mirrors');
       }
     } catch (err) {
       this.ctx.logger.error({ err }, 'reaper sweep failed');

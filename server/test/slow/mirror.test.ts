@@ -3,9 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mirrorDir } from '../../src/git/mirror';
+import { mirrorDir, pruneMirrors } from '../../src/git/mirror';
 import { makeRepo, startTestServer, tempDir, type TestServer } from '../helpers';
 
 const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
@@ -52,6 +52,26 @@ describe('repository mirror', () => {
     assert.match(s.cloneDone, /local mirror/);
     assert.equal(existsSync(join(s.workspace, '.git', 'objects', 'info', 'alternates')), false, 'no alternates into the mirror');
     assert.equal(execFileSync('git', ['-C', s.workspace, 'fsck', '--connectivity-only'], { encoding: 'utf8' }).includes('missing'), false);
+  });
+
+  it('records each use, and only mirrors unused for the max age are pruned (then refilled on the next start)', async () => {
+    const oldRepo = makeRepo();
+    const freshRepo = makeRepo();
+    await startReady(oldRepo);
+    const before = Date.now();
+    await startReady(freshRepo);
+    const oldMirror = mirrorDir(t.dataDir, oldRepo);
+    const freshMirror = mirrorDir(t.dataDir, freshRepo);
+    assert.ok(statSync(freshMirror).mtimeMs >= before - 1000, 'a use stamps the mirror');
+    const day = 86_400_000;
+    const longAgo = new Date(Date.now() - 20 * day);
+    utimesSync(oldMirror, longAgo, longAgo);
+    const removed = await pruneMirrors(t.dataDir, 14 * day);
+    assert.deepEqual(removed, [oldMirror]);
+    assert.equal(existsSync(oldMirror), false, 'the unused mirror is gone');
+    assert.ok(existsSync(join(freshMirror, 'HEAD')), 'the recently used mirror stays');
+    const again = await startReady(oldRepo);
+    assert.match(again.log, /mirror created/);
   });
 
   it('is reused, and fetched before each use: the second clone has what was pushed in between', async () => {
