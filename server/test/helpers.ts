@@ -11,6 +11,7 @@ import pino from 'pino';
 import pg from 'pg';
 import Database from 'better-sqlite3';
 import { pgConfig } from '../src/store/postgres/pgStore';
+import { EXIT_WITH_PARENT } from '../../extension/src/server/embedded';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const AGENT_HOST = join(ROOT, 'dist/agent/agent-host.mjs');
@@ -339,10 +340,9 @@ export async function spawnCli(
   const { spawn } = await import('node:child_process');
   const storeUrl = args.includes('--store') ? null : await testStoreFor(dataDir);
   const store = storeUrl ? ['--store', storeUrl] : [];
-  // The server ends with the test process (its stdin closes), even when a timed-out test file is
-  // killed before its after() hooks run: no server is left running after the suite.
-  const exitWithParent = "data:text/javascript,process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>{});process.stdin.resume();";
-  const child = spawn(process.execPath, ['--import', exitWithParent, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
+  // The server ends with the test process (its stdin closes, as for the extension's embedded server),
+  // even when a timed-out test file is killed before its after() hooks run.
+  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
     env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

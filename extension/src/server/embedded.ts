@@ -30,7 +30,7 @@ const LISTENING = /listening on (https?:\/\/\S+)/;
  * even by a crash or SIGKILL — the server gets SIGTERM and shuts down cleanly instead of lingering
  * (and holding the data directory's lock).
  */
-const EXIT_WITH_PARENT =
+export const EXIT_WITH_PARENT =
   "data:text/javascript,process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>{});process.stdin.resume();";
 
 export class EmbeddedServer {

@@ -132,12 +132,17 @@ export class SessionService {
     } catch (err) {
       runtime.abandonTurn(turnId);
       const message = err instanceof BerthError ? err.message : String(err);
-      await this.ctx.events.append(id, 'error', { code: 'turn_not_started', message: this.ctx.redactor.redact(message), turnId });
-      await this.ctx.events.append(id, 'turn_complete', { turnId, status: 'failed', exitCode: null, durationMs: 0 });
+      await this.refuseTurn(id, turnId, 'turn_not_started', this.ctx.redactor.redact(message));
       await setStatus(this.ctx, id, runtime.agent.alive ? 'ready' : 'sleeping', null);
       throw new ApiError(409, 'not_ready', `the agent did not accept the message: ${this.ctx.redactor.redact(message)}`);
     }
     return { turnId, status: 'running' };
+  }
+
+  /** A turn that never ran: why, then its (failed) end, so clients close it like any other. */
+  private async refuseTurn(id: string, turnId: string, code: string, message: string): Promise<void> {
+    await this.ctx.events.append(id, 'error', { code, message, turnId });
+    await this.ctx.events.append(id, 'turn_complete', { turnId, status: 'failed', exitCode: null, durationMs: 0 });
   }
 
   /** A message for a sandbox on another instance: a job addressed to that instance (see deliverRouted). */
@@ -166,12 +171,7 @@ export class SessionService {
     if (runtime?.agent.alive && runtime.turn) {
       // Two messages crossed on their way here: the later one is refused on the stream.
       await this.ctx.events.append(session.id, 'user_message', turn);
-      await this.ctx.events.append(session.id, 'error', {
-        code: 'turn_in_progress',
-        message: 'the agent is still working on the previous message',
-        turnId: turn.turnId,
-      });
-      await this.ctx.events.append(session.id, 'turn_complete', { turnId: turn.turnId, status: 'failed', exitCode: null, durationMs: 0 });
+      await this.refuseTurn(session.id, turn.turnId, 'turn_in_progress', 'the agent is still working on the previous message');
       return { result: 'failed' };
     }
     if (runtime?.agent.alive) {
