@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SessionStatus, SessionView } from './events';
+import { ChangedFile, CommitSha, SessionStatus, SessionView } from './events';
 
 /** Limits shared by the server's validation and the clients' forms. */
 export const LIMITS = {
@@ -59,6 +59,64 @@ export const StreamQuery = z.object({
   after: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
 });
 
+// ---- the session's work: changes, diff, content, bundle, push, stop ----
+
+/** Repository paths as clients name them: relative, no `..`, no NUL (the server checks again). */
+export const RepoPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0') && !p.startsWith('/') && !p.split('/').some((part) => part === '..' || part === '.' || part === ''), 'not a relative path in the repository');
+
+/** `GET /v1/sessions/:id/changes?from&to` (defaults: base → head). */
+export const ChangesQuery = z.strictObject({ from: CommitSha.optional(), to: CommitSha.optional() });
+/** `GET /v1/sessions/:id/diff?from&to&path`. */
+export const DiffQuery = ChangesQuery.extend({ path: RepoPath.optional() });
+/** `GET /v1/sessions/:id/content?ref&path`. */
+export const ContentQuery = z.strictObject({ ref: CommitSha, path: RepoPath });
+
+export const CheckpointInfo = z.object({
+  sha: CommitSha,
+  /** The turn that made it; null for a checkpoint taken when the sandbox stopped. */
+  turnId: z.string().nullable(),
+  createdAt: z.string(),
+  /** Files changed from the previous checkpoint (or the base). */
+  files: z.number().int().nonnegative(),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+});
+export type CheckpointInfo = z.infer<typeof CheckpointInfo>;
+
+export const ChangesResponse = z.object({
+  base: CommitSha,
+  head: CommitSha,
+  branch: z.string(),
+  /** The range these files describe (`from` → `to`). */
+  from: CommitSha,
+  to: CommitSha,
+  files: z.array(ChangedFile),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  checkpoints: z.array(CheckpointInfo),
+});
+export type ChangesResponse = z.infer<typeof ChangesResponse>;
+
+export const PushRequest = z.strictObject({ branch: z.string().trim().min(1).max(LIMITS.branchLength).optional() });
+export type PushRequest = z.infer<typeof PushRequest>;
+
+export const PushResponse = z.object({
+  /** The remote, credentials masked. */
+  remote: z.string(),
+  branch: z.string(),
+  head: CommitSha,
+  /** The "open a pull request" page (GitHub, GitLab, Bitbucket remotes). */
+  compareUrl: z.string().optional(),
+});
+export type PushResponse = z.infer<typeof PushResponse>;
+
+export const StopSessionResponse = z.object({ sessionId: SessionId, status: SessionStatus });
+export type StopSessionResponse = z.infer<typeof StopSessionResponse>;
+
 export const ERROR_CODES = [
   'bad_request',
   'unauthorized',
@@ -70,6 +128,8 @@ export const ERROR_CODES = [
   'unsupported_media_type',
   'rate_limited',
   'preparation_failed',
+  'push_rejected',
+  'push_failed',
   'internal',
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);

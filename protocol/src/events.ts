@@ -34,6 +34,56 @@ export const ErrorInfo = z.object({
 });
 export type ErrorInfo = z.infer<typeof ErrorInfo>;
 
+// ---- the session's work: checkpoints and what changed ----
+
+/** A full commit id (SHA-1, or SHA-256 repositories). */
+export const CommitSha = z.string().regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, 'not a full commit id');
+export type CommitSha = z.infer<typeof CommitSha>;
+
+export const FileChangeStatus = z.enum(['added', 'modified', 'deleted', 'renamed']);
+export type FileChangeStatus = z.infer<typeof FileChangeStatus>;
+
+export const ChangedFile = z.object({
+  path: z.string(),
+  status: FileChangeStatus,
+  /** The path before a rename. */
+  oldPath: z.string().optional(),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  binary: z.boolean(),
+});
+export type ChangedFile = z.infer<typeof ChangedFile>;
+
+/** A file the checkpoint left out, and why (its path is named so nothing vanishes silently). */
+export const SkippedFile = z.object({
+  path: z.string(),
+  reason: z.enum(['too_large', 'nested_repository']),
+  /** Its size in bytes, for `too_large`. */
+  size: z.number().int().nonnegative().optional(),
+});
+export type SkippedFile = z.infer<typeof SkippedFile>;
+
+/** Where the session's work was last pushed. */
+export const PushedRef = z.object({ branch: z.string(), head: CommitSha, at: z.string() });
+export type PushedRef = z.infer<typeof PushedRef>;
+
+/**
+ * What the session changed, cumulative from the commit it was cloned at (`base`) to its newest
+ * checkpoint (`head`, equal to `base` before the first one).
+ */
+export const ChangesSummary = z.object({
+  base: CommitSha,
+  head: CommitSha,
+  /** The session's work branch, where checkpoints are committed and pushed by default. */
+  branch: z.string(),
+  files: z.array(ChangedFile),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  /** The last successful push, if any. */
+  pushed: PushedRef.nullable().optional(),
+});
+export type ChangesSummary = z.infer<typeof ChangesSummary>;
+
 export const SessionView = z.object({
   id: z.string(),
   repo: z.object({ url: z.string(), branch: z.string().optional() }),
@@ -55,6 +105,8 @@ export const SessionView = z.object({
    * sandbox before setup), so a client rebuilding the step list need not guess. Absent from older servers.
    */
   steps: z.array(PreparationStep).optional(),
+  /** What the session changed so far; null until its base commit is known (before the clone). */
+  changes: ChangesSummary.nullable().optional(),
 });
 export type SessionView = z.infer<typeof SessionView>;
 
@@ -82,6 +134,21 @@ export const TurnCompleteData = z.object({
   durationMs: z.number().nonnegative(),
 });
 export const ErrorEventData = ErrorInfo.extend({ turnId: z.string().optional() });
+/**
+ * A checkpoint was recorded: what changed from the previous checkpoint (or the base) to this one.
+ * `turn`: after a turn that changed the work tree; `stop`: before its sandbox was stopped or reaped.
+ */
+export const ChangesData = z.object({
+  turnId: z.string().nullable(),
+  reason: z.enum(['turn', 'stop']),
+  base: CommitSha,
+  head: CommitSha,
+  files: z.array(ChangedFile),
+  additions: z.number().int().nonnegative(),
+  deletions: z.number().int().nonnegative(),
+  skipped: z.array(SkippedFile).optional(),
+});
+export type ChangesData = z.infer<typeof ChangesData>;
 
 // ---- volatile event payloads (id = 0) ----
 
@@ -116,6 +183,7 @@ export const PersistedEvent = z.discriminatedUnion('type', [
   z.object({ ...persisted, type: z.literal('tool_result'), data: ToolResultData }),
   z.object({ ...persisted, type: z.literal('turn_complete'), data: TurnCompleteData }),
   z.object({ ...persisted, type: z.literal('error'), data: ErrorEventData }),
+  z.object({ ...persisted, type: z.literal('changes'), data: ChangesData }),
 ]);
 export type PersistedEvent = z.infer<typeof PersistedEvent>;
 export type PersistedEventType = PersistedEvent['type'];

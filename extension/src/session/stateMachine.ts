@@ -373,6 +373,8 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
           { kind: 'turn', key, turnId: event.data.turnId, status: event.data.status, durationMs: event.data.durationMs },
         ],
       };
+    case 'changes':
+      return s; // shown by the changes card (issue 12, in progress)
     case 'error': {
       const { code, message, step, turnId } = event.data;
       if (step !== undefined && turnId === undefined) {
