@@ -78,6 +78,22 @@ class DevcontainerSandbox implements Sandbox {
   }
 }
 
+/** The failure's code, for clients (and people) that act on what failed. */
+function errorCode(err: DevcontainerError): string {
+  switch (err.kind) {
+    case 'config':
+      return 'config_invalid';
+    case 'refused':
+      return 'config_unsupported';
+    case 'timeout':
+      return 'sandbox_timeout';
+    case 'failed':
+      return err.lifecycleFailure ? 'lifecycle_failed' : 'sandbox_failed';
+    default:
+      return 'sandbox_failed';
+  }
+}
+
 /**
  * Removes the override config folders (`<tmp>/berth-devcontainer/<session>-<pid>-<ms>`, which may
  * hold a secrets file) of servers that died during `up`: their pid no longer runs.
@@ -136,7 +152,7 @@ export class DevcontainerProvider implements SandboxProvider {
     } catch (err) {
       if (err instanceof DevcontainerError) {
         if (err.kind === 'aborted') throw new BerthError('aborted', 'cancelled');
-        throw new BerthError(err.kind === 'timeout' ? 'sandbox_timeout' : 'sandbox_failed', err.formatForUser());
+        throw new BerthError(errorCode(err), err.formatForUser());
       }
       throw err;
     }
