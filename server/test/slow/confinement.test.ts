@@ -180,3 +180,55 @@ describe('confinement on the merged configuration (real Docker)', { concurrency:
     }
   });
 });
+
+describe("the CLI's control manifest (real Docker, a real registry, a real HTTP server)", { concurrency: false }, () => {
+  let registry: { host: string; child: ChildProcess } | null = null;
+  let manifestServer: import('node:http').Server | null = null;
+  let manifestUrl = '';
+  const banned = `berth-${tag}/features/banned`;
+  before(async () => {
+    if (notReady || !existsSync('/usr/bin/docker-registry')) return;
+    registry = await startRegistry();
+    publishFeature(registry.host, `berth-${tag}/features`, { id: 'banned' });
+    const { createServer: createHttpServer } = await import('node:http');
+    const manifest = JSON.stringify({ disallowedFeatures: [{ featureIdPrefix: `${registry.host}/${banned}` }], featureAdvisories: [] });
+    manifestServer = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(manifest));
+    await new Promise<void>((resolve) => manifestServer!.listen(0, '127.0.0.1', resolve));
+    manifestUrl = `http://127.0.0.1:${(manifestServer.address() as { port: number }).port}/manifest.json`;
+  });
+  after(() => {
+    registry?.child.kill();
+    manifestServer?.close();
+  });
+
+  it('is fetched when reachable and obeyed; the last good copy survives the server going away; empty only when none was ever fetched', async (ctx) => {
+    if (!dockerOrSkip(ctx)) return;
+    if (!registry) {
+      if (process.env.CI) assert.fail("CI needs Debian's docker-registry");
+      ctx.skip('docker-registry is not installed');
+      return;
+    }
+    const { ControlManifest, DevcontainerError, devcontainerUp, removeSessionContainers } = await import('../../src/sandbox/devcontainer/cli');
+    const workspace = join(tempDir('berth-manifest-'), 'ws');
+    mkdirSync(join(workspace, '.devcontainer'), { recursive: true });
+    writeFileSync(join(workspace, '.devcontainer/devcontainer.json'), JSON.stringify({ image: DEFAULT_IMAGE, features: { [`${registry.host}/${banned}:1`]: {} } }));
+    const stateFile = join(tempDir('berth-state-'), 'control-manifest.json');
+    const up = (manifest: InstanceType<typeof ControlManifest>, session: string) =>
+      devcontainerUp({ sessionId: `berth-manifest-${tag}-${session}`, workspaceFolder: workspace, controlManifest: manifest, cliTmpDir: tempDir('berth-cli-tmp-') });
+
+    const refusedBy = async (manifest: InstanceType<typeof ControlManifest>, session: string) => {
+      const error = await up(manifest, session).then(() => null, (e: unknown) => e);
+      assert.ok(error instanceof DevcontainerError, `the banned feature was refused (${String(error)})`);
+      assert.match(`${error.message} ${error.outputTail.join(' ')}`, /banned|disallowed|no longer/i);
+    };
+    await refusedBy(new ControlManifest({ url: manifestUrl, stateFile }), 'fetched');
+    assert.ok(existsSync(stateFile), 'the good copy is kept');
+    // The manifest server goes away; a restarted server (a new instance of the class) still has it.
+    manifestServer!.close();
+    await refusedBy(new ControlManifest({ url: manifestUrl, stateFile, timeoutMs: 500 }), 'kept');
+    // Never fetched, unreachable: the empty fallback, and the feature is allowed.
+    const result = await up(new ControlManifest({ url: manifestUrl, stateFile: join(tempDir(), 'none.json'), timeoutMs: 500 }), 'fallback');
+    assert.ok(result.containerId);
+    await removeSessionContainers(`berth-manifest-${tag}-fallback`);
+  });
+});

@@ -3,12 +3,13 @@
 // on stderr, and owns the process: its own timeout, AbortSignal, whole-process-group kill.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
 import { containerExcess, listing, mergedConfigExcess } from './confine.js';
+import { ControlManifest } from './controlManifest.js';
 import { SESSION_LABEL, removeSessionContainers, runDocker, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
 import { containerInspectSchema, parseCommandResult, parseReadConfiguration, parseUpResult } from './schemas.js';
@@ -30,6 +31,7 @@ export {
   type LabelledContainer,
 } from './docker.js';
 export { createRedactor, stripAnsi, type LifecycleFailure } from './progress.js';
+export { ControlManifest, CONTROL_MANIFEST_URL, controlManifestCacheFile } from './controlManifest.js';
 
 const DEFAULT_UP_TIMEOUT_MS = 15 * 60_000;
 // After SIGTERM to the group, how long before SIGKILL.
@@ -58,34 +60,8 @@ export function devcontainerCliPath(): string {
   return path;
 }
 
-/**
- * The CLI fetches https://containers.dev/static/devcontainer-control-manifest.json on every `up`
- * unless `<os.tmpdir()>/devcontainercli-<user>/control-manifest.json` is younger than 5 minutes.
- * The request has no timeout: on a network that swallows connections `up` hangs for ever.
- * Refreshing the cache's mtime (or writing an empty manifest) before each `up` skips the fetch.
- * Returns the cache file path.
- */
-export async function refreshControlManifestCache(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  // os.tmpdir() of the child: TMPDIR, TMP, TEMP, else /tmp (POSIX), without a trailing slash.
-  const childTmp = (env.TMPDIR || env.TMP || env.TEMP || tmpdir()).replace(/(.)\/+$/, '$1');
-  const file = join(childTmp, `devcontainercli-${userInfo().username}`, 'control-manifest.json');
-  const now = new Date();
-  try {
-    const existing = JSON.parse(await readFile(file, 'utf8')) as unknown;
-    if (existing && typeof existing === 'object') {
-      // Keep a real manifest fetched earlier; just make it fresh.
-      await utimes(file, now, now);
-      return file;
-    }
-  } catch {
-    // missing or unreadable: write an empty one
-  }
-  await mkdir(dirname(file), { recursive: true });
-  const temp = `${file}-${process.pid}-${Date.now()}`;
-  await writeFile(temp, JSON.stringify({ disallowedFeatures: [], featureAdvisories: [] }, null, 2));
-  await rename(temp, file);
-  return file;
-}
+/** Used when the caller brings none (no last good copy beyond the CLI's own cache file). */
+const defaultControlManifest = new ControlManifest();
 
 /** `refused`: the container would get (or got) more than a Berth sandbox may have. */
 export type DevcontainerErrorKind = 'config' | 'refused' | 'failed' | 'timeout' | 'aborted' | 'spawn' | 'protocol';
@@ -157,8 +133,12 @@ export interface DevcontainerUpOptions {
   removeOnFailure?: boolean;
   /** Environment of the CLI process (PATH must find docker). */
   env?: NodeJS.ProcessEnv;
+  /** The CLI's TMPDIR for this `up` (its feature downloads, caches), removed afterwards; default the process's. */
+  cliTmpDir?: string;
   cliPath?: string;
-  /** Skip the control-manifest cache refresh (for measurements). */
+  /** The CLI's control manifest, fetched by Berth (the CLI's own fetch has no timeout). */
+  controlManifest?: ControlManifest;
+  /** Leave the CLI's control-manifest cache alone, so it fetches the manifest itself (for measurements). */
   skipManifestCache?: boolean;
 }
 
@@ -287,8 +267,9 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       secretsFile = join(configDir, 'secrets.json');
       await writeFile(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
     }
-    const env = options.env ?? process.env;
-    if (!options.skipManifestCache) await refreshControlManifestCache(env);
+    const env = { ...(options.env ?? process.env), ...(options.cliTmpDir ? { TMPDIR: options.cliTmpDir } : {}) };
+    if (options.cliTmpDir) await mkdir(options.cliTmpDir, { recursive: true, mode: 0o700 });
+    if (!options.skipManifestCache) await (options.controlManifest ?? defaultControlManifest).prepare(env);
 
     const deadline = started + timeoutMs;
     const common = { workspaceFolder: options.workspaceFolder, overrideConfigPath: config.overrideConfigPath };
@@ -386,6 +367,7 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
   } finally {
     if (secretsFile) await rm(secretsFile, { force: true });
     if (ownConfigDir) await rm(configDir, { recursive: true, force: true });
+    if (options.cliTmpDir) await rm(options.cliTmpDir, { recursive: true, force: true });
   }
 }
 
