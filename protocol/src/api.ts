@@ -11,6 +11,9 @@ export const LIMITS = {
   setupCommandLength: 4096,
 } as const;
 
+/** A dev container config's path in a repository: `devcontainer.json` or `.devcontainer.json`, relative. */
+export const DEVCONTAINER_CONFIG_PATH = /^(?!\/)(?:[^\0/]+\/)*\.?devcontainer\.json$/;
+
 export const SESSION_ID_PATTERN = /^ses_[A-Za-z0-9]{20,40}$/;
 export const SessionId = z.string().regex(SESSION_ID_PATTERN, 'not a session id');
 
@@ -29,6 +32,15 @@ export const StartSessionRequest = z
       .max(LIMITS.setupCommands)
       .optional(),
     autoInitiate: z.boolean().optional(),
+    /**
+     * The dev container config to use, by its path in the repository (e.g.
+     * `.devcontainer/python/devcontainer.json`); needed when the repository has several.
+     */
+    devcontainer: z
+      .string()
+      .max(LIMITS.urlLength)
+      .refine((p) => DEVCONTAINER_CONFIG_PATH.test(p) && !p.split('/').some((part) => part === '..' || part === '.'), 'not a dev container config path (…/devcontainer.json or .devcontainer.json, relative to the repository)')
+      .optional(),
   })
   .refine((r) => !r.autoInitiate || (r.prompt !== undefined && r.prompt.trim().length > 0), {
     message: 'prompt is required when autoInitiate is true',

@@ -105,6 +105,8 @@ export const SessionView = z.object({
    * sandbox before setup), so a client rebuilding the step list need not guess. Absent from older servers.
    */
   steps: z.array(PreparationStep).optional(),
+  /** The dev container config the start named (a path in the repository). */
+  devcontainer: z.string().optional(),
   /** What the session changed so far; null until its base commit is known (before the clone). */
   changes: ChangesSummary.nullable().optional(),
 });

@@ -44,6 +44,8 @@ export interface ServerConfig {
   reaperIntervalMs: number;
   /** A repo mirror unused for longer is removed by the reaper (the next start of that repo refills it). */
   mirrorMaxAgeMs: number;
+  /** An image built from a repo's dev container config and unused for longer is removed by the reaper. */
+  imageMaxAgeMs: number;
   /** A checkpoint leaves out (and names) files larger than this. */
   checkpointMaxFileBytes: number;
   /** Free space the data dir must have before a clone. */
@@ -118,6 +120,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     idleTimeoutMs: 30 * 60_000,
     reaperIntervalMs: 5_000,
     mirrorMaxAgeMs: 14 * 24 * 3_600_000,
+    imageMaxAgeMs: 14 * 24 * 3_600_000,
     minFreeBytes: 512 * 1024 * 1024,
     checkpointMaxFileBytes: 50 * 1024 * 1024,
     jobLeaseMs: 15_000,

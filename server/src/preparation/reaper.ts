@@ -6,7 +6,7 @@ import type { JobRunner } from './jobs';
 /**
  * Periodic housekeeping: fails preparations that overrun their budget and stops sandboxes that
  * have been idle too long (their session sleeps; the next message resumes it); hourly, removes
- * repo mirrors nobody used for a while.
+ * repo mirrors and built dev container images nobody used for a while.
  */
 const MIRROR_PRUNE_INTERVAL_MS = 3_600_000;
 
@@ -44,6 +44,8 @@ export class Reaper {
         this.lastMirrorPrune = now;
         const removed = await pruneMirrors(this.ctx.config.dataDir, this.ctx.config.mirrorMaxAgeMs);
         if (removed.length) this.ctx.logger.info({ count: removed.length }, 'removed unused repo mirrors');
+        const images = (await this.ctx.provider.pruneBuilt?.(this.ctx.config.imageMaxAgeMs)) ?? [];
+        if (images.length) this.ctx.logger.info({ count: images.length }, 'removed unused dev container images');
       }
     } catch (err) {
       this.ctx.logger.error({ err }, 'reaper sweep failed');

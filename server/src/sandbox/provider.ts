@@ -11,6 +11,10 @@ export interface SandboxCreateRequest {
   workspaceDir: string;
   /** A host folder for files the server hands to the agent (session import); visible in the sandbox. */
   sharedDir: string;
+  /** The repository the clone came from (names what is built from its configs). */
+  repoUrl: string;
+  /** The dev container config the start named (a path in the repository); providers without configs ignore it. */
+  configPath?: string | null;
   signal: AbortSignal;
   /** Progress for the `sandbox` step: a short message and, optionally, the latest raw log line. */
   onProgress(message: string, detail?: string): void;
@@ -48,4 +52,6 @@ export interface SandboxProvider {
   removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number>;
   /** Free bytes where sandboxes store their data (e.g. Docker's data root), or null if not applicable. */
   freeBytes(): Promise<number | null>;
+  /** Removes what sandboxes built and no session used for `maxAgeMs` (images); returns what went. */
+  pruneBuilt?(maxAgeMs: number): Promise<string[]>;
 }

@@ -71,6 +71,7 @@ export class SessionService {
         sandbox: null,
         initialTurnId: null,
         lastActivityAt: now,
+        devcontainer: request.devcontainer ?? null,
       },
       {
         sessionId: id,

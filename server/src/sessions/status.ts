@@ -25,6 +25,7 @@ export function toView(s: SessionRecord, order?: readonly { name: PreparationSte
     id: s.id,
     repo: { url: redactUrlCredentials(s.repoUrl), ...(s.repoBranch ? { branch: s.repoBranch } : {}) },
     ...(s.prompt !== null ? { prompt: s.prompt } : {}),
+    ...(s.devcontainer ? { devcontainer: s.devcontainer } : {}),
     setup: s.setup,
     autoInitiate: s.autoInitiate,
     status: s.status,

@@ -126,6 +126,11 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // The dev container config a start names (a repository with several).
+    version: 5,
+    sql: 'ALTER TABLE sessions ADD COLUMN devcontainer TEXT;',
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

@@ -23,6 +23,7 @@ export interface SessionRow {
   initial_turn_id: string | null;
   last_activity_at: string;
   instance: string | null;
+  devcontainer?: string | null;
   base_sha?: string | null;
   work_branch?: string | null;
   changes?: string | null;
@@ -145,6 +146,7 @@ export function sessionRow(session: SessionRecord): SessionRow {
     initial_turn_id: session.initialTurnId,
     last_activity_at: session.lastActivityAt,
     instance: session.instance ?? null,
+    devcontainer: session.devcontainer ?? null,
     base_sha: session.baseSha ?? null,
     work_branch: session.workBranch ?? null,
     changes: session.changes ? JSON.stringify(session.changes) : null,
@@ -173,6 +175,7 @@ export function toSession(r: SessionRow): SessionRecord {
     initialTurnId: r.initial_turn_id,
     lastActivityAt: r.last_activity_at,
     instance: r.instance,
+    devcontainer: r.devcontainer ?? null,
     baseSha: r.base_sha ?? null,
     workBranch: r.work_branch ?? null,
     changes: r.changes ? (JSON.parse(r.changes) as SessionRecord['changes']) : null,

@@ -33,6 +33,8 @@ export interface SessionRecord {
   lastActivityAt: string;
   /** The instance whose sandbox serves the session (the one that last ran a job for it); none = any. */
   instance?: string | null;
+  /** The dev container config the start named (a path in the repository), or null. */
+  devcontainer?: string | null;
   /** The commit the session was cloned at; null until the clone is done. */
   baseSha?: string | null;
   /** The branch checkpoints are committed on (and pushed to by default). */

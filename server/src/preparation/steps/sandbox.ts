@@ -14,6 +14,8 @@ export const sandbox: PreparationStepModule = {
       sessionId: session.id,
       workspaceDir: run.workspaceDir,
       sharedDir: run.sharedDir,
+      repoUrl: session.repoUrl,
+      configPath: session.devcontainer ?? null,
       signal,
       onProgress: (message, detail) => run.progress(message, detail === undefined ? undefined : ctx.redactor.redact(detail)),
       onLog: (line) => run.log(ctx.redactor.redact(line)),

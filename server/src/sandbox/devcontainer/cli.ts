@@ -7,15 +7,16 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
+import { ConfigChoiceError, DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
 import { containerExcess, listing, mergedConfigExcess } from './confine.js';
 import { ControlManifest } from './controlManifest.js';
+import type { ContainerImage } from './images.js';
 import { SESSION_LABEL, removeSessionContainers, runDocker, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
-import { containerInspectSchema, parseCommandResult, parseReadConfiguration, parseUpResult } from './schemas.js';
+import { containerInspectSchema, parseCommandResult, parseReadConfiguration, parseUpResult, type ContainerInspect } from './schemas.js';
 import { killGroup } from '../../util/process';
 
-export { DEFAULT_IMAGE, findRepoConfig, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
+export { DEFAULT_IMAGE, listRepoConfigs, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
 export {
   SESSION_LABEL,
   DockerCommandError,
@@ -32,6 +33,7 @@ export {
 } from './docker.js';
 export { createRedactor, stripAnsi, type LifecycleFailure } from './progress.js';
 export { ControlManifest, CONTROL_MANIFEST_URL, controlManifestCacheFile } from './controlManifest.js';
+export { adoptBuiltImage, pruneImages, IMAGE_REPOSITORY, type ContainerImage } from './images.js';
 
 const DEFAULT_UP_TIMEOUT_MS = 15 * 60_000;
 // After SIGTERM to the group, how long before SIGKILL.
@@ -114,6 +116,8 @@ export interface DevcontainerUpOptions {
   labels?: Record<string, string>;
   /** The clone on the host. */
   workspaceFolder: string;
+  /** The config the start named (relative to the clone); none: the repo's only one, or the default. */
+  configPath?: string | null;
   /** Extra bind mounts (read-only ones go through the override config; see config.ts). */
   mounts?: readonly BindMount[];
   /** Image of the default config used when the repo has none. */
@@ -146,6 +150,10 @@ export interface UpResult {
   containerId: string;
   remoteUser: string;
   remoteWorkspaceFolder: string;
+  /** The config's `remoteEnv` (merged with its features' and image's), `${containerEnv:…}` resolved: for every process Berth starts in it. */
+  remoteEnv: Record<string, string>;
+  /** The image the container runs (built by the CLI: a name starting with `vsc-`). */
+  image: ContainerImage | null;
   configSource: 'repo' | 'default';
   durationMs: number;
 }
@@ -156,7 +164,7 @@ function checkSessionId(sessionId: string): void {
 }
 
 /** Arguments every CLI command of one `up` shares: the same config, the same workspace mount. */
-function commonArgs(options: { workspaceFolder: string; overrideConfigPath: string | null }): string[] {
+function commonArgs(options: { workspaceFolder: string; overrideConfigPath: string | null; configPath?: string | null }): string[] {
   return [
     '--workspace-folder',
     options.workspaceFolder,
@@ -166,6 +174,8 @@ function commonArgs(options: { workspaceFolder: string; overrideConfigPath: stri
     'false',
     '--log-format',
     'json',
+    // The repo's config file: relative paths in it (Dockerfile, local features) resolve from there.
+    ...(options.configPath ? ['--config', options.configPath] : []),
     ...(options.overrideConfigPath ? ['--override-config', options.overrideConfigPath] : []),
   ];
 }
@@ -175,6 +185,7 @@ export function upArgs(options: {
   sessionId: string;
   labels?: Record<string, string>;
   workspaceFolder: string;
+  configPath?: string | null;
   overrideConfigPath: string | null;
   secretsFile: string | null;
   /** The repo pins its features (`devcontainer-lock.json`): keep checking it; else write none into the clone. */
@@ -203,6 +214,7 @@ export function upArgs(options: {
 export function runUserCommandsArgs(options: {
   containerId: string;
   workspaceFolder: string;
+  configPath?: string | null;
   overrideConfigPath: string | null;
   secretsFile: string | null;
 }): string[] {
@@ -216,7 +228,7 @@ export function runUserCommandsArgs(options: {
 }
 
 /** What the CLI will start the container with: the config merged with its features and the image's label. */
-export function readConfigurationArgs(options: { workspaceFolder: string; overrideConfigPath: string | null }): string[] {
+export function readConfigurationArgs(options: { workspaceFolder: string; configPath?: string | null; overrideConfigPath: string | null }): string[] {
   return ['read-configuration', ...commonArgs(options), '--include-merged-configuration', '--include-features-configuration'];
 }
 
@@ -245,12 +257,15 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     try {
       config = await prepareConfig({
         workspaceFolder: options.workspaceFolder,
+        configPath: options.configPath,
         configDir,
         defaultImage: options.defaultImage ?? DEFAULT_IMAGE,
         mounts: options.mounts,
       });
     } catch (error) {
-      throw new DevcontainerError({ kind: 'config', message: `invalid dev container config: ${(error as Error).message}` });
+      const message = (error as Error).message;
+      // Compose configs are a refusal (their services can mount anything), not a broken config.
+      throw new DevcontainerError({ kind: /Docker Compose/.test(message) ? 'refused' : 'config', message: error instanceof ConfigChoiceError ? message : `invalid dev container config: ${message}` });
     }
     try {
       cliPath = options.cliPath ?? devcontainerCliPath();
@@ -272,7 +287,7 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     if (!options.skipManifestCache) await (options.controlManifest ?? defaultControlManifest).prepare(env);
 
     const deadline = started + timeoutMs;
-    const common = { workspaceFolder: options.workspaceFolder, overrideConfigPath: config.overrideConfigPath };
+    const common = { workspaceFolder: options.workspaceFolder, overrideConfigPath: config.overrideConfigPath, configPath: config.repoConfigPath };
     const berthMounts = [options.workspaceFolder, ...(options.mounts ?? []).map((m) => m.source)];
     const run = (args: string[]) => runCli(cliPath, args, { env, timeoutMs: Math.max(1, deadline - Date.now()), signal: options.signal, interpreter });
     const fail = async (error: DevcontainerError): Promise<never> => {
@@ -333,7 +348,8 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     if (result.outcome === 'error') return fail(cliFailure(result, interpreter, outcome.exitCode));
 
     // 3. What it really got: refused (and removed) unless it is what Berth grants.
-    const got = await containerExcessOf(result.containerId, berthMounts);
+    const inspect = await inspectContainer(result.containerId);
+    const got = inspect ? await containerExcessOf(inspect, berthMounts) : ['a configuration Berth cannot read (docker inspect)'];
     if (got.length > 0) {
       interpreter.log(`refused after up: container ${result.containerId.slice(0, 12)} has ${got.join('; ')}`);
       return fail(new DevcontainerError({ kind: 'refused', message: refusal([`the container was created with ${listing(got)}`]) }));
@@ -361,6 +377,8 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       containerId: result.containerId,
       remoteUser: result.remoteUser,
       remoteWorkspaceFolder: result.remoteWorkspaceFolder,
+      remoteEnv: resolveRemoteEnv(merged.mergedConfiguration.remoteEnv ?? {}, inspect?.Config?.Env ?? []),
+      image: inspect?.Image && inspect.Config?.Image ? { id: inspect.Image, name: inspect.Config.Image } : null,
       configSource: config.source,
       durationMs,
     };
@@ -369,6 +387,24 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     if (ownConfigDir) await rm(configDir, { recursive: true, force: true });
     if (options.cliTmpDir) await rm(options.cliTmpDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `remoteEnv` as the CLI's own exec would set it: `${containerEnv:NAME}` and
+ * `${containerEnv:NAME:default}` from the container's environment (`${localEnv:…}` the CLI already
+ * substituted); a null value leaves the variable as the container has it.
+ */
+export function resolveRemoteEnv(remoteEnv: Record<string, string | null>, containerEnv: readonly string[]): Record<string, string> {
+  const container = new Map(containerEnv.map((entry) => {
+    const eq = entry.indexOf('=');
+    return [entry.slice(0, eq), entry.slice(eq + 1)] as const;
+  }));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(remoteEnv)) {
+    if (value === null || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) continue;
+    out[name] = value.replace(/\$\{containerEnv:([^}:]+)(?::([^}]*))?\}/g, (_m, ref: string, fallback?: string) => container.get(ref) ?? fallback ?? '');
+  }
+  return out;
 }
 
 /** The sentence a refused sandbox fails with: what was asked for, by whom, and what to do. */
@@ -400,14 +436,17 @@ function hasLockfile(repoConfigPath: string | null): boolean {
   return ['devcontainer-lock.json', '.devcontainer-lock.json'].some((name) => existsSync(join(dir, name)));
 }
 
-/** `docker inspect` of the created container (and of its named volumes) against what Berth grants. */
-async function containerExcessOf(containerId: string, berthMounts: readonly string[]): Promise<string[]> {
+async function inspectContainer(containerId: string): Promise<ContainerInspect | null> {
   const [raw] = JSON.parse(await runDocker(['inspect', '--type', 'container', containerId])) as unknown[];
   const inspect = containerInspectSchema.safeParse(raw);
-  if (!inspect.success) return ['a configuration Berth cannot read (docker inspect)'];
-  const excess = containerExcess(inspect.data, berthMounts);
+  return inspect.success ? inspect.data : null;
+}
+
+/** The created container (and its named volumes) against what Berth grants. */
+async function containerExcessOf(inspect: ContainerInspect, berthMounts: readonly string[]): Promise<string[]> {
+  const excess = containerExcess(inspect, berthMounts);
   // A named volume can be a host directory in disguise (local driver, `o=bind`, `device=/…`).
-  for (const volume of (inspect.data.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name)) {
+  for (const volume of (inspect.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name)) {
     const [info] = JSON.parse(await runDocker(['volume', 'inspect', volume.Name!]).catch(() => '[]')) as { Driver?: string; Options?: Record<string, string> | null }[];
     const opts = info?.Options ?? {};
     if ((info?.Driver && info.Driver !== 'local') || opts.device || /\bbind\b/.test(opts.o ?? '') || opts.type === 'none') {

@@ -8,9 +8,9 @@
 //   takes Docker `--mount` strings verbatim, so `…,readonly` works there.
 // The CLI reads the override's content but resolves relative paths (Dockerfile, build context)
 // against the repo's own config location, so copying the repo config into the override is safe.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { confineRepoConfig, requireBuildInsideWorkspace, requireInsideWorkspace } from './confine.js';
 
 export const DEFAULT_IMAGE = 'berth/base:bookworm';
@@ -23,12 +23,53 @@ export interface BindMount {
   readonly?: boolean;
 }
 
-/** The repo's own config, in the CLI's lookup order, or null. */
-export function findRepoConfig(workspaceFolder: string): string | null {
-  for (const candidate of [join(workspaceFolder, '.devcontainer', 'devcontainer.json'), join(workspaceFolder, '.devcontainer.json')]) {
-    if (existsSync(candidate)) return candidate;
+/**
+ * The repo's configs where the spec looks for them, relative to the clone:
+ * `.devcontainer/devcontainer.json`, `.devcontainer.json`, `.devcontainer/<folder>/devcontainer.json`.
+ */
+export function listRepoConfigs(workspaceFolder: string): string[] {
+  const found = ['.devcontainer/devcontainer.json', '.devcontainer.json'].filter((p) => existsSync(join(workspaceFolder, p)));
+  let folders: string[] = [];
+  try {
+    folders = readdirSync(join(workspaceFolder, '.devcontainer'), { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    // no .devcontainer folder
   }
-  return null;
+  for (const folder of folders) {
+    const path = `.devcontainer/${folder}/devcontainer.json`;
+    if (existsSync(join(workspaceFolder, path))) found.push(path);
+  }
+  return found;
+}
+
+/** A config the repo cannot be started with as it is (several to choose from, a named one missing). */
+export class ConfigChoiceError extends Error {}
+
+/**
+ * The config to use: the one the start named, or the repo's only one, or none (the default
+ * config). Several and none named is an error that lists them.
+ */
+export function chooseRepoConfig(workspaceFolder: string, named: string | null | undefined): string | null {
+  const configs = listRepoConfigs(workspaceFolder);
+  if (named) {
+    if (!existsSync(join(workspaceFolder, named))) {
+      throw new ConfigChoiceError(`the dev container config ${named} is not in the repository${configs.length ? ` (it has ${configs.join(', ')})` : ' (it has none)'}`);
+    }
+    return join(workspaceFolder, named);
+  }
+  if (configs.length > 1) {
+    throw new ConfigChoiceError(`the repository has several dev container configs: ${configs.join(', ')}; name the one to use when you start the session`);
+  }
+  return configs[0] ? join(workspaceFolder, configs[0]) : null;
+}
+
+/** A path for messages: relative to the clone (server paths are never shown). */
+export function shownPath(workspaceFolder: string, path: string): string {
+  const rel = relative(workspaceFolder, path);
+  return rel && !rel.startsWith('..') ? rel : basename(path);
 }
 
 /** A Docker `--mount` string. Docker splits on commas, so paths containing one are refused. */
@@ -107,6 +148,8 @@ export interface PreparedConfig {
 
 export interface PrepareConfigOptions {
   workspaceFolder: string;
+  /** The config the start named (relative to the clone); none: the repo's only one, or the default. */
+  configPath?: string | null;
   /** A folder outside the clone for the generated file (one per session: the file name is fixed). */
   configDir: string;
   defaultImage?: string;
@@ -118,7 +161,7 @@ export interface PrepareConfigOptions {
  * with `image`) plus Berth's mounts appended to its `mounts`.
  */
 export async function prepareConfig(options: PrepareConfigOptions): Promise<PreparedConfig> {
-  const repoConfigPath = findRepoConfig(options.workspaceFolder);
+  const repoConfigPath = chooseRepoConfig(options.workspaceFolder, options.configPath);
   const mounts = (options.mounts ?? []).map(mountString);
 
   let config: Record<string, unknown>;
@@ -127,13 +170,14 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
     // A link to a host file would be read here, and its content shown in a parse error.
     requireInsideWorkspace(options.workspaceFolder, repoConfigPath, 'the dev container config');
     const text = await readFile(repoConfigPath, 'utf8');
+    const shown = shownPath(options.workspaceFolder, repoConfigPath);
     let parsed: unknown;
     try {
       parsed = parseJsonc(text);
     } catch (error) {
-      throw new Error(`cannot parse ${repoConfigPath}: ${(error as Error).message}`);
+      throw new Error(`${shown} is not valid JSON: ${(error as Error).message}`);
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${repoConfigPath} must contain a JSON object`);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${shown} must contain a JSON object`);
     // Whatever in it reaches the host (initializeCommand, bind mounts, runArgs…) is dropped.
     requireBuildInsideWorkspace(parsed as Record<string, unknown>, repoConfigPath, options.workspaceFolder);
     const confined = confineRepoConfig(parsed as Record<string, unknown>);

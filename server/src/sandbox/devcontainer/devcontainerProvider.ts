@@ -1,6 +1,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
@@ -9,13 +11,16 @@ import { ProcessGroups } from '../processGroups';
 import { hostProcessTags, killOrphanProcesses } from '../hostProcesses';
 import { BerthError } from '../../util/errors';
 import {
+  adoptBuiltImage,
   ControlManifest,
   DevcontainerError,
+  pruneImages,
   devcontainerUp,
   dockerDataRootFreeBytes,
   dockerExecArgv,
   listLabelledContainers,
   removeContainer,
+  runDocker,
   type UpResult,
 } from './cli';
 
@@ -71,7 +76,8 @@ class DevcontainerSandbox implements Sandbox {
     const exec = dockerExecArgv(this.up.containerId, command, args, {
       user: this.up.remoteUser,
       cwd: options.cwd ?? this.workspaceFolder,
-      env: { ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
+      // The config's remoteEnv, as for the CLI's own exec; Berth's own variables win.
+      env: { ...this.up.remoteEnv, ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
     });
     return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv({ ...exec.env, ...hostProcessTags(this.instance, this.sessionId) }) });
   }
@@ -81,6 +87,27 @@ class DevcontainerSandbox implements Sandbox {
     await removeContainer(this.up.containerId).catch(() => {});
     this.processes.killAll();
   }
+}
+
+/**
+ * A config's non-root `remoteUser` must be able to write the clone, which the server made as root:
+ * the workspace (and the shared folder) change hands to that user's uid and gid. A server that is
+ * not root leaves ownership alone (its uid is the one files have).
+ */
+async function giveWorkspaceTo(up: UpResult, dirs: string[], log: (line: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const ids = (await runDocker(['exec', '-u', up.remoteUser, up.containerId, 'sh', '-c', 'id -u; id -g'])).trim().split('\n').map(Number);
+  const [uid, gid] = ids;
+  if (uid === undefined || gid === undefined || !Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0) return;
+  for (const dir of dirs) await chownTree(dir, uid, gid);
+  log(`workspace owned by ${up.remoteUser} (${uid}:${gid}) for the container`);
+}
+
+/** chown -R that never follows a link (-P, -h), so a link the repo holds cannot hand over a host file. */
+function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve()));
+  });
 }
 
 /** The failure's code, for clients (and people) that act on what failed. */
@@ -141,6 +168,7 @@ export class DevcontainerProvider implements SandboxProvider {
         sessionId: request.sessionId,
         labels: { [INSTANCE_LABEL]: this.options.instance },
         workspaceFolder: request.workspaceDir,
+        configPath: request.configPath ?? null,
         mounts: [
           { source: realpathSync(process.execPath), target: NODE_TARGET, readonly: true },
           { source: dirname(realpathSync(agentHostScript)), target: AGENT_TARGET, readonly: true },
@@ -159,6 +187,16 @@ export class DevcontainerProvider implements SandboxProvider {
         env: dockerClientEnv(hostProcessTags(this.options.instance, request.sessionId)),
       });
       request.onLog(`container ${up.containerId.slice(0, 12)} up (${up.configSource} config, user ${up.remoteUser})`);
+      await giveWorkspaceTo(up, [request.workspaceDir, request.sharedDir], request.onLog);
+      if (up.image) {
+        // One image per repository and config, not one per session.
+        const key = createHash('sha256').update(`${request.repoUrl}\0${request.configPath ?? ''}`).digest('hex').slice(0, 24);
+        const named = await adoptBuiltImage(up.image, key, join(this.options.stateDir, 'images')).catch((err: unknown) => {
+          request.onLog(`could not name the built image: ${String(err)}`);
+          return null;
+        });
+        if (named) request.onLog(`built image kept as ${named}`);
+      }
       return new DevcontainerSandbox(request.sessionId, this.options.instance, up, agentHostScript);
     } catch (err) {
       if (err instanceof DevcontainerError) {
@@ -190,5 +228,9 @@ export class DevcontainerProvider implements SandboxProvider {
 
   async freeBytes(): Promise<number | null> {
     return dockerDataRootFreeBytes();
+  }
+
+  async pruneBuilt(maxAgeMs: number): Promise<string[]> {
+    return pruneImages(join(this.options.stateDir, 'images'), maxAgeMs);
   }
 }

@@ -153,7 +153,9 @@ export const containerInspectSchema = z.looseObject({
     .array(z.looseObject({ Type: z.string(), Source: z.string().optional(), Destination: z.string().optional(), Name: z.string().optional() }))
     .nullable()
     .optional(),
-  Config: z.looseObject({ Env: z.array(z.string()).nullable().optional(), User: z.string().optional() }).optional(),
+  Config: z.looseObject({ Env: z.array(z.string()).nullable().optional(), User: z.string().optional(), Image: z.string().optional() }).optional(),
+  /** The image's id (`sha256:…`). */
+  Image: z.string().optional(),
 });
 export type ContainerInspect = z.infer<typeof containerInspectSchema>;
 

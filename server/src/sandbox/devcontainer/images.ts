@@ -1,0 +1,58 @@
+// Images the Dev Containers CLI builds (a Dockerfile, features) are named after the session's
+// workspace folder, so every session would leave one behind. Berth names them by config instead
+// (`berth-devcontainer/<key>`: one per repository and config, the next session's build is a
+// cache hit), drops the CLI's name, and removes images no session used for a while.
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runDocker } from './docker.js';
+
+export const IMAGE_REPOSITORY = 'berth-devcontainer';
+
+/** The image a container runs: its id, and the name it was started from. */
+export interface ContainerImage {
+  id: string;
+  name: string;
+}
+
+/**
+ * Gives a freshly built image the config's name and forgets the CLI's per-session one. An image
+ * the config pointed at before (the Dockerfile changed) is removed when no container uses it.
+ */
+export async function adoptBuiltImage(image: ContainerImage, key: string, stampDir: string): Promise<string | null> {
+  if (!image.name.startsWith('vsc-')) return null; // a plain `image:` config: nothing was built
+  const target = `${IMAGE_REPOSITORY}/${key}:latest`;
+  const previous = (await runDocker(['image', 'inspect', '--format', '{{.Id}}', target]).catch(() => '')).trim();
+  await runDocker(['tag', image.id, target]);
+  await runDocker(['rmi', '--no-prune', image.name]).catch(() => {});
+  if (previous && previous !== image.id) await runDocker(['rmi', '--no-prune', previous]).catch(() => {});
+  await stampUse(stampDir, key);
+  return target;
+}
+
+async function stampUse(stampDir: string, key: string): Promise<void> {
+  await mkdir(stampDir, { recursive: true });
+  const file = join(stampDir, key);
+  await writeFile(file, '', { flag: 'a' });
+  const now = new Date();
+  await utimes(file, now, now);
+}
+
+/** Removes the config images not used for `maxAgeMs` (an image a container still runs stays). */
+export async function pruneImages(stampDir: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const key of await readdir(stampDir).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{8,64}$/.test(key)) continue;
+    const file = join(stampDir, key);
+    const lastUse = (await stat(file).catch(() => null))?.mtimeMs;
+    if (lastUse === undefined || now - lastUse < maxAgeMs) continue;
+    const image = `${IMAGE_REPOSITORY}/${key}:latest`;
+    try {
+      await runDocker(['rmi', image]);
+    } catch (err) {
+      if (!/no such image/i.test(String(err))) continue; // in use: kept, and tried again later
+    }
+    await rm(file, { force: true });
+    removed.push(image);
+  }
+  return removed;
+}
