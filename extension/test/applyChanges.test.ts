@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { BranchExistsError, LocalRepo, MissingBaseError, sessionRef } from '../src/changes/localRepo';
 import { normalizeRepoUrl, sameRepository } from '../src/changes/repoUrl';
-import { applyPlan, planApply, planCounts, unsafePath, WorktreeChangedError, type ApplyPlan } from '../src/changes/worktreeApply';
+import { applyPlan, describePlan, planApply, planCounts, unsafePath, WorktreeChangedError, type ApplyPlan } from '../src/changes/worktreeApply';
 import { createFixture, git, lines, read, SESSION_ID, writeFiles, type Fixture } from './helpers/gitFixture';
 
 /** The session's usual work: edits line 10 of app.txt, adds a file, deletes one. */
@@ -184,6 +184,9 @@ describe('apply onto the working tree (three-way merge)', () => {
     assert.deepEqual(planCounts(plan), { write: 1, delete: 1, unchanged: 0, merge: 0, conflict: 1, skip: 0 });
     assert.equal(status(fx.workspace), before, 'the dry run changed nothing');
     assert.equal(read(fx.workspace, 'src/app.txt'), mine);
+    const words = describePlan(plan).join('\n');
+    assert.match(words, /Conflicts with your uncommitted edits \(1\): src\/app\.txt\./);
+    assert.match(words, /Taken from the session \(2, not edited locally\): src\/new\/added\.txt, src\/remove-me\.txt\./);
 
     // Leaving conflicting files alone: yours stays byte for byte, the rest is applied.
     const skipped = await applyPlan(repo, plan, { conflicts: 'skip', backupDir: backupOf(fx) });

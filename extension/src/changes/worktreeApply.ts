@@ -335,3 +335,32 @@ async function removeEmptyParents(root: string, path: string): Promise<void> {
     parts.pop();
   }
 }
+
+/** The dry run in words, for the confirmation: a line per group, the files of each named. */
+export function describePlan(plan: ApplyPlan): string[] {
+  const group = (action: ApplyAction) => plan.files.filter((f) => f.action === action);
+  const names = (files: PlannedFile[], limit = 8) =>
+    files
+      .slice(0, limit)
+      .map((f) => f.path)
+      .join(', ') + (files.length > limit ? `, and ${files.length - limit} more` : '');
+  const lines: string[] = [];
+  const conflicts = group('conflict');
+  const merged = group('merge');
+  const skipped = group('skip');
+  const clean = [...group('write'), ...group('delete')];
+  if (conflicts.length) {
+    lines.push(`Conflicts with your uncommitted edits (${conflicts.length}): ${names(conflicts)}.`);
+    lines.push('  With conflict markers, both versions stay in the file (yours first) and a copy of yours is kept; or these files can be left alone.');
+  }
+  if (merged.length) lines.push(`Merged with your uncommitted edits (${merged.length}, a copy of yours is kept): ${names(merged)}.`);
+  if (skipped.length) {
+    lines.push(`Left as they are (${skipped.length}):`);
+    for (const f of skipped.slice(0, 8)) lines.push(`  ${f.path}: ${f.reason}`);
+    if (skipped.length > 8) lines.push(`  and ${skipped.length - 8} more`);
+  }
+  if (clean.length) lines.push(`Taken from the session (${clean.length}, not edited locally): ${names(clean)}.`);
+  const unchanged = group('unchanged');
+  if (unchanged.length) lines.push(`Already as in the session (${unchanged.length}): ${names(unchanged, 4)}.`);
+  return lines;
+}
