@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { StreamEvent } from '@berth/protocol';
 import { ApiClient, makeRepo, spawnCli, tempDir, type StreamRecorder } from '../test/helpers';
+import { changesBench } from './changes';
 // @ts-expect-error: a plain .mjs script without types
 import { findPgBin, startThrowaway } from '../../scripts/pg-throwaway.mjs';
 
@@ -67,6 +68,7 @@ async function sequentialStarts(port: number, repo: string, count: number, setup
 async function main(): Promise<void> {
   const repo = makeRepo({ 'README.md': '# bench\n', 'src/index.js': 'console.log(1)\n' });
   if (process.env.BENCH_ONLY === 'cluster') return cluster(repo);
+  if (process.env.BENCH_ONLY === 'changes') return changesBench();
   console.log('Berth benchmark (loopback, real berth-server process, SQLite, local provider)\n');
 
   {
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
     await stopServer(server);
   }
 
+  await changesBench();
   await cluster(repo);
 }
 

@@ -17,6 +17,7 @@ import { LocalProvider } from './sandbox/local/localProvider';
 import { DevcontainerProvider } from './sandbox/devcontainer/devcontainerProvider';
 import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
+import { Checkpoints } from './changes/checkpoints';
 import { SessionService } from './sessions/service';
 import { isPostgresUrl, openStore, storePassword } from './store/open';
 import { PgEventBus } from './cluster/pgEventBus';
@@ -81,6 +82,8 @@ async function recover(ctx: ServerContext): Promise<void> {
     ? await store.sessionsOn(ctx.config.instanceTag, [...statuses])
     : await store.sessionsByStatus([...statuses]);
   for (const session of sessions) {
+    // What the agent changed since the last checkpoint is still in the work tree: keep it first.
+    if (session.status !== 'preparing') await ctx.checkpoints.record(session.id, { reason: 'stop', turnId: null });
     if (session.sandbox) await provider.destroy(session.sandbox).catch(() => {});
     await settleOrphan(ctx, session, 'restart');
   }
@@ -120,14 +123,16 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       })
     : new EventBus();
   const provider = options.provider ?? createProvider(config, redactor);
+  const events = new EventLog(store, bus);
   const ctx: ServerContext = {
     config,
     paths,
     store,
     bus,
-    events: new EventLog(store, bus),
+    events,
     provider,
     runtimes: new RuntimeRegistry(),
+    checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor }),
     logger,
     redactor,
     clock,

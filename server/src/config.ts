@@ -42,6 +42,8 @@ export interface ServerConfig {
   reaperIntervalMs: number;
   /** A repo mirror unused for longer is removed by the reaper (the next start of that repo refills it). */
   mirrorMaxAgeMs: number;
+  /** A checkpoint leaves out (and names) files larger than this. */
+  checkpointMaxFileBytes: number;
   /** Free space the data dir must have before a clone. */
   minFreeBytes: number;
   jobLeaseMs: number;
@@ -78,6 +80,8 @@ export function dataPaths(dataDir: string) {
     lockFile: join(dataDir, 'server.lock'),
     workspace: (sessionId: string) => join(dataDir, 'workspaces', sessionId),
     shared: (sessionId: string) => join(dataDir, 'shared', sessionId),
+    /** The server's own git repository of the session's base and checkpoints. */
+    checkpoints: (sessionId: string) => join(dataDir, 'checkpoints', `${sessionId}.git`),
     sessionLog: (sessionId: string) => join(dataDir, 'logs', `${sessionId}.log`),
   };
 }
@@ -110,6 +114,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     reaperIntervalMs: 5_000,
     mirrorMaxAgeMs: 14 * 24 * 3_600_000,
     minFreeBytes: 512 * 1024 * 1024,
+    checkpointMaxFileBytes: 50 * 1024 * 1024,
     jobLeaseMs: 15_000,
     jobPollMs: 1_000,
     maxJobAttempts: 3,

@@ -6,6 +6,7 @@ import type { EventBus } from './events/bus';
 import type { SandboxProvider } from './sandbox/provider';
 import type { Redactor } from './util/redact';
 import type { RuntimeRegistry } from './sessions/runtime';
+import type { Checkpoints } from './changes/checkpoints';
 
 /** The server's shared parts, handed to every module that needs them. */
 export interface ServerContext {
@@ -16,6 +17,8 @@ export interface ServerContext {
   bus: EventBus;
   provider: SandboxProvider;
   runtimes: RuntimeRegistry;
+  /** The session's work: base, checkpoints, and everything read from them. */
+  checkpoints: Checkpoints;
   logger: Logger;
   redactor: Redactor;
   /** Milliseconds since the epoch; injectable so tests can move time. */

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient, makeRepo, sandboxPids, sleep, spawnCli, tempDir } from './helpers';
 
@@ -78,6 +78,59 @@ describe('invariant 9: kill -9 during preparation, then restart', () => {
       assert.equal(s.status, 'sleeping');
       assert.equal((await second.api.message(id, 'still there?')).status, 202);
       await second.api.waitFor(id, (v) => v.status === 'ready', 20_000);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((res) => second.child.once('exit', res));
+    }
+  });
+});
+
+describe('invariant 11: the work survives kill -9', () => {
+  it("a finished turn's checkpoint and a killed turn's edits are both kept and served after a restart; a resume restores them", async () => {
+    const dataDir = tempDir();
+    const agent = join(tempDir('berth-agent-'), 'agent.sh');
+    writeFileSync(
+      agent,
+      `prompt=$(cat)
+case "$prompt" in
+  *edit*) echo finished > finished.txt; echo edited ;;
+  *hang*) echo half-done > half-done.txt; echo working; sleep 600 ;;
+  *check*) test -f finished.txt && test -f half-done.txt && echo "both kept" ;;
+esac
+`,
+    );
+    const start = async () => {
+      const { child, url } = await spawnCli(dataDir, ['--allow-local-repos', '--agent-command', `sh ${agent}`], `alice:${TOKEN}`);
+      return { child, api: new ApiClient(url, TOKEN) };
+    };
+    const first = await start();
+    const r = await first.api.start({ repo: { url: makeRepo() }, prompt: 'edit', autoInitiate: true });
+    const id = r.body.sessionId as string;
+    const stream = await first.api.stream(id);
+    await stream.waitFor((e) => e.type === 'turn_complete');
+    const finished = stream.events.find((e) => e.type === 'changes');
+    assert.ok(finished?.type === 'changes', 'the finished turn has its checkpoint');
+    const hang = await first.api.message(id, 'hang');
+    await stream.waitFor((e) => e.type === 'assistant_output' && e.data.turnId === hang.body.turnId);
+    await stream.close();
+    first.child.kill('SIGKILL');
+    await new Promise((res) => first.child.once('exit', res));
+
+    const second = await start();
+    try {
+      const asleep = await second.api.waitFor(id, (s) => s.status === 'sleeping', 15_000);
+      assert.deepEqual(asleep.changes?.files.map((f) => f.path).sort(), ['finished.txt', 'half-done.txt']);
+      const changes = await second.api.request('GET', `/v1/sessions/${id}/changes`);
+      assert.equal(changes.status, 200);
+      assert.deepEqual(changes.body.checkpoints.map((c: { turnId: string | null }) => c.turnId), [finished.data.turnId, null]);
+      const check = await second.api.message(id, 'check');
+      const again = await second.api.stream(id);
+      await again.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === check.body.turnId, 30_000);
+      assert.match(
+        again.events.filter((e) => e.type === 'assistant_output' && e.data.turnId === check.body.turnId).map((e) => (e.type === 'assistant_output' ? e.data.text : '')).join(''),
+        /both kept/,
+      );
+      await again.close();
     } finally {
       second.child.kill('SIGTERM');
       await new Promise((res) => second.child.once('exit', res));

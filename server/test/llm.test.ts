@@ -364,8 +364,12 @@ describe('llm agent end to end (server, agent host, fake endpoint)', () => {
     const persisted = stream.persisted();
     assert.deepEqual(
       persisted.map((e) => e.type).filter((type, i, all) => type !== 'assistant_output' || all[i - 1] !== 'assistant_output'),
-      ['user_message', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'assistant_output', 'turn_complete'],
+      ['user_message', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'assistant_output', 'changes', 'turn_complete'],
     );
+    // The turn's checkpoint: the edited file and the command's output file.
+    const changes = persisted.find((e) => e.type === 'changes');
+    assert.ok(changes?.type === 'changes');
+    assert.deepEqual(changes.data.files.map((f) => [f.path, f.status]), [['greet.txt', 'modified'], ['ran.txt', 'added']]);
     const calls = persisted.filter((e) => e.type === 'tool_call').map((e) => (e.type === 'tool_call' ? [e.data.callId, e.data.name] : []));
     assert.deepEqual(calls, [['e1', 'edit_file'], ['r1', 'run_command'], ['x1', 'read_file'], ['x2', 'write_file']]);
     const results = persisted.flatMap((e) => (e.type === 'tool_result' ? [e.data] : []));

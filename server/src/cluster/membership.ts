@@ -59,7 +59,8 @@ export class Membership {
     for (const runtime of this.ctx.runtimes.all()) {
       if (await this.ctx.store.getSession(runtime.sessionId)) continue;
       this.ctx.logger.info({ sessionId: runtime.sessionId }, 'session deleted elsewhere: stopping its sandbox');
-      await runtime.dispose().catch(() => {});
+      await runtime.dispose({ checkpoint: false }).catch(() => {});
+      await this.ctx.checkpoints.discard(runtime.sessionId).catch(() => {});
     }
   }
 

@@ -40,8 +40,11 @@ function parsePayload<T>(schema: z.ZodType<T>, payload: string | undefined): T |
 
 export const parseNotice = (payload: string | undefined): Notice | null => parsePayload(Notice, payload);
 
-/** `interrupt`: stop the session's running turn (its agent runs on instance `t`). */
-export const ControlCommand = z.object({ t: z.string(), s: z.string(), c: z.literal('interrupt') });
+/**
+ * For the instance `t` holding session `s`'s sandbox: `interrupt` its running turn, or `stop` the
+ * sandbox (after a checkpoint; the session sleeps).
+ */
+export const ControlCommand = z.object({ t: z.string(), s: z.string(), c: z.enum(['interrupt', 'stop']) });
 export type ControlCommand = z.infer<typeof ControlCommand>;
 
 export const parseControl = (payload: string | undefined): ControlCommand | null => parsePayload(ControlCommand, payload);

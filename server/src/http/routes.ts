@@ -23,7 +23,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   return result.data;
 }
 
-function sessionIdOf(request: FastifyRequest): string {
+export function sessionIdOf(request: FastifyRequest): string {
   const id = (request.params as { id?: string }).id ?? '';
   // An id that cannot exist is simply not found (and never reaches the store).
   if (!SESSION_ID_PATTERN.test(id)) throw new ApiError(404, 'not_found', 'no such session');
@@ -67,6 +67,8 @@ export function registerRoutes(
     await sessions.interrupt(request.user, sessionIdOf(request));
     return reply.code(202).send({ interrupted: true });
   });
+
+  app.post('/v1/sessions/:id/stop', async (request) => sessions.stop(request.user, sessionIdOf(request)));
 
   app.delete('/v1/sessions/:id', async (request, reply) => {
     await sessions.delete(request.user, sessionIdOf(request));

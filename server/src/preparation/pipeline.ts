@@ -193,15 +193,19 @@ async function withTimeout(step: PreparationStepModule, run: PreparationRun, sig
 
 /** Undoes what the run created: agent host, sandbox, and (for a first start) the partial clone. */
 async function rollback(ctx: ServerContext, run: PreparationRun): Promise<void> {
-  if (run.runtime) await run.runtime.dispose().catch(() => {});
+  if (run.runtime) await run.runtime.dispose({ checkpoint: false }).catch(() => {});
   else {
     run.agent?.kill();
     await run.sandbox?.destroy().catch(() => {});
   }
-  if (!run.resume) await rm(run.workspaceDir, { recursive: true, force: true }).catch(() => {});
+  if (!run.resume) {
+    await rm(run.workspaceDir, { recursive: true, force: true }).catch(() => {});
+    await ctx.checkpoints.discard(run.session.id).catch(() => {});
+  }
   await rm(run.sharedDir, { recursive: true, force: true }).catch(() => {});
-  // A first start that failed was never prepared: a retry must start over (and send the prompt).
-  await ctx.store.updateSession(run.session.id, { sandbox: null, ...(run.resume ? {} : { preparedAt: null }) }).catch(() => {});
+  // A first start that failed was never prepared: a retry must start over (clone anew, send the prompt).
+  const firstStart = { preparedAt: null, baseSha: null, workBranch: null, changes: null };
+  await ctx.store.updateSession(run.session.id, { sandbox: null, ...(run.resume ? {} : firstStart) }).catch(() => {});
 }
 
 /**

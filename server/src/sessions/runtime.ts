@@ -11,6 +11,8 @@ const COALESCE_BYTES = 16_384;
 
 interface ActiveTurn {
   turnId: string;
+  /** The message that started it (a checkpoint's commit message). */
+  text: string;
   startedAt: number;
   /** Set once the agent reported `turn_started`; messages before that belong to the starter. */
   started: boolean;
@@ -64,9 +66,16 @@ export class SessionRuntime {
   }
 
   /** Registers a turn about to be sent, so its `turn_started` and later messages are recognised. */
-  beginTurn(turnId: string): void {
-    this.turn = { turnId, startedAt: this.ctx.clock(), started: false };
+  beginTurn(turnId: string, text: string): void {
+    this.turn = { turnId, text, startedAt: this.ctx.clock(), started: false };
     this.lastActivity = this.ctx.clock();
+  }
+
+  /** Resolves once no turn is open (its end and checkpoint recorded), or after `timeoutMs`. */
+  async turnEnded(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.turn && !this.disposed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.writes;
   }
 
   /** The turn could not be started: forget it (the caller reports the failure). */
@@ -107,14 +116,17 @@ export class SessionRuntime {
       case 'turn_complete': {
         this.flushOutput();
         const durationMs = Math.max(0, this.ctx.clock() - turn.startedAt);
-        this.turn = null;
+        // The turn stays open (no new message is taken) until its checkpoint is recorded: the
+        // next turn must not change the work tree while it is read, and `changes` precedes the end.
         void this.enqueue(async () => {
+          await this.ctx.checkpoints.record(id, { reason: 'turn', turnId: m.turnId, prompt: turn.text });
           await events.append(id, 'turn_complete', {
             turnId: m.turnId,
             status: m.status,
             exitCode: m.exitCode ?? null,
             durationMs,
           });
+          if (this.turn === turn) this.turn = null;
           if (!this.disposed) await setStatus(this.ctx, id, 'ready', null, { lastActivityAt: new Date().toISOString() });
         });
         return;
@@ -153,6 +165,12 @@ export class SessionRuntime {
     this.ctx.runtimes.remove(this.sessionId, this);
     this.disposed = true;
     await this.enqueue(async () => {
+      // The work tree outlives the agent host (it is on the host, or bind-mounted): keep what it did.
+      await this.ctx.checkpoints.record(this.sessionId, {
+        reason: turn?.started ? 'turn' : 'stop',
+        turnId: turn?.started ? turn.turnId : null,
+        prompt: turn?.text,
+      });
       if (turn?.started) {
         await this.ctx.events.append(this.sessionId, 'error', {
           code: 'agent_exited',
@@ -174,12 +192,19 @@ export class SessionRuntime {
     await this.sandbox.destroy().catch(() => {});
   }
 
-  /** Stops the agent host and the sandbox (reaper, delete, shutdown). */
-  async dispose(): Promise<void> {
+  /**
+   * Stops the agent host and the sandbox (stop, reaper, shutdown, delete). The work tree is
+   * checkpointed first unless the session's data is going away (`checkpoint: false`).
+   */
+  async dispose(options: { checkpoint: boolean } = { checkpoint: true }): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     this.ctx.runtimes.remove(this.sessionId, this);
     await this.drain();
+    if (options.checkpoint) {
+      const turn = this.turn;
+      await this.ctx.checkpoints.record(this.sessionId, turn?.started ? { reason: 'turn', turnId: turn.turnId, prompt: turn.text } : { reason: 'stop', turnId: null });
+    }
     try {
       this.agent.send({ type: 'shutdown' });
     } catch {

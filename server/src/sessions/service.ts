@@ -1,5 +1,5 @@
 import { rm, readFile } from 'node:fs/promises';
-import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessionResponse } from '@berth/protocol';
+import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
 import type { JobKind, JobRecord, SessionRecord } from '../store/store';
@@ -12,6 +12,9 @@ import { ApiError, BerthError } from '../util/errors';
 import { newSessionId, newTurnId } from './ids';
 import { setStatus, toView } from './status';
 
+/** How long Stop waits for an interrupted turn to end before it stops the sandbox anyway. */
+const STOP_TURN_GRACE_MS = 10_000;
+
 /** The use cases behind the HTTP routes: start, read, message, retry, interrupt, delete. */
 export class SessionService {
   constructor(
@@ -22,7 +25,7 @@ export class SessionService {
   ) {}
 
   /** Another user's session does not exist, as far as this user can tell. */
-  private async owned(owner: string, id: string): Promise<SessionRecord> {
+  async owned(owner: string, id: string): Promise<SessionRecord> {
     const session = await this.ctx.store.getSession(id);
     if (!session || session.owner !== owner) throw new ApiError(404, 'not_found', 'no such session');
     return session;
@@ -124,7 +127,7 @@ export class SessionService {
 
   /** Runs a message on this instance's live agent. */
   private async startTurn(runtime: SessionRuntime, id: string, turnId: string, text: string): Promise<SendMessageResponse> {
-    runtime.beginTurn(turnId);
+    runtime.beginTurn(turnId, text);
     await setStatus(this.ctx, id, 'running', null, { lastActivityAt: new Date().toISOString() });
     await this.ctx.events.append(id, 'user_message', { turnId, text });
     try {
@@ -232,12 +235,49 @@ export class SessionService {
 
   /** A command sent by another instance, for a session whose sandbox may be here. */
   onControl(command: ControlCommand): void {
-    if (command.t !== this.ctx.config.instanceTag || command.c !== 'interrupt') return;
+    if (command.t !== this.ctx.config.instanceTag) return;
+    if (command.c === 'stop') {
+      void this.stopHere(command.s).catch((err: unknown) => this.ctx.logger.warn({ err, sessionId: command.s }, 'stopping a sandbox failed'));
+      return;
+    }
     try {
       this.interruptHere(command.s);
     } catch {
       // The agent exited meanwhile: its turn ends with that, nothing left to interrupt.
     }
+  }
+
+  /**
+   * Stops the sandbox and keeps the session with its changes: a checkpoint is recorded, the
+   * session sleeps, and the next message resumes it. A running turn is interrupted first.
+   */
+  async stop(owner: string, id: string): Promise<StopSessionResponse> {
+    const session = await this.owned(owner, id);
+    if (session.status === 'preparing') throw new ApiError(409, 'not_ready', 'the session is being prepared; stop it once it is ready, or delete it');
+    if (session.status === 'sleeping' || session.status === 'failed') return { sessionId: id, status: session.status };
+    if (this.ctx.runtimes.get(id)) {
+      await this.stopHere(id);
+      return { sessionId: id, status: 'sleeping' };
+    }
+    const elsewhere = session.instance;
+    if (elsewhere && elsewhere !== this.ctx.config.instanceTag && (await this.membership?.alive(elsewhere))) {
+      if (await this.ctx.bus.sendControl({ t: elsewhere, s: id, c: 'stop' })) return { sessionId: id, status: session.status };
+    }
+    // Nothing runs it anywhere (its instance is gone): it is asleep already, in all but name.
+    await setStatus(this.ctx, id, 'sleeping', null, { sandbox: null });
+    return { sessionId: id, status: 'sleeping' };
+  }
+
+  /** Stops this instance's sandbox of the session (interrupting its turn, which then ends normally). */
+  private async stopHere(id: string): Promise<void> {
+    const runtime = this.ctx.runtimes.get(id);
+    if (!runtime) return;
+    if (runtime.turn) {
+      this.interruptHere(id);
+      await runtime.turnEnded(STOP_TURN_GRACE_MS);
+    }
+    await runtime.dispose();
+    await setStatus(this.ctx, id, 'sleeping', null, { sandbox: null });
   }
 
   /** Interrupts the turn running on this instance's agent; false when there is none. */
@@ -253,10 +293,11 @@ export class SessionService {
   async delete(owner: string, id: string): Promise<void> {
     const session = await this.owned(owner, id);
     await this.jobs.cancelSession(id, 'deleted');
-    await this.ctx.runtimes.get(id)?.dispose();
+    await this.ctx.runtimes.get(id)?.dispose({ checkpoint: false });
     if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
     await this.ctx.store.deleteSession(id);
     await Promise.all([
+      this.ctx.checkpoints.discard(id),
       rm(this.ctx.paths.workspace(id), { recursive: true, force: true }),
       rm(this.ctx.paths.shared(id), { recursive: true, force: true }),
       rm(this.ctx.paths.sessionLog(id), { force: true }),

@@ -2,6 +2,7 @@ import type { PreparationStep, ProgressStep, SessionStatus, SessionView } from '
 import type { ServerContext } from '../context';
 import type { SessionPatch, SessionRecord } from '../store/store';
 import { redactUrlCredentials } from '../util/redact';
+import { changesView } from '../changes/checkpoints';
 
 /** Changes a session's status and tells connected clients (a volatile `status` event). */
 export async function setStatus(
@@ -35,5 +36,6 @@ export function toView(s: SessionRecord, order?: readonly { name: PreparationSte
     lastError: s.lastError,
     lastEventId: s.lastEventId,
     ...(order ? { steps: order.map((step) => step.name) } : {}),
+    changes: changesView(s),
   };
 }

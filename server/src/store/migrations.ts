@@ -12,11 +12,13 @@ interface DialectTypes {
   /** An auto-numbered primary key. */
   serial: string;
   withoutRowid: string;
+  /** Binary data (git bundles). */
+  blob: string;
 }
 
 const TYPES: Record<Dialect, DialectTypes> = {
-  sqlite: { epoch: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', withoutRowid: ' WITHOUT ROWID' },
-  postgres: { epoch: 'BIGINT', serial: 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY', withoutRowid: '' },
+  sqlite: { epoch: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT', withoutRowid: ' WITHOUT ROWID', blob: 'BLOB' },
+  postgres: { epoch: 'BIGINT', serial: 'BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY', withoutRowid: '', blob: 'BYTEA' },
 };
 
 export interface Migration {
@@ -96,6 +98,32 @@ export const MIGRATIONS: Migration[] = [
       CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE spent_tickets (nonce TEXT PRIMARY KEY, expires_at ${t.epoch} NOT NULL)${t.withoutRowid};
       CREATE INDEX spent_tickets_expiry ON spent_tickets(expires_at);
+    `,
+  },
+  {
+    // The session's work: its base commit and work branch, a summary of its changes, its last push,
+    // and every checkpoint with the git bundle (previous checkpoint..this one) that rebuilds it on
+    // any instance, whatever happened to the data dir that made it.
+    version: 4,
+    sql: (t) => `
+      ALTER TABLE sessions ADD COLUMN base_sha TEXT;
+      ALTER TABLE sessions ADD COLUMN work_branch TEXT;
+      ALTER TABLE sessions ADD COLUMN changes TEXT;
+      ALTER TABLE sessions ADD COLUMN pushed TEXT;
+      CREATE TABLE checkpoints (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        sha        TEXT NOT NULL,
+        parent     TEXT NOT NULL,
+        turn_id    TEXT,
+        reason     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        files      INTEGER NOT NULL,
+        additions  INTEGER NOT NULL,
+        deletions  INTEGER NOT NULL,
+        bundle     ${t.blob} NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      );
     `,
   },
 ];

@@ -1,5 +1,5 @@
 import { ErrorInfo, PersistedEvent, type SessionStatus } from '@berth/protocol';
-import type { JobRecord, SessionPatch, SessionRecord } from './store';
+import type { CheckpointRecord, JobRecord, SessionPatch, SessionRecord } from './store';
 
 // Row shapes and their mapping, shared by every store: both dialects keep the same columns.
 
@@ -23,6 +23,56 @@ export interface SessionRow {
   initial_turn_id: string | null;
   last_activity_at: string;
   instance: string | null;
+  base_sha?: string | null;
+  work_branch?: string | null;
+  changes?: string | null;
+  pushed?: string | null;
+}
+
+export interface CheckpointRow {
+  session_id: string;
+  seq: number;
+  sha: string;
+  parent: string;
+  turn_id: string | null;
+  reason: string;
+  created_at: string;
+  files: number;
+  additions: number;
+  deletions: number;
+}
+
+/** The columns of a checkpoint row but its bundle, for listings. */
+export const CHECKPOINT_COLUMNS = 'session_id, seq, sha, parent, turn_id, reason, created_at, files, additions, deletions';
+
+export function checkpointRow(c: CheckpointRecord): CheckpointRow {
+  return {
+    session_id: c.sessionId,
+    seq: c.seq,
+    sha: c.sha,
+    parent: c.parent,
+    turn_id: c.turnId,
+    reason: c.reason,
+    created_at: c.createdAt,
+    files: c.files,
+    additions: c.additions,
+    deletions: c.deletions,
+  };
+}
+
+export function toCheckpoint(r: CheckpointRow): CheckpointRecord {
+  return {
+    sessionId: r.session_id,
+    seq: Number(r.seq),
+    sha: r.sha,
+    parent: r.parent,
+    turnId: r.turn_id,
+    reason: r.reason as CheckpointRecord['reason'],
+    createdAt: r.created_at,
+    files: Number(r.files),
+    additions: Number(r.additions),
+    deletions: Number(r.deletions),
+  };
 }
 
 export interface JobRow {
@@ -57,8 +107,12 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   initialTurnId: 'initial_turn_id',
   lastActivityAt: 'last_activity_at',
   instance: 'instance',
+  baseSha: 'base_sha',
+  workBranch: 'work_branch',
+  changes: 'changes',
+  pushed: 'pushed',
 };
-const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox']);
+const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox', 'changes', 'pushed']);
 
 /** The columns a patch sets (column → stored value); undefined fields are left alone. */
 export function patchColumns(patch: SessionPatch): Record<string, unknown> {
@@ -91,6 +145,10 @@ export function sessionRow(session: SessionRecord): SessionRow {
     initial_turn_id: session.initialTurnId,
     last_activity_at: session.lastActivityAt,
     instance: session.instance ?? null,
+    base_sha: session.baseSha ?? null,
+    work_branch: session.workBranch ?? null,
+    changes: session.changes ? JSON.stringify(session.changes) : null,
+    pushed: session.pushed ? JSON.stringify(session.pushed) : null,
   };
 }
 
@@ -115,6 +173,10 @@ export function toSession(r: SessionRow): SessionRecord {
     initialTurnId: r.initial_turn_id,
     lastActivityAt: r.last_activity_at,
     instance: r.instance,
+    baseSha: r.base_sha ?? null,
+    workBranch: r.work_branch ?? null,
+    changes: r.changes ? (JSON.parse(r.changes) as SessionRecord['changes']) : null,
+    pushed: r.pushed ? (JSON.parse(r.pushed) as SessionRecord['pushed']) : null,
   };
 }
 

@@ -1,5 +1,7 @@
 import type {
+  ChangesSummary,
   ErrorInfo,
+  PushedRef,
   PersistedData,
   PersistedEvent,
   PersistedEventType,
@@ -31,6 +33,29 @@ export interface SessionRecord {
   lastActivityAt: string;
   /** The instance whose sandbox serves the session (the one that last ran a job for it); none = any. */
   instance?: string | null;
+  /** The commit the session was cloned at; null until the clone is done. */
+  baseSha?: string | null;
+  /** The branch checkpoints are committed on (and pushed to by default). */
+  workBranch?: string | null;
+  /** What changed, base → newest checkpoint (the view's `changes`, without `pushed`). */
+  changes?: Omit<ChangesSummary, 'pushed'> | null;
+  pushed?: PushedRef | null;
+}
+
+/** One checkpoint: a commit of the work tree, after a turn or before its sandbox stopped. */
+export interface CheckpointRecord {
+  sessionId: string;
+  /** 1, 2, …: the order of the chain. */
+  seq: number;
+  sha: string;
+  /** The previous checkpoint, or the base for the first one. */
+  parent: string;
+  turnId: string | null;
+  reason: 'turn' | 'stop';
+  createdAt: string;
+  files: number;
+  additions: number;
+  deletions: number;
 }
 
 export type SessionPatch = Partial<
@@ -45,6 +70,10 @@ export type SessionPatch = Partial<
     | 'initialTurnId'
     | 'lastActivityAt'
     | 'instance'
+    | 'baseSha'
+    | 'workBranch'
+    | 'changes'
+    | 'pushed'
   >
 >;
 
@@ -149,6 +178,16 @@ export interface Store {
   spendTicket(nonce: string, expiresAt: number): Promise<boolean>;
   /** Forgets the nonces of tickets expired before `now` (they are refused for that anyway). */
   pruneSpentTickets(now: number): Promise<number>;
+
+  /**
+   * Appends a checkpoint with its bundle (parent..sha) and sets the session's changes summary, in
+   * one transaction. `checkpoint.seq` must be the next one: false when another writer took it.
+   */
+  addCheckpoint(checkpoint: CheckpointRecord, bundle: Buffer, changes: NonNullable<SessionRecord['changes']>): Promise<boolean>;
+  /** The session's checkpoints in order (without bundles). */
+  listCheckpoints(sessionId: string): Promise<CheckpointRecord[]>;
+  /** The bundle that adds checkpoint `seq` to a repository holding its parent. */
+  checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null>;
 
   /** A cheap round trip, for the health check. */
   ping(): Promise<void>;

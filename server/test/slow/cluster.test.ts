@@ -12,12 +12,16 @@ import { answerOf, ApiClient, isReady, makeRepo, sandboxPids, sleep, spawnCli, t
 const TOKEN = 'tok_cluster_test_0123456789';
 const LEASE_S = 2;
 // Answers with the number of earlier user turns it was given and the last of them: proves the transcript.
-// A message starting with "hold" says so and then works for a minute (until interrupted).
+// A message starting with "hold" says so and then works for a minute (until interrupted); "write X"
+// writes X.txt into the work tree; "files" lists the .txt files there.
 const TRANSCRIPT_AGENT = `node -e '
-const t = JSON.parse(require("fs").readFileSync(process.env.BERTH_TRANSCRIPT_FILE, "utf8"));
+const fs = require("fs");
+const t = JSON.parse(fs.readFileSync(process.env.BERTH_TRANSCRIPT_FILE, "utf8"));
 const users = t.filter((e) => e.role === "user").map((e) => e.text);
 let input = ""; process.stdin.on("data", (d) => input += d).on("end", () => {
   if (input.startsWith("hold")) { process.stdout.write("holding\\n"); setTimeout(() => {}, 60000); return; }
+  if (input.startsWith("write ")) fs.writeFileSync(input.slice(6).trim() + ".txt", "written\\n");
+  if (input.startsWith("files")) { process.stdout.write("files=" + fs.readdirSync(".").filter((f) => f.endsWith(".txt")).sort().join(",")); return; }
   process.stdout.write("earlier=" + users.length + " last=" + (users.at(-1) ?? "-") + " now=" + input); });'`;
 
 interface Instance {
@@ -321,5 +325,36 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     assert.deepEqual(persistedJson(watch), persistedJson(replay), 'no event lost or repeated across the takeover');
     assert.equal(replay.persisted().filter((e) => e.type === 'user_message').length, 2);
     await Promise.all([watch.close(), replay.close()]);
+  });
+
+  it('kill -9 of the instance holding the work: another instance serves the checkpoints, and a resume there restores the work tree', async () => {
+    const alive = () => instances.filter(running);
+    while (alive().length < 2) instances.push(await startInstance(`inst_${randomBytes(2).toString('hex')}`, store));
+    const entry = alive()[0]!;
+    const { body } = await entry.api.start({ repo: { url: makeRepo() }, prompt: 'write alpha', autoInitiate: true });
+    const id = body.sessionId as string;
+    const owner = byName(await placement(id)) ?? entry;
+    const other = alive().find((i) => i !== owner)!;
+    const watch = await other.api.stream(id);
+    await watch.waitFor((e) => e.type === 'changes', 20_000, 'the first checkpoint');
+    await watch.waitFor(turnComplete);
+    await kill9(owner);
+
+    // The checkpoint is served from the shared store (its bundle) and the repository: no sandbox, no owner.
+    const changes = await other.api.request('GET', `/v1/sessions/${id}/changes`);
+    assert.equal(changes.status, 200, JSON.stringify(changes.body));
+    assert.deepEqual(changes.body.files.map((f: { path: string }) => f.path), ['alpha.txt']);
+    const content = await other.api.request('GET', `/v1/sessions/${id}/content?ref=${changes.body.head}&path=alpha.txt`);
+    assert.equal(content.body, 'written\n');
+    const sent = await other.api.message(id, 'files');
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === sent.body.turnId, LEASE_S * 1000 + 30_000);
+    assert.equal(answerOf(watch.events, sent.body.turnId), 'files=alpha.txt', 'the resumed work tree is the checkpoint');
+    const next = await other.api.message(id, 'write beta');
+    await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === next.body.turnId, 30_000);
+    const latest = await other.api.request('GET', `/v1/sessions/${id}/changes`);
+    assert.deepEqual(latest.body.files.map((f: { path: string }) => f.path), ['alpha.txt', 'beta.txt']);
+    assert.equal(latest.body.checkpoints.length, 2);
+    await watch.close();
   });
 });

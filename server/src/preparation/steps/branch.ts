@@ -1,6 +1,6 @@
 import { checkBranchName } from '../../git/repoUrl';
 import { git } from '../../git/git';
-import { BerthError } from '../../util/errors';
+import { BerthError, errorMessage } from '../../util/errors';
 import type { PreparationStepModule, PreparationRun } from '../types';
 
 function workBranch(run: PreparationRun): string {
@@ -24,6 +24,15 @@ export const branch: PreparationStepModule = {
     const result = await git(args, opts);
     if (result.exitCode !== 0) {
       throw new BerthError('branch_failed', `could not check out ${name}: ${result.output.lastLines(3).join('\n')}`);
+    }
+    // Still the server's own clone (no sandbox or setup command has run in it): the moment to take
+    // the base commit, or to put back the newest checkpoint of a session resumed on a fresh clone.
+    try {
+      if ((await run.ctx.checkpoints.prepareWorkspace(run.session, run.workspaceDir, name)) === 'restored') {
+        return { message: `on ${name}, your changes restored` };
+      }
+    } catch (err) {
+      throw new BerthError('branch_failed', `could not ${run.session.baseSha ? 'restore the changes' : 'record the base commit'}: ${run.ctx.redactor.redact(errorMessage(err))}`);
     }
     return { message: exists ? `on ${name}` : `created ${name}` };
   },

@@ -16,7 +16,7 @@ export const initiate: PreparationStepModule = {
     const turn = run.initiateTurn;
     const runtime = run.runtime;
     if (!turn || !runtime) throw new BerthError('internal', 'nothing to initiate');
-    runtime.beginTurn(turn.turnId);
+    runtime.beginTurn(turn.turnId, turn.text);
     try {
       await runtime.agent.startTurn(turn.turnId, turn.text, ctx.config.timeouts.initiateMs, signal);
     } catch (err) {

@@ -1,7 +1,20 @@
 import pg from 'pg';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
-import { patchColumns, sessionRow, toEvent, toJob, toSession, type EventRow, type JobRow, type SessionRow } from '../rows';
+import type { CheckpointRecord, JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import {
+  CHECKPOINT_COLUMNS,
+  checkpointRow,
+  patchColumns,
+  sessionRow,
+  toCheckpoint,
+  toEvent,
+  toJob,
+  toSession,
+  type CheckpointRow,
+  type EventRow,
+  type JobRow,
+  type SessionRow,
+} from '../rows';
 import { migrate } from './migrations';
 import { EVENTS_CHANNEL, JOBS_CHANNEL, persistedNotice } from '../../cluster/notices';
 
@@ -284,6 +297,31 @@ export class PgStore implements Store {
 
   async pruneSpentTickets(now: number): Promise<number> {
     return (await this.pool.query('DELETE FROM spent_tickets WHERE expires_at <= $1', [now])).rowCount ?? 0;
+  }
+
+  async addCheckpoint(checkpoint: CheckpointRecord, bundle: Buffer, changes: NonNullable<SessionRecord['changes']>): Promise<boolean> {
+    const row = checkpointRow(checkpoint);
+    return this.tx(async (c) => {
+      const inserted = await c.query(
+        `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}, bundle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (session_id, seq) DO NOTHING`,
+        [...Object.values(row), bundle],
+      );
+      if (inserted.rowCount !== 1) return false;
+      await c.query('UPDATE sessions SET changes = $1, updated_at = $2 WHERE id = $3', [JSON.stringify(changes), new Date().toISOString(), checkpoint.sessionId]);
+      return true;
+    });
+  }
+
+  async listCheckpoints(sessionId: string): Promise<CheckpointRecord[]> {
+    return (await this.rows<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = $1 ORDER BY seq`, [sessionId])).map(
+      toCheckpoint,
+    );
+  }
+
+  async checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null> {
+    const [row] = await this.rows<{ bundle: Buffer }>('SELECT bundle FROM checkpoints WHERE session_id = $1 AND seq = $2', [sessionId, seq]);
+    return row?.bundle ?? null;
   }
 
   async ping(): Promise<void> {

@@ -1,7 +1,20 @@
 import Database from 'better-sqlite3';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
-import { patchColumns, sessionRow, toEvent, toJob, toSession, type EventRow, type JobRow, type SessionRow } from '../rows';
+import type { CheckpointRecord, JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import {
+  CHECKPOINT_COLUMNS,
+  checkpointRow,
+  patchColumns,
+  sessionRow,
+  toCheckpoint,
+  toEvent,
+  toJob,
+  toSession,
+  type CheckpointRow,
+  type EventRow,
+  type JobRow,
+  type SessionRow,
+} from '../rows';
 import { migrate } from './migrations';
 
 /** The embedded store: SQLite in WAL mode, one process per data dir. */
@@ -20,10 +33,10 @@ export class SqliteStore implements Store {
     this.stmts = {
       insertSession: db.prepare(`INSERT INTO sessions (id, owner, repo_url, repo_branch, prompt, setup, auto_initiate,
         status, step, created_at, updated_at, prepared_at, initiated_at, last_error, last_event_id, sandbox,
-        initial_turn_id, last_activity_at, instance)
+        initial_turn_id, last_activity_at, instance, base_sha, work_branch, changes, pushed)
         VALUES (@id, @owner, @repo_url, @repo_branch, @prompt, @setup, @auto_initiate, @status, @step, @created_at,
         @updated_at, @prepared_at, @initiated_at, @last_error, @last_event_id, @sandbox, @initial_turn_id,
-        @last_activity_at, @instance)`),
+        @last_activity_at, @instance, @base_sha, @work_branch, @changes, @pushed)`),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
       listSessions: db.prepare('SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, id'),
       allIds: db.prepare('SELECT id FROM sessions'),
@@ -209,6 +222,31 @@ export class SqliteStore implements Store {
 
   async pruneSpentTickets(now: number): Promise<number> {
     return this.db.prepare('DELETE FROM spent_tickets WHERE expires_at <= ?').run(now).changes;
+  }
+
+  async addCheckpoint(checkpoint: CheckpointRecord, bundle: Buffer, changes: NonNullable<SessionRecord['changes']>): Promise<boolean> {
+    return this.db.transaction(() => {
+      const inserted = this.db
+        .prepare(
+          `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}, bundle) VALUES (@session_id, @seq, @sha, @parent, @turn_id, @reason,
+           @created_at, @files, @additions, @deletions, @bundle) ON CONFLICT (session_id, seq) DO NOTHING`,
+        )
+        .run({ ...checkpointRow(checkpoint), bundle });
+      if (inserted.changes === 0) return false;
+      this.db.prepare('UPDATE sessions SET changes = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(changes), new Date().toISOString(), checkpoint.sessionId);
+      return true;
+    })();
+  }
+
+  async listCheckpoints(sessionId: string): Promise<CheckpointRecord[]> {
+    return (this.db.prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE session_id = ? ORDER BY seq`).all(sessionId) as CheckpointRow[]).map(
+      toCheckpoint,
+    );
+  }
+
+  async checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null> {
+    const row = this.db.prepare('SELECT bundle FROM checkpoints WHERE session_id = ? AND seq = ?').get(sessionId, seq) as { bundle: Buffer } | undefined;
+    return row?.bundle ?? null;
   }
 
   async ping(): Promise<void> {
