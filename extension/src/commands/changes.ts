@@ -38,6 +38,15 @@ function requireChanges(view: SessionView): ChangesSummary {
   return changes;
 }
 
+/**
+ * A branch of its own for the session's work. The server works on the branch the session was started
+ * on when one was given (e.g. the workspace's `main`): pushing that would update it directly, and a
+ * local branch of that name already exists.
+ */
+export function ownBranch(view: SessionView, changes: ChangesSummary): string {
+  return changes.branch !== view.repo.branch ? changes.branch : `berth/${view.id.slice(4, 16)}`;
+}
+
 function sessionLabel(view: SessionView): string {
   const prompt = view.prompt?.split('\n')[0]?.trim() ?? '';
   return prompt ? (prompt.length > 50 ? `${prompt.slice(0, 49)}…` : prompt) : view.id;
@@ -117,7 +126,7 @@ export async function applyChanges(ctx: CommandContext, arg?: unknown): Promise<
   );
   if (!how) return;
   if (how.how === 'worktree') await applyOntoWorktree(ctx, repo, id, changes);
-  else await applyAsBranch(ctx, repo, id, changes, how.how === 'switch');
+  else await applyAsBranch(ctx, repo, id, changes, ownBranch(view, changes), how.how === 'switch');
 }
 
 /** The workspace folder's repository that is a checkout of the session's repository (asks when several are). */
@@ -168,11 +177,11 @@ async function ensureBase(ctx: CommandContext, repo: LocalRepo, repoUrl: string,
   return false;
 }
 
-async function applyAsBranch(ctx: CommandContext, repo: LocalRepo, id: string, changes: ChangesSummary, checkout: boolean): Promise<void> {
+async function applyAsBranch(ctx: CommandContext, repo: LocalRepo, id: string, changes: ChangesSummary, wanted: string, checkout: boolean): Promise<void> {
   const name = await vscode.window.showInputBox({
     title: checkout ? 'Berth: check out the session\'s work as a new branch' : 'Berth: create a branch at the session\'s work',
     prompt: `A new local branch at ${short(changes.head)}`,
-    value: await freeBranchName(repo, changes.branch),
+    value: await freeBranchName(repo, wanted),
     ignoreFocusOut: true,
     validateInput: async (value) => {
       const candidate = value.trim();
@@ -275,6 +284,11 @@ async function reportApplied(repo: LocalRepo, result: ApplyResult): Promise<void
 export async function pushBranch(ctx: CommandContext, arg?: unknown, branch?: string): Promise<PushResponse | undefined> {
   const { id, view, api } = await resolveTarget(ctx, arg);
   const changes = requireChanges(view);
+  if (branch === undefined && changes.branch === view.repo.branch) {
+    const chosen = await choosePushTarget(ctx, view, changes);
+    if (chosen === undefined) return undefined;
+    branch = chosen ?? undefined;
+  }
   const target = branch ?? changes.branch;
   let res: PushResponse;
   try {
@@ -285,12 +299,12 @@ export async function pushBranch(ctx: CommandContext, arg?: unknown, branch?: st
   } catch (err) {
     if (err instanceof ApiError && err.code === 'push_rejected') {
       const other = 'Push to Another Branch…';
-      const choice = await vscode.window.showErrorMessage(`Berth: the remote refused the push to ${target}: ${err.message}`, other);
+      const choice = await vscode.window.showErrorMessage(`Berth: ${rejectedText(err.message)}`, other);
       if (choice !== other) return undefined;
       const name = await vscode.window.showInputBox({
         title: 'Berth: Push Branch',
         prompt: 'Push the session\'s work to this branch of the remote instead',
-        value: `${changes.branch}-2`,
+        value: `${ownBranch(view, changes)}-2`,
         ignoreFocusOut: true,
         validateInput: (v) => (v.trim() && !v.trim().startsWith('-') && !/\s/.test(v.trim()) ? undefined : 'Enter a branch name'),
       });
@@ -316,13 +330,34 @@ export async function pushBranch(ctx: CommandContext, arg?: unknown, branch?: st
   return res;
 }
 
+/**
+ * The session works on the branch it was started on: pushing as is would update that branch on the
+ * remote. Ask: a branch of its own (for a pull request), or onto that branch. null: the work branch.
+ */
+async function choosePushTarget(ctx: CommandContext, view: SessionView, changes: ChangesSummary): Promise<string | null | undefined> {
+  const own = ctx.deliveries.pushed(view.id)?.branch ?? ownBranch(view, changes);
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: `$(git-branch) Push to the branch ${own}`, detail: 'A branch of its own on the remote, for a pull request.', branch: own },
+      {
+        label: `$(repo-push) Push onto ${changes.branch}`,
+        detail: `Updates ${changes.branch} on the remote itself (only if it has not moved since the session started).`,
+        branch: null,
+      },
+    ],
+    { title: `Berth: Push Branch — ${totals(changes.files.length, changes.additions, changes.deletions)}`, placeHolder: 'Where should the session\'s work go?', ignoreFocusOut: true },
+  );
+  return picked ? picked.branch : undefined;
+}
+
 /** The remote's "new pull request" page for the session's branch; pushes first when the branch is behind. */
 export async function openPullRequest(ctx: CommandContext, arg?: unknown): Promise<void> {
   const { id, view } = await resolveTarget(ctx, arg);
   const changes = requireChanges(view);
   const known = ctx.deliveries.pushed(id);
   let pushed: PushResponse | undefined = known && known.head === changes.head && changes.pushed?.head === changes.head ? known : undefined;
-  pushed ??= await pushBranchQuietly(ctx, id);
+  // A pull request needs a branch of its own, not the one the session started from.
+  pushed ??= await pushBranchQuietly(ctx, id, changes.branch === view.repo.branch ? (known?.branch ?? ownBranch(view, changes)) : undefined);
   if (!pushed) return;
   if (!pushed.compareUrl) {
     void vscode.window.showInformationMessage(`Berth: ${pushed.remote} is not on GitHub, GitLab or Bitbucket, so there is no pull request page; the work is on its branch ${pushed.branch}.`);
@@ -332,24 +367,33 @@ export async function openPullRequest(ctx: CommandContext, arg?: unknown): Promi
 }
 
 /** A push for Open Pull Request: the same as Push Branch, without its own "Open Pull Request" question. */
-async function pushBranchQuietly(ctx: CommandContext, id: string): Promise<PushResponse | undefined> {
+async function pushBranchQuietly(ctx: CommandContext, id: string, branch: string | undefined): Promise<PushResponse | undefined> {
   const { api, view } = await resolveTarget(ctx, id);
   const changes = requireChanges(view);
+  const target = branch ?? changes.branch;
   try {
     const res = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Berth: pushing ${changes.branch} before opening the pull request…` },
-      () => api.push(id),
+      { location: vscode.ProgressLocation.Notification, title: `Berth: pushing ${target} before opening the pull request…` },
+      () => api.push(id, branch),
     );
     await ctx.deliveries.setPushed(id, { ...res, at: new Date().toISOString() });
     if (ctx.controller.sessionId === id) void ctx.controller.refreshChanges();
     return res;
   } catch (err) {
     if (err instanceof ApiError && err.code === 'push_rejected') {
-      void vscode.window.showErrorMessage(`Berth: the remote refused the push to ${changes.branch}: ${err.message} Use "Berth: Push Branch" to push to another branch.`);
+      void vscode.window.showErrorMessage(`Berth: ${rejectedText(err.message)} Use "Berth: Push Branch" to push to another branch.`);
       return undefined;
     }
     throw err;
   }
+}
+
+/** The server's reason, with what a non-fast-forward means for the user. */
+function rejectedText(message: string): string {
+  const why = /fetch first|non-fast-forward|stale info/i.test(message)
+    ? ' The branch on the remote has commits the session\'s work does not include, and Berth never force-pushes.'
+    : '';
+  return `${message.replace(/\.?$/, '.')}${why}`;
 }
 
 async function openExternal(url: string): Promise<void> {
