@@ -11,6 +11,7 @@ import type { SessionView } from '@berth/protocol';
 import { LocalRepo, sessionRef } from '../src/changes/localRepo';
 import { applyPlan, planApply } from '../src/changes/worktreeApply';
 import { ApiError } from '../src/session/apiClient';
+import { SessionController } from '../src/session/sessionController';
 import { git } from './helpers/gitFixture';
 import { startRealServer, waitFor, type RealServer } from './helpers/realServer';
 
@@ -133,13 +134,43 @@ describe('ApiClient: the session\'s work (real server)', () => {
     assert.match(refused.message, /taken/);
   });
 
+  it('the controller shows a card per checkpoint and follows with the server\'s cumulative summary', async () => {
+    const controller = new SessionController(real.api);
+    try {
+      await controller.open(id);
+      await waitFor('the replayed card', () => (controller.state.connection === 'open' && controller.state.session?.items.some((i) => i.kind === 'changes') ? true : undefined));
+      const first = view.changes!.head;
+      assert.equal(controller.state.session!.changes?.head, first, 'the snapshot\'s summary');
+      assert.equal(await controller.send('more edit-files'), true);
+      const session = await waitFor(
+        'the second card and the new summary',
+        () => {
+          const s = controller.state.session!;
+          return s.changes && s.changes.head !== first && s.items.filter((i) => i.kind === 'changes').length === 2 ? s : undefined;
+        },
+        30_000,
+      );
+      const second = session.items.filter((i) => i.kind === 'changes')[1]!;
+      assert.ok(second.kind === 'changes');
+      assert.equal(second.from, first, 'a card spans the previous checkpoint to this one');
+      assert.equal(second.to, session.changes!.head);
+      assert.deepEqual(second.files.map((f) => `${f.status} ${f.path}`), ['modified README.md']);
+      assert.deepEqual(session.changes, (await real.api.getSession(id)).changes, 'the summary is the server\'s');
+      await controller.stopSession();
+      await waitFor('sleeping', () => (controller.state.session?.status === 'sleeping' ? true : undefined));
+    } finally {
+      controller.dispose();
+    }
+  });
+
   it('stop keeps the session, sleeping; its changes stay readable', async () => {
     const res = await real.api.stopSession(id);
     assert.equal(res.sessionId, id);
     assert.equal(res.status, 'sleeping');
-    assert.equal((await real.api.getSession(id)).status, 'sleeping');
-    assert.equal((await real.api.getChanges(id)).head, view.changes!.head);
-    assert.equal(Buffer.from(await real.api.getContent(id, view.changes!.head, 'src/added.txt')).toString('utf8'), 'new file\n');
+    const now = await real.api.getSession(id);
+    assert.equal(now.status, 'sleeping');
+    assert.equal((await real.api.getChanges(id)).head, now.changes!.head);
+    assert.equal(Buffer.from(await real.api.getContent(id, now.changes!.head, 'src/added.txt')).toString('utf8'), 'new file\n');
   });
 
   it('a session without changes has no bundle to download (409), and leaves no file', async () => {
