@@ -17,6 +17,7 @@ const USAGE = `usage:
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
                      [--mirror-max-age DAYS (unused repo mirrors are removed after it; default 14)]
+                     [--checkpoint-max-file-mb MB (checkpoints leave larger files out and name them; default 50)]
                      [--start-rate PER_MINUTE (0: unlimited)] [--start-burst N] [--log-level info]
   berth-server token [--data-dir DIR]
 
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
         'max-preparations': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'mirror-max-age': { type: 'string' },
+        'checkpoint-max-file-mb': { type: 'string' },
         'setup-timeout': { type: 'string' },
         'clone-timeout': { type: 'string' },
         'start-rate': { type: 'string' },
@@ -153,6 +155,7 @@ async function main(): Promise<void> {
     maxConcurrentPreparations: Math.max(1, positiveInt('max-preparations', values['max-preparations'], base.maxConcurrentPreparations)),
     idleTimeoutMs: positiveInt('idle-timeout', values['idle-timeout'], base.idleTimeoutMs / 1000) * 1000,
     mirrorMaxAgeMs: positiveInt('mirror-max-age', values['mirror-max-age'], base.mirrorMaxAgeMs / 86_400_000) * 86_400_000,
+    checkpointMaxFileBytes: positiveInt('checkpoint-max-file-mb', values['checkpoint-max-file-mb'], base.checkpointMaxFileBytes / 1_048_576) * 1_048_576,
     timeouts: {
       ...base.timeouts,
       setupCommandMs: positiveInt('setup-timeout', values['setup-timeout'], base.timeouts.setupCommandMs / 1000) * 1000,

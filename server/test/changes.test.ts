@@ -128,6 +128,12 @@ describe('checkpoints and the changes API', () => {
 
     const view = (await alice.get(id)).body;
     assert.equal(view.changes?.head, data.head);
+    // A client (re)connecting gets the same summary in its `connected` snapshot.
+    const late = await alice.stream(id, view.lastEventId);
+    const connected = await late.waitFor((e) => e.type === 'connected');
+    assert.ok(connected.type === 'connected');
+    assert.deepEqual(connected.data.session.changes, view.changes);
+    await late.close();
     assert.deepEqual(view.changes?.files.map((f) => f.path).sort(), ['README.md', 'added.txt', 'data.bin', 'docs/handbook.md', 'src/remove-me.txt']);
 
     const all = await alice.request('GET', `/v1/sessions/${id}/changes`);

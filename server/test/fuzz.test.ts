@@ -285,6 +285,12 @@ describe('fuzz: hostile input', () => {
         ['POST', `/v1/sessions/${id}/stream-ticket`],
         ['GET', `/v1/sessions/${id}/log`],
         ['GET', `/v1/sessions/${id}/stream`],
+        ['POST', `/v1/sessions/${id}/stop`],
+        ['POST', `/v1/sessions/${id}/push`],
+        ['GET', `/v1/sessions/${id}/changes`],
+        ['GET', `/v1/sessions/${id}/diff`],
+        ['GET', `/v1/sessions/${id}/content`],
+        ['GET', `/v1/sessions/${id}/bundle`],
         [gen.pick(['PUT', 'PATCH', 'OPTIONS', 'HEAD', 'DELETE', 'TRACE']), `/v1/sessions/${id}`],
       ]);
     };
@@ -299,6 +305,9 @@ describe('fuzz: hostile input', () => {
         '?' + 'x=1&'.repeat(2000),
         '?%zz',
         '?' + gen.string().slice(0, 500),
+        `?from=${'a'.repeat(40)}&to=${gen.string().slice(0, 80)}`,
+        `?ref=${'0'.repeat(40)}&path=${gen.pick(['../../etc/passwd', '/etc/passwd', 'a/./b', '', '%00', gen.string().slice(0, 300)])}`,
+        `?path=${gen.string().slice(0, 5000)}`,
       ]);
     const batch: Promise<void>[] = [];
     for (let i = 0; i < HTTP_CASES; i++) {

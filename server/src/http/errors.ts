@@ -21,13 +21,14 @@ export function codeForStatus(status: number): ErrorCode {
  * Answers on a raw socket (no request object: a refused WebSocket upgrade, HTTP the parser could
  * not read) with the standard error body, then closes it.
  */
-export function refuseSocket(socket: Duplex, status: number, code: ErrorCode, message: string): void {
+export function refuseSocket(socket: Duplex, status: number, code: ErrorCode, message: string, head = false): void {
   if (socket.destroyed) return;
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      // The answer to a HEAD request has the headers of the body, never the body itself.
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
     () => socket.destroy(),
   );
 }
@@ -35,7 +36,9 @@ export function refuseSocket(socket: Duplex, status: number, code: ErrorCode, me
 /** Node's HTTP parser gave up on a request (malformed, headers too large, too slow). */
 export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return refuseSocket(socket, 408, 'bad_request', 'the request took too long to arrive');
-  if (err.code === 'HPE_HEADER_OVERFLOW') return refuseSocket(socket, 431, 'bad_request', 'the request headers are too large');
-  refuseSocket(socket, 400, 'bad_request', 'malformed HTTP request');
+  const raw: unknown = (err as { rawPacket?: unknown }).rawPacket;
+  const head = Buffer.isBuffer(raw) && raw.toString('latin1', 0, 5) === 'HEAD ';
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return refuseSocket(socket, 408, 'bad_request', 'the request took too long to arrive', head);
+  if (err.code === 'HPE_HEADER_OVERFLOW') return refuseSocket(socket, 431, 'bad_request', 'the request headers are too large', head);
+  refuseSocket(socket, 400, 'bad_request', 'malformed HTTP request', head);
 }
