@@ -3,7 +3,7 @@
 // working tree (three-way merge, dry run first, the user's edits never lost).
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BranchExistsError, LocalRepo, MissingBaseError, sessionRef } from '../src/changes/localRepo';
 import { normalizeRepoUrl, sameRepository } from '../src/changes/repoUrl';
@@ -103,6 +103,17 @@ describe('local repository: fetch the bundle, branch from it', () => {
     assert.equal(read(fx.workspace, 'src/app.txt'), mine);
     await assert.rejects(repo.createBranch({ name: 'agent-work', head, checkout: false }), BranchExistsError);
     await assert.rejects(repo.createBranch({ name: 'bad..name', head, checkout: false }), /not a valid branch name/);
+  });
+
+  it('waits out an index lock held for a moment (as VS Code\'s own git refreshes do)', async () => {
+    const head = fx.checkpoint(SESSION_EDITS);
+    const repo = await fetched(fx, head);
+    const lock = join(fx.workspace, '.git', 'index.lock');
+    writeFileSync(lock, '');
+    setTimeout(() => rmSync(lock, { force: true }), 300);
+    const result = await repo.createBranch({ name: 'after-lock', head, checkout: true });
+    assert.equal(result.checkedOut, true);
+    assert.equal(git(fx.workspace, 'rev-parse', 'HEAD'), head);
   });
 
   it('a workspace without the base commit gets a clear error; fetching the remote fixes it', async () => {

@@ -33,8 +33,24 @@ export class GitError extends Error {
 const DEFAULT_TIMEOUT_MS = 120_000;
 const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
 
+/** How often a command that found the index locked is tried again (VS Code's own git refreshes take the lock briefly). */
+const LOCK_RETRIES = 5;
+const LOCK_RETRY_MS = 200;
+
 /** Runs `git args…` in `cwd`; anything but exit 0 (or an `okCodes` code) is a GitError with git's own words. */
-export function runGit(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
+export async function runGit(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runOnce(args, options);
+    } catch (err) {
+      // git takes the lock before it changes anything: trying again is safe.
+      if (!(err instanceof GitError) || !/index\.lock': File exists/.test(err.stderr) || attempt >= LOCK_RETRIES) throw err;
+      await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
+    }
+  }
+}
+
+function runOnce(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd: options.cwd,
