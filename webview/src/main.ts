@@ -86,7 +86,9 @@ function render(state: ChatViewState): void {
   patch(errorBanner, [failed, session?.error, state.canRetry], () => (session && failed ? renderError(state, session) : []));
   errorBanner.hidden = !failed;
   conversation.update(session?.items ?? []);
-  patch(changesSummary, [session?.changes, state.applied], () => renderChangesSummary(session?.changes ?? null, state.applied, changesActions));
+  patch(changesSummary, [session?.changes, state.applied, session?.repo?.branch], () =>
+    renderChangesSummary(session?.changes ?? null, state.applied ?? null, session?.repo?.branch, changesActions),
+  );
   composer.update(state);
   if (nearBottom) {
     scroller.scrollTop = scroller.scrollHeight;

@@ -98,7 +98,7 @@ function totals(additions: number, deletions: number, cls = 'changes-totals'): H
 }
 
 /** The session's whole work, above the composer: totals, where it went, and the actions. */
-export function renderChangesSummary(changes: ChangesSummary | null, applied: AppliedWork | null, actions: ChangesActions): Node[] {
+export function renderChangesSummary(changes: ChangesSummary | null, applied: AppliedWork | null, repoBranch: string | undefined, actions: ChangesActions): Node[] {
   if (!changes || changes.head === changes.base || changes.files.length === 0) return [];
   const delivered = deliveryText(changes, applied);
   const pushedNow = changes.pushed?.head === changes.head;
@@ -110,7 +110,8 @@ export function renderChangesSummary(changes: ChangesSummary | null, applied: Ap
       { class: 'summary-line' },
       h('span', { class: 'summary-title', text: `${fileCount(changes.files.length)} changed` }),
       totals(changes.additions, changes.deletions),
-      h('span', { class: 'summary-branch', text: changes.branch, attrs: { title: `The session's work branch: ${changes.branch}` } }),
+      // The work branch, when it is a branch of its own (not the one the session was started on).
+      changes.branch !== repoBranch && h('span', { class: 'summary-branch', text: changes.branch, attrs: { title: `The session's work branch: ${changes.branch}` } }),
     ),
     delivered.length > 0 && h('div', { class: 'summary-delivered', text: delivered.join(' · ') }),
     h(
