@@ -45,7 +45,10 @@ export function activate(context: vscode.ExtensionContext): void {
     },
     log,
   });
-  const sessions = new SessionsTreeProvider(conn, log);
+  const sessions = new SessionsTreeProvider(conn, log, () => {
+    const s = controller.state.session;
+    return s?.sessionId ? { id: s.sessionId, status: s.status, changes: s.changes } : null;
+  });
   const ctx: CommandContext = { extension: context, connection: conn, controller, chatView, sessions, deliveries, log, output };
 
   // A new server or token replaces the API client; the open session belonged to the old one.

@@ -1,7 +1,7 @@
 // The "Sessions" list under the chat. When it is empty, VS Code shows the view welcome content
 // declared in package.json (signed out / local server starting / no sessions yet).
 import * as vscode from 'vscode';
-import type { SessionView } from '@berth/protocol';
+import type { ChangesSummary, SessionStatus, SessionView } from '@berth/protocol';
 import type { Connection } from '../connection';
 import { STATUS_CODICONS } from '../statusBarModel';
 import { errorMessage, type Logger } from '../logger';
@@ -14,6 +14,8 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionView
   constructor(
     private readonly connection: Connection,
     private readonly log: Logger,
+    /** The open session as the chat knows it (live from its stream): newer than the list the server returned a moment ago. */
+    private readonly live: () => { id: string; status: SessionStatus; changes: ChangesSummary | null } | null = () => null,
   ) {}
 
   refresh(): void {
@@ -27,6 +29,8 @@ export class SessionsTreeProvider implements vscode.TreeDataProvider<SessionView
     if (api) {
       try {
         sessions = (await api.listSessions()).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+        const open = this.live();
+        if (open) sessions = sessions.map((s) => (s.id === open.id ? { ...s, status: open.status, step: open.status === 'preparing' ? s.step : null, changes: open.changes ?? s.changes } : s));
       } catch (err) {
         this.log.warn(`sessions view: ${errorMessage(err)}`);
       }
