@@ -98,6 +98,8 @@ function createProvider(config: ServerConfig, redactor: Redactor): SandboxProvid
       defaultImage: config.defaultImage,
       timeoutMs: config.timeouts.sandboxMs,
       redact: redactor.secretsList(),
+      stateDir: dataPaths(config.dataDir).devcontainer,
+      controlManifestUrl: config.controlManifestUrl,
     });
   }
   return new LocalProvider({ instance: config.instanceTag, agentHostScript: config.agentHostScript });

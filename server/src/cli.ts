@@ -148,6 +148,8 @@ async function main(): Promise<void> {
     jobLeaseMs: Math.max(1, positiveInt('job-lease', values['job-lease'], base.jobLeaseMs / 1000)) * 1000,
     provider,
     defaultImage: values['default-image'] ?? base.defaultImage,
+    // An air-gapped site can serve the Dev Containers CLI's control manifest from a mirror.
+    controlManifestUrl: process.env.BERTH_CONTROL_MANIFEST_URL || base.controlManifestUrl,
     allowLocalRepos: values['allow-local-repos'] === true,
     tokens,
     agentCommand: values['agent-command'] ?? null,

@@ -12,6 +12,8 @@ export interface ServerConfig {
   provider: 'local' | 'devcontainer';
   /** Image of the default dev container config, for repos without one. */
   defaultImage: string;
+  /** The Dev Containers CLI's control manifest (disallowed features, advisories). */
+  controlManifestUrl: string;
   allowLocalRepos: boolean;
   /** user → token */
   tokens: Map<string, string>;
@@ -83,6 +85,8 @@ export function dataPaths(dataDir: string) {
     /** The server's own git repository of the session's base and checkpoints. */
     checkpoints: (sessionId: string) => join(dataDir, 'checkpoints', `${sessionId}.git`),
     sessionLog: (sessionId: string) => join(dataDir, 'logs', `${sessionId}.log`),
+    /** The devcontainer provider's own files. */
+    devcontainer: join(dataDir, 'devcontainer'),
   };
 }
 export type DataPaths = ReturnType<typeof dataPaths>;
@@ -94,6 +98,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     store: null,
     provider: 'local',
     defaultImage: 'berth/base:bookworm',
+    controlManifestUrl: 'https://containers.dev/static/devcontainer-control-manifest.json',
     allowLocalRepos: false,
     tokens: new Map(),
     agentCommand: null,

@@ -3,14 +3,16 @@
 // on stderr, and owns the process: its own timeout, AbortSignal, whole-process-group kill.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
-import { SESSION_LABEL, removeSessionContainers, type ExecCommand } from './docker.js';
+import { containerExcess, listing, mergedConfigExcess } from './confine.js';
+import { ControlManifest } from './controlManifest.js';
+import { SESSION_LABEL, removeSessionContainers, runDocker, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
-import { parseUpResult } from './schemas.js';
+import { containerInspectSchema, parseCommandResult, parseReadConfiguration, parseUpResult } from './schemas.js';
 import { killGroup } from '../../util/process';
 
 export { DEFAULT_IMAGE, findRepoConfig, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
@@ -29,6 +31,7 @@ export {
   type LabelledContainer,
 } from './docker.js';
 export { createRedactor, stripAnsi, type LifecycleFailure } from './progress.js';
+export { ControlManifest, CONTROL_MANIFEST_URL, controlManifestCacheFile } from './controlManifest.js';
 
 const DEFAULT_UP_TIMEOUT_MS = 15 * 60_000;
 // After SIGTERM to the group, how long before SIGKILL.
@@ -57,36 +60,11 @@ export function devcontainerCliPath(): string {
   return path;
 }
 
-/**
- * The CLI fetches https://containers.dev/static/devcontainer-control-manifest.json on every `up`
- * unless `<os.tmpdir()>/devcontainercli-<user>/control-manifest.json` is younger than 5 minutes.
- * The request has no timeout: on a network that swallows connections `up` hangs for ever.
- * Refreshing the cache's mtime (or writing an empty manifest) before each `up` skips the fetch.
- * Returns the cache file path.
- */
-export async function refreshControlManifestCache(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  // os.tmpdir() of the child: TMPDIR, TMP, TEMP, else /tmp (POSIX), without a trailing slash.
-  const childTmp = (env.TMPDIR || env.TMP || env.TEMP || tmpdir()).replace(/(.)\/+$/, '$1');
-  const file = join(childTmp, `devcontainercli-${userInfo().username}`, 'control-manifest.json');
-  const now = new Date();
-  try {
-    const existing = JSON.parse(await readFile(file, 'utf8')) as unknown;
-    if (existing && typeof existing === 'object') {
-      // Keep a real manifest fetched earlier; just make it fresh.
-      await utimes(file, now, now);
-      return file;
-    }
-  } catch {
-    // missing or unreadable: write an empty one
-  }
-  await mkdir(dirname(file), { recursive: true });
-  const temp = `${file}-${process.pid}-${Date.now()}`;
-  await writeFile(temp, JSON.stringify({ disallowedFeatures: [], featureAdvisories: [] }, null, 2));
-  await rename(temp, file);
-  return file;
-}
+/** Used when the caller brings none (no last good copy beyond the CLI's own cache file). */
+const defaultControlManifest = new ControlManifest();
 
-export type DevcontainerErrorKind = 'config' | 'failed' | 'timeout' | 'aborted' | 'spawn' | 'protocol';
+/** `refused`: the container would get (or got) more than a Berth sandbox may have. */
+export type DevcontainerErrorKind = 'config' | 'refused' | 'failed' | 'timeout' | 'aborted' | 'spawn' | 'protocol';
 
 /** `up` failed. `outputTail` holds the failing lifecycle command's last lines (or the CLI's error lines). */
 export class DevcontainerError extends Error {
@@ -155,8 +133,12 @@ export interface DevcontainerUpOptions {
   removeOnFailure?: boolean;
   /** Environment of the CLI process (PATH must find docker). */
   env?: NodeJS.ProcessEnv;
+  /** The CLI's TMPDIR for this `up` (its feature downloads, caches), removed afterwards; default the process's. */
+  cliTmpDir?: string;
   cliPath?: string;
-  /** Skip the control-manifest cache refresh (for measurements). */
+  /** The CLI's control manifest, fetched by Berth (the CLI's own fetch has no timeout). */
+  controlManifest?: ControlManifest;
+  /** Leave the CLI's control-manifest cache alone, so it fetches the manifest itself (for measurements). */
   skipManifestCache?: boolean;
 }
 
@@ -173,30 +155,69 @@ function checkSessionId(sessionId: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(sessionId)) throw new Error(`invalid session id for a container label: ${sessionId}`);
 }
 
-/** Builds the `up` argv (after the script path). */
+/** Arguments every CLI command of one `up` shares: the same config, the same workspace mount. */
+function commonArgs(options: { workspaceFolder: string; overrideConfigPath: string | null }): string[] {
+  return [
+    '--workspace-folder',
+    options.workspaceFolder,
+    // The clone itself, never a git root the CLI would look for above it (found by running git on
+    // the host in a work tree the sandbox may have written).
+    '--mount-workspace-git-root',
+    'false',
+    '--log-format',
+    'json',
+    ...(options.overrideConfigPath ? ['--override-config', options.overrideConfigPath] : []),
+  ];
+}
+
+/** Builds the `up` argv (after the script path). Lifecycle commands run later (`run-user-commands`). */
 export function upArgs(options: {
   sessionId: string;
   labels?: Record<string, string>;
   workspaceFolder: string;
   overrideConfigPath: string | null;
   secretsFile: string | null;
+  /** The repo pins its features (`devcontainer-lock.json`): keep checking it; else write none into the clone. */
+  lockfile?: boolean;
 }): string[] {
   const args = [
     'up',
-    '--workspace-folder',
-    options.workspaceFolder,
+    ...commonArgs(options),
     '--id-label',
     `${SESSION_LABEL}=${options.sessionId}`,
     ...Object.entries(options.labels ?? {}).flatMap(([k, v]) => ['--id-label', `${k}=${v}`]),
-    '--log-format',
-    'json',
     // The host uid is irrelevant for Berth and the update would build an extra image.
     '--update-remote-user-uid-default',
     'never',
+    '--gpu-availability',
+    'none',
+    // Nothing runs in the container before Berth has checked what it was started with.
+    '--skip-post-create',
   ];
-  if (options.overrideConfigPath) args.push('--override-config', options.overrideConfigPath);
+  if (!options.lockfile) args.push('--no-lockfile');
   if (options.secretsFile) args.push('--secrets-file', options.secretsFile);
   return args;
+}
+
+/** The lifecycle commands (onCreate … postAttach) of a container `up` created and Berth checked. */
+export function runUserCommandsArgs(options: {
+  containerId: string;
+  workspaceFolder: string;
+  overrideConfigPath: string | null;
+  secretsFile: string | null;
+}): string[] {
+  return [
+    'run-user-commands',
+    ...commonArgs(options),
+    '--container-id',
+    options.containerId,
+    ...(options.secretsFile ? ['--secrets-file', options.secretsFile] : []),
+  ];
+}
+
+/** What the CLI will start the container with: the config merged with its features and the image's label. */
+export function readConfigurationArgs(options: { workspaceFolder: string; overrideConfigPath: string | null }): string[] {
+  return ['read-configuration', ...commonArgs(options), '--include-merged-configuration', '--include-features-configuration'];
 }
 
 
@@ -246,62 +267,95 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       secretsFile = join(configDir, 'secrets.json');
       await writeFile(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
     }
-    const env = options.env ?? process.env;
-    if (!options.skipManifestCache) await refreshControlManifestCache(env);
+    const env = { ...(options.env ?? process.env), ...(options.cliTmpDir ? { TMPDIR: options.cliTmpDir } : {}) };
+    if (options.cliTmpDir) await mkdir(options.cliTmpDir, { recursive: true, mode: 0o700 });
+    if (!options.skipManifestCache) await (options.controlManifest ?? defaultControlManifest).prepare(env);
 
-    const args = upArgs({
-      sessionId: options.sessionId,
-      labels: options.labels,
-      workspaceFolder: options.workspaceFolder,
-      overrideConfigPath: config.overrideConfigPath,
-      secretsFile,
-    });
-    const outcome = await runCli(cliPath, args, { env, timeoutMs, signal: options.signal, interpreter });
-    const durationMs = Date.now() - started;
-
-    if (outcome.ended !== 'exited') {
+    const deadline = started + timeoutMs;
+    const common = { workspaceFolder: options.workspaceFolder, overrideConfigPath: config.overrideConfigPath };
+    const berthMounts = [options.workspaceFolder, ...(options.mounts ?? []).map((m) => m.source)];
+    const run = (args: string[]) => runCli(cliPath, args, { env, timeoutMs: Math.max(1, deadline - Date.now()), signal: options.signal, interpreter });
+    const fail = async (error: DevcontainerError): Promise<never> => {
       if (removeOnFailure) await removeLeftovers(options.sessionId, interpreter);
+      throw error;
+    };
+    // Its phases are one `up` to the user: one time budget, one way to say it ran out.
+    const endedEarly = (outcome: CliOutcome, phase: string) => {
       const where = interpreter.lastMessage ? ` (last step: ${interpreter.lastMessage})` : '';
-      throw new DevcontainerError({
-        kind: outcome.ended,
-        message:
-          outcome.ended === 'timeout'
-            ? `devcontainer up timed out after ${Math.round(timeoutMs / 1000)} s${where}`
-            : `devcontainer up aborted${where}`,
+      interpreter.log(`devcontainer ${phase}: ${outcome.ended}`);
+      return new DevcontainerError({
+        kind: outcome.ended === 'timeout' ? 'timeout' : 'aborted',
+        message: outcome.ended === 'timeout' ? `devcontainer up timed out after ${Math.round(timeoutMs / 1000)} s${where}` : `devcontainer up aborted${where}`,
         outputTail: interpreter.failureTail(),
       });
+    };
+
+    // 1. What the container would be started with, before it exists: the config merged with its
+    // features and its image's devcontainer.metadata label.
+    interpreter.progress('reading the dev container configuration');
+    const read = await run(readConfigurationArgs(common));
+    if (read.ended !== 'exited') return fail(endedEarly(read, 'read-configuration'));
+    const merged = parseReadConfiguration(read.stdout);
+    if (!merged) {
+      return fail(
+        new DevcontainerError({
+          kind: read.spawnError ? 'spawn' : 'config',
+          message: read.spawnError ? `cannot start the Dev Containers CLI: ${read.spawnError.message}` : 'the dev container configuration could not be resolved',
+          outputTail: interpreter.failureTail(),
+          exitCode: read.exitCode,
+        }),
+      );
+    }
+    const excess = mergedConfigExcess(merged, berthMounts);
+    if (excess.length > 0) {
+      interpreter.log(`refused before up: ${excess.join('; ')}`);
+      return fail(new DevcontainerError({ kind: 'refused', message: refusal(excess) }));
     }
 
+    // 2. The container, with no lifecycle command run yet.
+    const outcome = await run(
+      upArgs({ sessionId: options.sessionId, labels: options.labels, ...common, secretsFile, lockfile: hasLockfile(config.repoConfigPath) }),
+    );
+    if (outcome.ended !== 'exited') return fail(endedEarly(outcome, 'up'));
     const result = parseUpResult(outcome.stdout);
     if (!result) {
-      if (removeOnFailure) await removeLeftovers(options.sessionId, interpreter);
-      throw new DevcontainerError({
-        kind: outcome.spawnError ? 'spawn' : 'protocol',
-        message: outcome.spawnError
-          ? `cannot start the Dev Containers CLI: ${outcome.spawnError.message}`
-          : `devcontainer up exited with ${outcome.exitCode ?? outcome.signal} without a result`,
-        outputTail: interpreter.failureTail(),
-        exitCode: outcome.exitCode,
-      });
+      return fail(
+        new DevcontainerError({
+          kind: outcome.spawnError ? 'spawn' : 'protocol',
+          message: outcome.spawnError
+            ? `cannot start the Dev Containers CLI: ${outcome.spawnError.message}`
+            : `devcontainer up exited with ${outcome.exitCode ?? outcome.signal} without a result`,
+          outputTail: interpreter.failureTail(),
+          exitCode: outcome.exitCode,
+        }),
+      );
     }
-    if (result.outcome === 'error') {
-      const redact = (s: string | undefined) => (s === undefined ? undefined : interpreter.redactText(s));
-      const description = redact(result.description);
-      const cliMessage = redact(result.message);
-      const failure = interpreter.lifecycleFailure;
-      interpreter.log(`devcontainer up failed: ${description ?? ''} ${cliMessage ?? ''}`.trim());
-      if (removeOnFailure) await removeLeftovers(options.sessionId, interpreter);
-      throw new DevcontainerError({
-        kind: 'failed',
-        message: [description, cliMessage].filter(Boolean).join(' ') || 'devcontainer up failed',
-        description,
-        cliMessage,
-        lifecycleFailure: failure,
-        outputTail: interpreter.failureTail(),
-        containerId: result.containerId,
-        exitCode: outcome.exitCode,
-      });
+    if (result.outcome === 'error') return fail(cliFailure(result, interpreter, outcome.exitCode));
+
+    // 3. What it really got: refused (and removed) unless it is what Berth grants.
+    const got = await containerExcessOf(result.containerId, berthMounts);
+    if (got.length > 0) {
+      interpreter.log(`refused after up: container ${result.containerId.slice(0, 12)} has ${got.join('; ')}`);
+      return fail(new DevcontainerError({ kind: 'refused', message: refusal([`the container was created with ${listing(got)}`]) }));
     }
+
+    // 4. Only now the repo's lifecycle commands.
+    const lifecycle = await run(runUserCommandsArgs({ containerId: result.containerId, ...common, secretsFile }));
+    if (lifecycle.ended !== 'exited') return fail(endedEarly(lifecycle, 'run-user-commands'));
+    const ran = parseCommandResult(lifecycle.stdout);
+    if (!ran || ran.outcome === 'error') {
+      return fail(
+        ran?.outcome === 'error'
+          ? cliFailure({ ...ran, containerId: result.containerId }, interpreter, lifecycle.exitCode)
+          : new DevcontainerError({
+              kind: 'protocol',
+              message: `devcontainer run-user-commands exited with ${lifecycle.exitCode ?? lifecycle.signal} without a result`,
+              outputTail: interpreter.failureTail(),
+              exitCode: lifecycle.exitCode,
+            }),
+      );
+    }
+    const durationMs = Date.now() - started;
     interpreter.log(`devcontainer up: container ${result.containerId} user ${result.remoteUser} in ${durationMs} ms`);
     return {
       containerId: result.containerId,
@@ -313,7 +367,54 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
   } finally {
     if (secretsFile) await rm(secretsFile, { force: true });
     if (ownConfigDir) await rm(configDir, { recursive: true, force: true });
+    if (options.cliTmpDir) await rm(options.cliTmpDir, { recursive: true, force: true });
   }
+}
+
+/** The sentence a refused sandbox fails with: what was asked for, by whom, and what to do. */
+function refusal(problems: string[]): string {
+  return `the dev container asks for more than a Berth sandbox gets: ${problems.join('; ')}. Sandboxes get no host mounts, devices or privileges; remove these settings (or the feature) from the dev container config`;
+}
+
+function cliFailure(result: { message?: string; description?: string; containerId?: string }, interpreter: UpLogInterpreter, exitCode: number | null): DevcontainerError {
+  const redact = (s: string | undefined) => (s === undefined ? undefined : interpreter.redactText(s));
+  const description = redact(result.description);
+  const cliMessage = redact(result.message);
+  interpreter.log(`devcontainer failed: ${description ?? ''} ${cliMessage ?? ''}`.trim());
+  return new DevcontainerError({
+    kind: 'failed',
+    message: [description, cliMessage].filter(Boolean).join(' ') || 'devcontainer up failed',
+    description,
+    cliMessage,
+    lifecycleFailure: interpreter.lifecycleFailure,
+    outputTail: interpreter.failureTail(),
+    containerId: result.containerId,
+    exitCode,
+  });
+}
+
+/** A repo that pins its features keeps its lockfile checked; Berth writes none into a clone. */
+function hasLockfile(repoConfigPath: string | null): boolean {
+  if (!repoConfigPath) return false;
+  const dir = dirname(repoConfigPath);
+  return ['devcontainer-lock.json', '.devcontainer-lock.json'].some((name) => existsSync(join(dir, name)));
+}
+
+/** `docker inspect` of the created container (and of its named volumes) against what Berth grants. */
+async function containerExcessOf(containerId: string, berthMounts: readonly string[]): Promise<string[]> {
+  const [raw] = JSON.parse(await runDocker(['inspect', '--type', 'container', containerId])) as unknown[];
+  const inspect = containerInspectSchema.safeParse(raw);
+  if (!inspect.success) return ['a configuration Berth cannot read (docker inspect)'];
+  const excess = containerExcess(inspect.data, berthMounts);
+  // A named volume can be a host directory in disguise (local driver, `o=bind`, `device=/…`).
+  for (const volume of (inspect.data.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name)) {
+    const [info] = JSON.parse(await runDocker(['volume', 'inspect', volume.Name!]).catch(() => '[]')) as { Driver?: string; Options?: Record<string, string> | null }[];
+    const opts = info?.Options ?? {};
+    if ((info?.Driver && info.Driver !== 'local') || opts.device || /\bbind\b/.test(opts.o ?? '') || opts.type === 'none') {
+      excess.push(`volume ${volume.Name} (${info?.Driver ?? '?'} driver${opts.device ? `, device ${opts.device}` : ''})`);
+    }
+  }
+  return excess;
 }
 
 async function removeLeftovers(sessionId: string, interpreter: UpLogInterpreter): Promise<void> {

@@ -9,6 +9,7 @@ import { ProcessGroups } from '../processGroups';
 import { hostProcessTags, killOrphanProcesses } from '../hostProcesses';
 import { BerthError } from '../../util/errors';
 import {
+  ControlManifest,
   DevcontainerError,
   devcontainerUp,
   dockerDataRootFreeBytes,
@@ -31,6 +32,10 @@ export interface DevcontainerProviderOptions {
   timeoutMs: number;
   /** Values never to show in logs (tokens, keys). */
   redact: string[];
+  /** The server's own files of this provider (the control manifest's last good copy). */
+  stateDir: string;
+  /** Where the Dev Containers CLI's control manifest is fetched from. */
+  controlManifestUrl: string;
 }
 
 /** The environment of the host-side `docker` client: enough to reach the daemon, nothing secret. */
@@ -78,12 +83,27 @@ class DevcontainerSandbox implements Sandbox {
   }
 }
 
+/** The failure's code, for clients (and people) that act on what failed. */
+function errorCode(err: DevcontainerError): string {
+  switch (err.kind) {
+    case 'config':
+      return 'config_invalid';
+    case 'refused':
+      return 'config_unsupported';
+    case 'timeout':
+      return 'sandbox_timeout';
+    case 'failed':
+      return err.lifecycleFailure ? 'lifecycle_failed' : 'sandbox_failed';
+    default:
+      return 'sandbox_failed';
+  }
+}
+
 /**
- * Removes the override config folders (`<tmp>/berth-devcontainer/<session>-<pid>-<ms>`, which may
- * hold a secrets file) of servers that died during `up`: their pid no longer runs.
+ * Removes the per-`up` folders (`<session>-<pid>-<ms>`: override configs, which may hold a secrets
+ * file, and the CLI's temp folders) of servers that died during `up`: their pid no longer runs.
  */
-async function removeStaleConfigDirs(): Promise<void> {
-  const root = join(tmpdir(), 'berth-devcontainer');
+async function removeStaleConfigDirs(root = join(tmpdir(), 'berth-devcontainer')): Promise<void> {
   for (const name of await readdir(root).catch(() => [] as string[])) {
     const pid = Number(/-(\d+)-\d+$/.exec(name)?.[1]);
     if (!pid || pidAlive(pid)) continue;
@@ -108,7 +128,11 @@ export class DevcontainerProvider implements SandboxProvider {
   readonly name = 'devcontainer' as const;
   readonly setupInsideSandbox = true;
 
-  constructor(private readonly options: DevcontainerProviderOptions) {}
+  private readonly controlManifest: ControlManifest;
+
+  constructor(private readonly options: DevcontainerProviderOptions) {
+    this.controlManifest = new ControlManifest({ url: options.controlManifestUrl, stateFile: join(options.stateDir, 'control-manifest.json') });
+  }
 
   async create(request: SandboxCreateRequest): Promise<Sandbox> {
     const { agentHostScript } = this.options;
@@ -128,6 +152,9 @@ export class DevcontainerProvider implements SandboxProvider {
         onProgress: request.onProgress,
         onLog: request.onLog,
         redact: this.options.redact,
+        controlManifest: this.controlManifest,
+        // Its downloads and caches go where Berth removes them (one folder per `up`).
+        cliTmpDir: join(this.options.stateDir, 'tmp', `${request.sessionId}-${process.pid}-${Date.now()}`),
         // Tagged: a CLI (and its docker clients) left running by a killed server is killed on restart.
         env: dockerClientEnv(hostProcessTags(this.options.instance, request.sessionId)),
       });
@@ -136,7 +163,7 @@ export class DevcontainerProvider implements SandboxProvider {
     } catch (err) {
       if (err instanceof DevcontainerError) {
         if (err.kind === 'aborted') throw new BerthError('aborted', 'cancelled');
-        throw new BerthError(err.kind === 'timeout' ? 'sandbox_timeout' : 'sandbox_failed', err.formatForUser());
+        throw new BerthError(errorCode(err), err.formatForUser());
       }
       throw err;
     }
@@ -150,6 +177,7 @@ export class DevcontainerProvider implements SandboxProvider {
     // Host processes first (a CLI still running `up` would otherwise create a container later).
     killOrphanProcesses(this.options.instance, liveSessionIds);
     await removeStaleConfigDirs();
+    await removeStaleConfigDirs(join(this.options.stateDir, 'tmp'));
     const mine = await listLabelledContainers({}, `${INSTANCE_LABEL}=${this.options.instance}`);
     let removed = 0;
     for (const c of mine) {

@@ -69,16 +69,102 @@ export function parseLogLine(line: string): CliLogEvent | null {
   return parsed.success ? parsed.data : null;
 }
 
-/** Parses the result line: the last stdout line that is a JSON object with an `outcome`. */
-export function parseUpResult(stdout: string): CliUpResult | null {
+/** `run-user-commands`: {"outcome":"success","result":"done"} or the error shape of `up`. */
+export const commandResultSchema = z.discriminatedUnion('outcome', [z.object({ outcome: z.literal('success') }), upErrorSchema]);
+export type CliCommandResult = z.infer<typeof commandResultSchema>;
+
+/** The result line: the last stdout line that is a JSON object of the schema. */
+function parseResult<T>(schema: z.ZodType<T>, stdout: string): T | null {
   const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
   for (let i = lines.length - 1; i >= 0; i--) {
     try {
-      const parsed = upResultSchema.safeParse(JSON.parse(lines[i]!));
+      const parsed = schema.safeParse(JSON.parse(lines[i]!));
       if (parsed.success) return parsed.data;
     } catch {
       // not JSON: keep looking
     }
   }
   return null;
+}
+
+export const parseUpResult = (stdout: string): CliUpResult | null => parseResult(upResultSchema, stdout);
+export const parseCommandResult = (stdout: string): CliCommandResult | null => parseResult(commandResultSchema, stdout);
+
+/** A `mounts` entry as the spec allows it: a Docker `--mount` string or an object. */
+const mountSchema = z.union([
+  z.string(),
+  z.looseObject({ type: z.string().optional(), source: z.string().optional(), target: z.string().optional() }),
+]);
+
+/** What `read-configuration --include-merged-configuration` says the container will get (and who asked). */
+export const readConfigurationSchema = z.looseObject({
+  mergedConfiguration: z.looseObject({
+    privileged: z.boolean().optional(),
+    init: z.boolean().optional(),
+    capAdd: z.array(z.string()).optional(),
+    securityOpt: z.array(z.string()).optional(),
+    mounts: z.array(mountSchema).optional(),
+    remoteUser: z.string().nullable().optional(),
+    containerUser: z.string().nullable().optional(),
+    remoteEnv: z.record(z.string(), z.string().nullable()).optional(),
+    containerEnv: z.record(z.string(), z.string()).optional(),
+  }),
+  featuresConfiguration: z
+    .looseObject({
+      featureSets: z.array(
+        z.looseObject({
+          sourceInformation: z.looseObject({ userFeatureId: z.string().optional() }).optional(),
+          features: z.array(
+            z.looseObject({
+              id: z.string().optional(),
+              privileged: z.boolean().optional(),
+              capAdd: z.array(z.string()).optional(),
+              securityOpt: z.array(z.string()).optional(),
+              mounts: z.array(mountSchema).optional(),
+            }),
+          ),
+        }),
+      ),
+    })
+    .optional(),
+});
+export type ReadConfiguration = z.infer<typeof readConfigurationSchema>;
+export type MountSpec = z.infer<typeof mountSchema>;
+
+/** The part of `docker inspect <container>` that says what the container can reach. */
+export const containerInspectSchema = z.looseObject({
+  HostConfig: z.looseObject({
+    Privileged: z.boolean().optional(),
+    CapAdd: z.array(z.string()).nullable().optional(),
+    SecurityOpt: z.array(z.string()).nullable().optional(),
+    Devices: z.array(z.unknown()).nullable().optional(),
+    DeviceRequests: z.array(z.unknown()).nullable().optional(),
+    Binds: z.array(z.string()).nullable().optional(),
+    VolumesFrom: z.array(z.string()).nullable().optional(),
+    NetworkMode: z.string().optional(),
+    PidMode: z.string().optional(),
+    IpcMode: z.string().optional(),
+    UTSMode: z.string().optional(),
+    UsernsMode: z.string().optional(),
+    PublishAllPorts: z.boolean().optional(),
+    PortBindings: z.record(z.string(), z.unknown()).nullable().optional(),
+  }),
+  Mounts: z
+    .array(z.looseObject({ Type: z.string(), Source: z.string().optional(), Destination: z.string().optional(), Name: z.string().optional() }))
+    .nullable()
+    .optional(),
+  Config: z.looseObject({ Env: z.array(z.string()).nullable().optional(), User: z.string().optional() }).optional(),
+});
+export type ContainerInspect = z.infer<typeof containerInspectSchema>;
+
+/** The JSON object `read-configuration` prints on stdout, or null (it prints nothing on failure). */
+export function parseReadConfiguration(stdout: string): ReadConfiguration | null {
+  const start = stdout.indexOf('{');
+  if (start < 0) return null;
+  try {
+    const parsed = readConfigurationSchema.safeParse(JSON.parse(stdout.slice(start)));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
