@@ -56,6 +56,8 @@ export function createTestRepo(root, agentScript) {
   mkdirSync(join(seed, '.berth'), { recursive: true });
   copyFileSync(agentScript, join(seed, '.berth', 'agent.sh'));
   writeFileSync(join(seed, 'README.md'), '# e2e test repository\n');
+  // For the agent's "edit files" turn to delete (e2e/fixtures/agent.sh).
+  writeFileSync(join(seed, 'obsolete.txt'), 'this file is deleted by the agent\n');
   git(seed, 'checkout', '-q', '-b', 'main');
   git(seed, 'add', '.');
   git(seed, 'commit', '-q', '-m', 'e2e fixture');

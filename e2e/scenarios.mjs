@@ -1,7 +1,8 @@
 // The scenarios of issue 6, each asserting what a person sees in the workbench.
 // They share one workbench and run in order; `needs` names scenarios whose session they continue.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
 import { Workbench } from './workbench.mjs';
@@ -62,6 +63,31 @@ async function watchStepList(wb) {
       },
       { capture: true },
     );
+  });
+}
+
+/** The open multi-file diff editor: its title and, per file, its label and the text of both sides. */
+function multiDiff(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('.monaco-component.multiDiffEditor');
+    const tab = document.querySelector('.tabs-container .tab.active');
+    const text = (el) => (el?.textContent ?? '').replace(/\u00a0/g, ' ');
+    // Monaco's lines are absolutely positioned divs: in order of their offset, one per line.
+    const lines = (el) =>
+      [...(el?.querySelectorAll('.view-line') ?? [])]
+        .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+        .map(text)
+        .join('\n');
+    return {
+      title: text(tab).trim(),
+      entries: root
+        ? [...root.querySelectorAll('.multiDiffEntry')].map((entry) => ({
+            label: text(entry.querySelector('.header')).trim(),
+            original: lines(entry.querySelector('.editor.original .view-lines')),
+            modified: lines(entry.querySelector('.editor.modified .view-lines')),
+          }))
+        : [],
+    };
   });
 }
 
@@ -328,7 +354,7 @@ export const scenarios = [
   },
   {
     id: 8,
-    name: 'the other commands: Open Session (quick pick with status), Show Logs (preparation log), Stop Session',
+    name: 'the other commands: Open Session (quick pick with status), Show Logs (preparation log), Stop Session (kept, sleeping), Delete Session',
     needs: [2],
     async run(t) {
       const { wb, page } = { wb: t.wb, page: t.wb.page };
@@ -352,8 +378,20 @@ export const scenarios = [
 
       const before = (await t.berth.api('GET', '/v1/sessions')).body;
       const count = (before.sessions ?? before).length;
+      const id = (before.sessions ?? before).find((s) => s.prompt === 'first prompt: say hello').id;
+      // Stop: the sandbox goes, the session stays (sleeping) and a message would resume it.
       await wb.runCommand('Berth: Stop Session');
-      await page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Stop Session' }).first().click();
+      await wb.notification(/the sandbox is stopped; the session is kept/);
+      const sleeping = await wb.waitForChat('the session sleeping', (s) => s.pill === 'Sleeping' && s.inputDisabled === false, 20_000);
+      assert.match(sleeping.reason, /asleep: your message resumes it/);
+      assert.equal((await t.berth.api('GET', `/v1/sessions/${id}`)).body.status, 'sleeping');
+      assert.equal(((await t.berth.api('GET', '/v1/sessions')).body.sessions ?? []).length, count, 'the session is kept');
+      // Delete: a modal says what would be lost (nothing changed here), then the session is gone.
+      await wb.runCommand('Berth: Delete Session');
+      const dialog = await wb.dialog();
+      t.note(`delete dialog: "${dialog.message}" / "${dialog.detail.replace(/\n+/g, ' ')}"`);
+      assert.match(dialog.detail, /The session changed no files/);
+      await wb.clickDialogButton('Delete Session');
       await wb.waitForChat('the chat without a session', (s) => s.pill === '' && s.users.length === 0, 20_000);
       await wb.waitForStatus('no status bar item', (s) => !s.visible, 10_000);
       const after = (await t.berth.api('GET', '/v1/sessions')).body;
@@ -362,6 +400,184 @@ export const scenarios = [
   },
   {
     id: 9,
+    name: "the agent's work: a changes card after the turn, Review opens the multi-file diff editor (both sides), a file's diff, +/− in the Sessions view",
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      // The remote moves on after the workspace was cloned: the session's base is not in the workspace yet.
+      t.repo.commitFile('CHANGELOG.md', '# changes\n');
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: '', prompt: 'please edit files' });
+      const snap = await wb.waitForChat('the changes card', (s) => s.cards.length === 1 && s.turns.length === 1 && s.inputDisabled === false, 120_000);
+      await wb.screenshot('9-changes-card');
+      const card = snap.cards[0];
+      t.note(`card: "${card.title}" ${card.totals}: ${card.files.join(', ')}; buttons ${card.buttons.join(' / ')}`);
+      assert.equal(card.title, 'Changed 3 files');
+      assert.deepEqual([...card.files].sort(), ['A src/greeting.js', 'D obsolete.txt', 'M README.md']);
+      assert.deepEqual(card.buttons, ['Review', 'Apply…', 'Push']);
+      assert.deepEqual(snap.kinds.slice(-3), ['assistant', 'changes', 'turn'], 'the card comes after the answer, before the turn line');
+      const { body: list } = await t.berth.api('GET', '/v1/sessions');
+      const session = list.sessions.find((s) => s.prompt === 'please edit files');
+      const changes = session.changes;
+      assert.ok(changes && changes.head !== changes.base, 'the server recorded a checkpoint');
+      t.shared.work = { id: session.id, ...changes };
+      const summary = await wb.waitForChat('the summary above the composer', (s) => /3 files changed/.test(s.summary), 10_000);
+      t.note(`summary: "${summary.summary}"`);
+      assert.match(summary.summary, new RegExp(`\\+${changes.additions} −${changes.deletions}`));
+
+      // The Sessions view shows the session's +/−.
+      const row = page.locator('.part.sidebar .monaco-list-row', { hasText: 'please edit files' }).first();
+      const counts = new RegExp(`3 files \\+${changes.additions} −${changes.deletions}`);
+      const { rowText } = await wb.poll(
+        'the Sessions view row with +/−',
+        async () => ({ rowText: (await row.innerText().catch(() => '')).replace(/\s+/g, ' ') }),
+        (r) => counts.test(r.rowText),
+        20_000,
+      );
+      t.note(`Sessions view row: "${rowText}"`);
+
+      // Delete would lose all of it: the confirmation says so (cancelled here).
+      await wb.runCommand('Berth: Delete Session');
+      const dialog = await wb.dialog();
+      t.note(`delete dialog: "${dialog.detail.replace(/\n+/g, ' ')}"`);
+      assert.match(dialog.detail, /3 changed files were never pushed or applied/);
+      await page.keyboard.press('Escape');
+      await page.locator('.monaco-dialog-box').waitFor({ state: 'hidden', timeout: 10_000 });
+
+      // Review: the multi-file diff editor, both sides served by the berth-session: file system.
+      await wb.chat.locator('.changes-card .changes-review').first().click();
+      const diff = await wb.poll(
+        'the multi-file diff editor with both sides',
+        () => multiDiff(page),
+        (d) => d.entries.length === 3 && d.entries.some((e) => /edited by the agent/.test(e.modified) && /# e2e test repository/.test(e.original)),
+        30_000,
+      );
+      await wb.screenshot('9-review-multi-diff');
+      t.note(`multi-file diff "${diff.title}": ${diff.entries.map((e) => `${e.label} [${e.original.slice(0, 40)} | ${e.modified.slice(0, 40)}]`).join('; ')}`);
+      const entry = (name) => diff.entries.find((e) => e.label.includes(name));
+      assert.match(entry('README.md').original, /^# e2e test repository$/m, 'the left side is the base');
+      assert.match(entry('README.md').modified, /edited by the agent/, 'the right side is the checkpoint');
+      assert.match(entry('greeting.js').modified, /hello from the agent/);
+      assert.match(entry('obsolete.txt').original, /deleted by the agent/);
+
+      // A file in the card opens its own diff editor.
+      await wb.chat.locator('.changes-card .changes-file[data-path="README.md"]').first().click();
+      const tab = page.locator('.tabs-container .tab', { hasText: 'README.md (Berth:' }).first();
+      await tab.waitFor({ timeout: 20_000 });
+      const sides = await wb.poll(
+        'the README diff',
+        () =>
+          page.evaluate(() => {
+            const editor = document.querySelector('.editor-instance .monaco-diff-editor');
+            const text = (sel) => (editor?.querySelector(sel)?.textContent ?? '').replace(/\u00a0/g, ' ');
+            return { original: text('.editor.original .view-lines'), modified: text('.editor.modified .view-lines') };
+          }),
+        (d) => /edited by the agent/.test(d.modified) && /e2e test repository/.test(d.original),
+        20_000,
+      );
+      t.note(`README diff: "${sides.original}" → "${sides.modified}"`);
+      await wb.screenshot('9-file-diff');
+      await page.keyboard.press('Escape');
+    },
+  },
+  {
+    id: 10,
+    name: "Apply: fetch the missing base, check out as a branch; then onto a dirty working tree (dry run shows the conflict, the local edit is kept)",
+    needs: [9],
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      const { id, head, base, branch } = t.shared.work;
+      const ws = t.repo.workspace;
+      const git = (...args) => execFileSync('git', args, { cwd: ws, encoding: 'utf8' }).trim();
+      const commitExists = (sha) => spawnSync('git', ['cat-file', '-e', `${sha}^{commit}`], { cwd: ws }).status === 0;
+      assert.equal(commitExists(base), false, 'the workspace lacks the base commit');
+
+      // Apply as a branch: the missing base is explained, and fetched on request.
+      await wb.chat.locator('.changes-card .changes-apply').first().click();
+      const missing = await wb.dialog();
+      t.note(`missing base: "${missing.message}"`);
+      assert.match(missing.message, new RegExp(`does not have commit ${base.slice(0, 7)}`));
+      await wb.screenshot('10-missing-base');
+      await wb.clickDialogButton('Fetch from origin');
+      await wb.pick('Apply Changes', 'Check out as a new branch');
+      await wb.waitForQuickInput('check out the session');
+      const suggested = await wb.input.inputValue();
+      t.note(`suggested branch name: ${suggested}`);
+      assert.match(suggested, /^berth\//, 'a branch of its own, not the branch the session started on');
+      await page.keyboard.press('Enter');
+      await wb.notification(/switched to the new branch/);
+      assert.equal(git('symbolic-ref', '--short', 'HEAD'), suggested);
+      assert.equal(git('rev-parse', 'HEAD'), head, 'the new branch is at the session\'s head');
+      assert.equal(readFileSync(join(ws, 'README.md'), 'utf8'), '# e2e test repository (edited by the agent)\n');
+      assert.equal(git('rev-parse', `refs/berth/sessions/${id}`), head);
+
+      // Back on main, with a local edit the session's change overlaps, and one it does not touch.
+      git('switch', '-q', 'main');
+      const mine = '# my local title\n';
+      writeFileSync(join(ws, 'README.md'), mine);
+      writeFileSync(join(ws, 'local-notes.txt'), 'my untracked notes\n');
+      const statusBefore = git('status', '--porcelain');
+      await wb.chat.locator('.changes-card .changes-apply').first().click();
+      await wb.pick('Apply Changes', 'Apply onto the working tree');
+      const dryRun = await wb.dialog();
+      t.note(`dry run: "${dryRun.message}" / ${dryRun.detail.replace(/\n+/g, ' | ')}`);
+      assert.match(dryRun.detail, /Conflicts with your uncommitted edits \(1\): README\.md\./);
+      assert.match(dryRun.detail, /Taken from the session \(2, not edited locally\)/);
+      for (const button of ['Apply with Conflict Markers', 'Apply, Leave Conflicting Files Alone', 'Cancel']) assert.ok(dryRun.buttons.includes(button), `a "${button}" button (${dryRun.buttons})`);
+      assert.equal(git('status', '--porcelain'), statusBefore, 'the dry run changed nothing');
+      assert.equal(readFileSync(join(ws, 'README.md'), 'utf8'), mine);
+      await wb.screenshot('10-dry-run-conflict');
+      await wb.clickDialogButton('Apply with Conflict Markers');
+      await wb.notification(/applied 3 files onto the working tree \(1 with conflict markers\)/);
+      await wb.screenshot('10-applied');
+      const readme = readFileSync(join(ws, 'README.md'), 'utf8');
+      t.note(`README.md after the apply:\n${readme}`);
+      assert.match(readme, /^<<<<<<< yours \(working tree\)\n# my local title\n=======\n# e2e test repository \(edited by the agent\)\n>>>>>>> Berth session/m, 'the local edit is kept inside the markers');
+      assert.equal(readFileSync(join(ws, 'src/greeting.js'), 'utf8'), 'export const greeting = "hello from the agent";\n');
+      assert.equal(existsSync(join(ws, 'obsolete.txt')), false);
+      assert.equal(readFileSync(join(ws, 'local-notes.txt'), 'utf8'), 'my untracked notes\n');
+      const backups = execFileSync('find', [join(ws, '.git', 'berth', 'backups', id), '-name', 'README.md'], { encoding: 'utf8' }).trim().split('\n');
+      assert.equal(readFileSync(backups[0], 'utf8'), mine, 'a copy of the local version is kept');
+      assert.equal(git('diff', '--cached', '--name-only'), '', 'nothing staged');
+      const snap = await wb.waitForChat('the summary says applied', (s) => /Applied to the working tree/.test(s.summary), 10_000);
+      t.note(`summary: "${snap.summary}"`);
+    },
+  },
+  {
+    id: 11,
+    name: 'Push: the work reaches the bare remote on a branch of its own; Delete then says it was pushed and applied',
+    needs: [9],
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      const { id, head } = t.shared.work;
+      const bareGit = (...args) => spawnSync('git', ['--git-dir', t.repo.bare, ...args], { encoding: 'utf8' });
+      const mainBefore = bareGit('rev-parse', 'refs/heads/main').stdout.trim();
+      const pushedAt = Date.now();
+      await wb.chat.locator('.changes-card .changes-push').first().click();
+      // The session works on main (the workspace's branch): pushing asks, a branch of its own first.
+      await wb.waitForQuickInput('Push Branch');
+      const first = (await page.locator('.quick-input-list .monaco-list-row').first().innerText()).split('\n')[0];
+      t.note(`push choices start with: "${first}"`);
+      const target = /Push to the branch (\S+)/.exec(first)?.[1];
+      assert.ok(target?.startsWith('berth/'), `a branch of its own is the first choice (${first})`);
+      await page.locator('.quick-input-list .monaco-list-row').first().click();
+      await wb.notification(new RegExp(`pushed ${target.replace('/', '\\/')}`));
+      t.timing('push to notification', Date.now() - pushedAt);
+      await wb.screenshot('11-pushed');
+      assert.equal(bareGit('rev-parse', `refs/heads/${target}`).stdout.trim(), head, 'the bare remote has the session\'s head on that branch');
+      assert.equal(bareGit('rev-parse', 'refs/heads/main').stdout.trim(), mainBefore, 'main on the remote did not move');
+      const snap = await wb.waitForChat('the summary says pushed', (s) => s.summary.includes(`Pushed to ${target}`), 10_000);
+      t.note(`summary: "${snap.summary}"`);
+      // Delete now says nothing would be lost (cancelled: the session stays).
+      await wb.runCommand('Berth: Delete Session');
+      const dialog = await wb.dialog();
+      t.note(`delete dialog: "${dialog.detail.replace(/\n+/g, ' ')}"`);
+      assert.match(dialog.detail, new RegExp(`All of its work \\(3 changed files\\) was pushed to ${target.replace('/', '\\/')} and applied onto this working tree`));
+      await page.keyboard.press('Escape');
+      await page.locator('.monaco-dialog-box').waitFor({ state: 'hidden', timeout: 10_000 });
+      assert.equal((await t.berth.api('GET', `/v1/sessions/${id}`)).status, 200, 'the session is still there');
+    },
+  },
+  {
+    id: 12,
     name: 'the embedded local server (berth.serverUrl empty), shared by a second window',
     async run(t) {
       const { wb } = t;

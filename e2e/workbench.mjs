@@ -135,6 +135,18 @@ export class Workbench {
         draft: textarea ? textarea.value : null,
         reason: text('.composer-reason')[0] ?? '',
         pwned: body.dataset.pwned ?? null,
+        /** The changes cards: title, totals and files (`M README.md`). */
+        cards: [...body.querySelectorAll('.conversation .changes-card')].map((card) => ({
+          title: (card.querySelector('.changes-title')?.textContent ?? '').trim(),
+          totals: (card.querySelector('.changes-head .changes-totals')?.textContent ?? '').trim(),
+          files: [...card.querySelectorAll('.changes-file')].map((b) => `${b.querySelector('.file-status')?.textContent ?? ''} ${b.getAttribute('data-path')}`),
+          buttons: [...card.querySelectorAll('.changes-buttons vscode-button')].map((b) => (b.textContent ?? '').trim()),
+        })),
+        /** The conversation's order by kind, e.g. ['user', 'assistant', 'changes', 'turn']. */
+        kinds: [...body.querySelectorAll('.conversation > *')].map((el) =>
+          el.classList.contains('changes-card') ? 'changes' : el.classList.contains('turn') ? 'turn' : el.classList.contains('msg--user') ? 'user' : el.classList.contains('msg--assistant') ? 'assistant' : el.className,
+        ),
+        summary: (body.querySelector('.changes-summary')?.textContent ?? '').replace(/\s+/g, ' ').trim(),
       };
     });
   }
@@ -165,6 +177,30 @@ export class Workbench {
     await box.click();
     await box.fill(text);
     await box.press('Enter');
+  }
+
+  /** The modal dialog's message and detail, once it shows. */
+  async dialog(timeout = 20_000) {
+    const box = this.page.locator('.monaco-dialog-box');
+    await box.waitFor({ state: 'visible', timeout });
+    return {
+      message: (await box.locator('.dialog-message-text').innerText().catch(() => '')).trim(),
+      detail: (await box.locator('.dialog-message-detail').innerText().catch(() => '')).trim(),
+      buttons: (await box.locator('.dialog-buttons .monaco-button').allInnerTexts()).map((b) => b.trim()),
+    };
+  }
+
+  async clickDialogButton(label) {
+    await this.page.locator('.monaco-dialog-box .dialog-buttons .monaco-button', { hasText: label }).first().click();
+    await this.page.locator('.monaco-dialog-box').waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
+  /** Picks the quick pick row containing `text` (waits for the quick input titled `title`). */
+  async pick(title, text) {
+    await this.waitForQuickInput(title);
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+    await row.waitFor({ timeout: 20_000 });
+    await row.click();
   }
 
   async screenshot(name) {

@@ -32,7 +32,7 @@ exports.run = async function run() {
     assert.ok(ext, 'berth.berth is loaded in the extension development host');
     await ext.activate();
     const commands = await vscode.commands.getCommands(true);
-    for (const id of ['berth.startSession', 'berth.openSession', 'berth.stopSession', 'berth.retry', 'berth.signIn', 'berth.showLogs']) {
+    for (const id of ['berth.startSession', 'berth.openSession', 'berth.stopSession', 'berth.deleteSession', 'berth.reviewChanges', 'berth.applyChanges', 'berth.pushBranch', 'berth.openPullRequest', 'berth.retry', 'berth.signIn', 'berth.showLogs']) {
       assert.ok(commands.includes(id), `${id} is registered`);
     }
     const config = vscode.workspace.getConfiguration('berth');

@@ -2,10 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PreparationStep, PreparingData, SessionStatus, SessionView, StreamEvent } from '@berth/protocol';
 import { presentStatus } from '../src/statusBarModel';
+import type { ChangesData, ChangesSummary } from '@berth/protocol';
 import {
   canInterrupt,
   canRetry,
+  findChangedFile,
+  hasChanges,
   initialState,
+  isKnownRange,
   RECONNECTING_REASON,
   inputLock,
   reduce,
@@ -419,5 +423,89 @@ describe('state machine: reconnecting locks the input', () => {
     assert.equal(inputLock(closed).enabled, false);
     assert.match(inputLock(closed).reason, /Disconnected/);
     assert.match(presentStatus(closed).text, /disconnected/);
+  });
+});
+
+describe('state machine: the session\'s work (changes events and the summary)', () => {
+  const BASE = 'a'.repeat(40);
+  const C1 = 'b'.repeat(40);
+  const C2 = 'c'.repeat(40);
+  const file = (path: string, status: 'added' | 'modified' | 'deleted' = 'modified') => ({ path, status, additions: 2, deletions: 1, binary: false });
+  const changesEvent = (id: number, data: Partial<ChangesData> & Pick<ChangesData, 'base' | 'head'>): SessionAction =>
+    ev({ id, sessionId: ID, type: 'changes', ts, data: { turnId: 't1', reason: 'turn', files: [file('src/a.ts')], additions: 2, deletions: 1, ...data } });
+  const summary = (head: string, files = [file('src/a.ts')]): ChangesSummary => ({ base: BASE, head, branch: 'berth/work', files, additions: 2, deletions: 1, pushed: null });
+  const readyState = run([...started, status('ready')]);
+
+  it('a turn with changes shows a card after its output and before its completion', () => {
+    const s = run(
+      [
+        userMessage(1, 't1', 'edit files'),
+        output(2, 't1', 'done'),
+        changesEvent(3, { base: BASE, head: C1, files: [file('src/a.ts'), file('new.txt', 'added'), file('old.txt', 'deleted')], additions: 5, deletions: 3 }),
+        turnComplete(4, 't1'),
+      ],
+      readyState,
+    );
+    const items = s.session!.items;
+    assert.deepEqual(items.map((i) => i.kind), ['user', 'assistant', 'changes', 'turn']);
+    const card = items[2]!;
+    assert.ok(card.kind === 'changes');
+    assert.deepEqual(
+      { from: card.from, to: card.to, turnId: card.turnId, reason: card.reason, additions: card.additions, deletions: card.deletions, skipped: card.skipped },
+      { from: BASE, to: C1, turnId: 't1', reason: 'turn', additions: 5, deletions: 3, skipped: [] },
+    );
+    assert.deepEqual(card.files.map((f) => `${f.status} ${f.path}`), ['modified src/a.ts', 'added new.txt', 'deleted old.txt']);
+    assert.equal(inputLock(s).enabled, true, 'the turn is over');
+  });
+
+  it('a checkpoint taken when the sandbox stopped has no turn; one that recorded nothing shows no card', () => {
+    const s = run([changesEvent(5, { base: C1, head: C2, turnId: null, reason: 'stop' }), changesEvent(6, { base: C2, head: C2, files: [], additions: 0, deletions: 0 })], readyState);
+    assert.equal(s.session!.items.length, 1);
+    const card = s.session!.items[0]!;
+    assert.ok(card.kind === 'changes' && card.reason === 'stop' && card.turnId === null);
+  });
+
+  it('skipped files are carried so that the card names them', () => {
+    const s = reduce(readyState, changesEvent(3, { base: BASE, head: C1, skipped: [{ path: 'big.bin', reason: 'too_large', size: 300_000_000 }] }));
+    const card = s.session!.items[0]!;
+    assert.ok(card.kind === 'changes');
+    assert.deepEqual(card.skipped, [{ path: 'big.bin', reason: 'too_large', size: 300_000_000 }]);
+  });
+
+  it('the cumulative summary comes from snapshots and from the summary the controller fetches', () => {
+    const fromSnapshot = reduce(readyState, connected(view({ changes: summary(C1) })));
+    assert.equal(fromSnapshot.session!.changes?.head, C1);
+    assert.equal(hasChanges(fromSnapshot), true);
+    // An older server's snapshot (no `changes`) keeps what is known.
+    assert.equal(reduce(fromSnapshot, connected(view())).session!.changes?.head, C1);
+    const fetched = reduce(fromSnapshot, { type: 'changes_summary', sessionId: ID, changes: summary(C2) });
+    assert.equal(fetched.session!.changes?.head, C2);
+    // A summary of another session (a late answer) is ignored.
+    const other = reduce(fetched, { type: 'changes_summary', sessionId: 'ses_bbbbbbbbbbbbbbbbbbbbbbbb', changes: summary(C1) });
+    assert.equal(other.session!.changes?.head, C2);
+    assert.equal(hasChanges(reduce(readyState, connected(view({ changes: { ...summary(BASE), files: [] } })))), false, 'head = base: nothing to apply');
+    assert.equal(hasChanges(readyState), false);
+  });
+
+  it('the host acts only on ranges and files the chat was shown (the webview is untrusted)', () => {
+    const s = run([connected(view({ changes: summary(C2, [file('src/a.ts'), file('b.txt', 'added')]) })), changesEvent(3, { base: BASE, head: C1 })], readyState);
+    assert.equal(isKnownRange(s.session, BASE, C1), true, 'a card');
+    assert.equal(isKnownRange(s.session, BASE, C2), true, 'the whole session');
+    assert.equal(isKnownRange(s.session, C1, C2), false);
+    assert.equal(findChangedFile(s.session, BASE, C1, 'src/a.ts')?.status, 'modified');
+    assert.equal(findChangedFile(s.session, BASE, C2, 'b.txt')?.status, 'added');
+    assert.equal(findChangedFile(s.session, BASE, C1, 'b.txt'), null, 'not in that card');
+    assert.equal(findChangedFile(s.session, BASE, C1, '../../etc/passwd'), null);
+    assert.equal(findChangedFile(null, BASE, C1, 'src/a.ts'), null);
+  });
+
+  it('replayed on reopen, the cards come back once each, in order', () => {
+    const events = [userMessage(1, 't1', 'edit'), changesEvent(2, { base: BASE, head: C1 }), turnComplete(3, 't1'), userMessage(4, 't2', 'more'), changesEvent(5, { base: C1, head: C2 }), turnComplete(6, 't2')];
+    const opened = run([{ type: 'opened', sessionId: ID }, { type: 'snapshot', session: view({ changes: summary(C2), lastEventId: 6 }) }, ...events], initialState);
+    const cards = opened.session!.items.filter((i) => i.kind === 'changes');
+    assert.deepEqual(cards.map((c) => c.kind === 'changes' && `${c.from.slice(0, 1)}→${c.to.slice(0, 1)}`), ['a→b', 'b→c']);
+    assert.equal(opened.session!.changes?.head, C2);
+    const view2 = toViewState(opened, 'signed_in', 1, { head: C2, how: 'worktree', at: ts });
+    assert.equal(view2.applied?.head, C2);
   });
 });

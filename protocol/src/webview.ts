@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { LIMITS } from './api';
-import { ErrorInfo, PreparationStep, ProgressStep, SessionStatus, TurnStatus } from './events';
+import { LIMITS, RepoPath } from './api';
+import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, PreparationStep, ProgressStep, SessionStatus, SkippedFile, TurnStatus } from './events';
 
 /**
  * Messages between the extension host and the chat webview.
@@ -53,6 +53,22 @@ export const ChatItem = z.discriminatedUnion('kind', [
     step: ProgressStep.optional(),
     turnId: z.string().optional(),
   }),
+  /** A checkpoint: what one turn (or the stop of the sandbox) changed, from `from` to `to`. */
+  z.object({
+    kind: z.literal('changes'),
+    key: z.string(),
+    turnId: z.string().nullable(),
+    reason: z.enum(['turn', 'stop']),
+    /** The previous checkpoint (or the session's base commit). */
+    from: CommitSha,
+    /** This checkpoint. */
+    to: CommitSha,
+    files: z.array(ChangedFile),
+    additions: z.number().int().nonnegative(),
+    deletions: z.number().int().nonnegative(),
+    /** Files the checkpoint left out (too large, nested repositories), named so nothing vanishes silently. */
+    skipped: z.array(SkippedFile),
+  }),
 ]);
 export type ChatItem = z.infer<typeof ChatItem>;
 export type ChatItemKind = ChatItem['kind'];
@@ -71,6 +87,8 @@ export const ChatSession = z.object({
   /** The turn in progress, from persisted events (user_message without its turn_complete). */
   activeTurnId: z.string().nullable(),
   error: ErrorInfo.nullable(),
+  /** Cumulative from the base commit (the server's summary); null before the clone or from an older server. */
+  changes: ChangesSummary.nullable(),
 });
 export type ChatSession = z.infer<typeof ChatSession>;
 
@@ -87,6 +105,17 @@ export const InputLock = z.object({
 });
 export type InputLock = z.infer<typeof InputLock>;
 
+/** What this workspace did with the session's work (remembered by the extension, not the server). */
+export const AppliedWork = z.object({
+  /** The session's checkpoint that was applied. */
+  head: CommitSha,
+  how: z.enum(['branch', 'worktree']),
+  /** The local branch, when applied as one. */
+  branch: z.string().optional(),
+  at: z.string(),
+});
+export type AppliedWork = z.infer<typeof AppliedWork>;
+
 export const ChatViewState = z.object({
   /** Increases with every state the host posts; the webview acknowledges renders with it. */
   revision: z.number().int().nonnegative(),
@@ -98,6 +127,8 @@ export const ChatViewState = z.object({
   input: InputLock,
   canRetry: z.boolean(),
   canInterrupt: z.boolean(),
+  /** The open session's work as last applied in this workspace, if it was. */
+  applied: AppliedWork.nullable(),
 });
 export type ChatViewState = z.infer<typeof ChatViewState>;
 
@@ -127,6 +158,16 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('command'), command: WebviewCommand }),
   /** The webview painted the state with this revision (used to measure start latency). */
   z.object({ type: z.literal('rendered'), revision: z.number().int().nonnegative() }),
+  /** Opens the multi-file diff of one checkpoint (a card's range), or of the whole session (null: base → head). */
+  z.object({ type: z.literal('reviewChanges'), range: z.object({ from: CommitSha, to: CommitSha }).nullable() }),
+  /** Opens one file's diff; the host only acts on a range and path it sent itself. */
+  z.object({ type: z.literal('openFileDiff'), from: CommitSha, to: CommitSha, path: RepoPath }),
+  /** Brings the session's work into the workspace (as a branch, or onto the working tree). */
+  z.object({ type: z.literal('applyChanges') }),
+  /** Pushes the session's work branch to the repository's remote. */
+  z.object({ type: z.literal('pushChanges') }),
+  /** Opens the remote's "create a pull request" page (pushing first when needed). */
+  z.object({ type: z.literal('openPullRequest') }),
 ]);
 export type WebviewToHost = z.infer<typeof WebviewToHost>;
 

@@ -1,5 +1,5 @@
 // Pure formatting helpers of the chat view (no DOM), shared by the components and unit-tested.
-import { PROGRESS_STEP_LABELS, type ProgressStep, type SessionStatus, type StepViewState } from '@berth/protocol';
+import { PROGRESS_STEP_LABELS, type AppliedWork, type ChangesSummary, type FileChangeStatus, type ProgressStep, type SessionStatus, type StepViewState } from '@berth/protocol';
 
 export function formatElapsed(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
@@ -36,4 +36,27 @@ export function shortRepo(url: string): string {
   const match = /[/:]([^/:]+\/[^/]+?)(?:\.git)?\/?$/.exec(url);
   const name = match?.[1] ?? url;
   return name.length > 60 ? `…${name.slice(-59)}` : name;
+}
+
+/** `src/lib/app.ts` → `['app.ts', 'src/lib']`: the name first, its folder after (as VS Code lists files). */
+export function splitPath(path: string): [name: string, dir: string] {
+  const at = path.lastIndexOf('/');
+  return at < 0 ? [path, ''] : [path.slice(at + 1), path.slice(0, at)];
+}
+
+export const FILE_STATUS_LETTER: Record<FileChangeStatus, string> = { added: 'A', modified: 'M', deleted: 'D', renamed: 'R' };
+
+export function fileCount(n: number): string {
+  return `${n} file${n === 1 ? '' : 's'}`;
+}
+
+/** The one-line state of the session's work: where it went (pushed, applied) and whether that is current. */
+export function deliveryText(changes: ChangesSummary, applied: AppliedWork | null): string[] {
+  const out: string[] = [];
+  if (changes.pushed) out.push(changes.pushed.head === changes.head ? `Pushed to ${changes.pushed.branch}` : `Pushed to ${changes.pushed.branch} before the latest changes`);
+  if (applied) {
+    const where = applied.how === 'branch' ? `as branch ${applied.branch ?? ''}`.trim() : 'to the working tree';
+    out.push(applied.head === changes.head ? `Applied ${where}` : `Applied ${where} before the latest changes`);
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import {
   type MessageHandlers,
   type WebviewToHost,
 } from '@berth/protocol';
+import { renderChangesSummary, type ChangesActions } from './components/changes';
 import { Composer } from './components/composer';
 import { Conversation } from './components/conversation';
 import { h } from './components/dom';
@@ -39,7 +40,16 @@ const welcome = h('div', { class: 'welcome-slot' });
 const preparation = h('section', { class: 'preparation', attrs: { 'aria-label': 'Preparation' } });
 const errorBanner = h('section', { class: 'error-banner', attrs: { role: 'alert', tabindex: '-1' } });
 const pendingPrompt = h('div', { class: 'pending-prompt' });
-const conversation = new Conversation();
+const changesActions: ChangesActions = {
+  review: (range) => post({ type: 'reviewChanges', range }),
+  openFile: (from, to, path) => post({ type: 'openFileDiff', from, to, path }),
+  apply: () => post({ type: 'applyChanges' }),
+  push: () => post({ type: 'pushChanges' }),
+  openPullRequest: () => post({ type: 'openPullRequest' }),
+};
+const conversation = new Conversation(changesActions);
+/** The session's whole work, between the conversation and the composer. */
+const changesSummary = h('section', { class: 'changes-summary', attrs: { 'aria-label': 'The session\'s changes' } });
 const composer = new Composer(
   {
     send: (text) => post({ type: 'send', text }),
@@ -52,7 +62,7 @@ const composer = new Composer(
   persisted.draft,
 );
 const scroller = h('main', { class: 'scroller' }, welcome, pendingPrompt, preparation, conversation.element, errorBanner);
-document.body.append(h('div', { class: 'app' }, header, scroller, composer.element));
+document.body.append(h('div', { class: 'app' }, header, scroller, changesSummary, composer.element));
 
 const clock = new StepClock();
 let current: ChatViewState | null = null;
@@ -76,6 +86,9 @@ function render(state: ChatViewState): void {
   patch(errorBanner, [failed, session?.error, state.canRetry], () => (session && failed ? renderError(state, session) : []));
   errorBanner.hidden = !failed;
   conversation.update(session?.items ?? []);
+  patch(changesSummary, [session?.changes, state.applied, session?.repo?.branch], () =>
+    renderChangesSummary(session?.changes ?? null, state.applied ?? null, session?.repo?.branch, changesActions),
+  );
   composer.update(state);
   if (nearBottom) {
     scroller.scrollTop = scroller.scrollHeight;

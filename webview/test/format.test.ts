@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatElapsed, shortRepo, stepTitle } from '../src/format';
+import { deliveryText, fileCount, formatElapsed, shortRepo, splitPath, stepTitle } from '../src/format';
 
 describe('chat formatting', () => {
   it('formats elapsed times', () => {
@@ -21,5 +21,24 @@ describe('chat formatting', () => {
   it('titles steps', () => {
     assert.equal(stepTitle('clone'), 'Cloning');
     assert.equal(stepTitle('agent_start'), 'Starting the agent');
+  });
+});
+
+describe('format: the session\'s work', () => {
+  const changes = { base: 'a'.repeat(40), head: 'c'.repeat(40), branch: 'berth/x', files: [], additions: 0, deletions: 0 };
+  it('splits a path into its name and folder', () => {
+    assert.deepEqual(splitPath('src/lib/app.ts'), ['app.ts', 'src/lib']);
+    assert.deepEqual(splitPath('README.md'), ['README.md', '']);
+  });
+  it('says where the work went, and whether that is current', () => {
+    assert.deepEqual(deliveryText(changes, null), []);
+    assert.deepEqual(deliveryText({ ...changes, pushed: { branch: 'berth/x', head: 'c'.repeat(40), at: 't' } }, null), ['Pushed to berth/x']);
+    assert.deepEqual(deliveryText({ ...changes, pushed: { branch: 'berth/x', head: 'b'.repeat(40), at: 't' } }, { head: 'c'.repeat(40), how: 'branch', branch: 'mine', at: 't' }), [
+      'Pushed to berth/x before the latest changes',
+      'Applied as branch mine',
+    ]);
+    assert.deepEqual(deliveryText(changes, { head: 'b'.repeat(40), how: 'worktree', at: 't' }), ['Applied to the working tree before the latest changes']);
+    assert.equal(fileCount(1), '1 file');
+    assert.equal(fileCount(3), '3 files');
   });
 });

@@ -70,6 +70,7 @@ describe('host ↔ webview message schemas', () => {
       items: [],
       activeTurnId: null,
       error: null,
+      changes: null,
     };
     assert.equal(ChatViewState.safeParse({ ...view, session }).success, true);
     assert.equal(ChatViewState.safeParse({ ...view, session: { ...session, items: [{ kind: 'html', key: 'k', html: '<b>' }] } }).success, false);
@@ -80,5 +81,39 @@ describe('host ↔ webview message schemas', () => {
     assert.equal(HostToWebview.safeParse({ type: 'reveal', target: 'somewhere' }).success, false);
     assert.equal(HostToWebview.safeParse({ type: 'restoreDraft', text: 'not sent' }).success, true);
     assert.equal(HostToWebview.safeParse({ type: 'restoreDraft' }).success, false);
+  });
+});
+
+describe('changes card messages (webview → host)', () => {
+  const sha = 'a'.repeat(40);
+  it('accepts the card and summary actions', () => {
+    for (const message of [
+      { type: 'reviewChanges', range: null },
+      { type: 'reviewChanges', range: { from: sha, to: 'b'.repeat(40) } },
+      { type: 'openFileDiff', from: sha, to: sha, path: 'src/app.ts' },
+      { type: 'applyChanges' },
+      { type: 'pushChanges' },
+      { type: 'openPullRequest' },
+    ]) {
+      assert.equal(WebviewToHost.safeParse(message).success, true, JSON.stringify(message));
+    }
+  });
+  it('refuses shas that are not full commit ids and paths that leave the repository', () => {
+    for (const message of [
+      { type: 'reviewChanges' },
+      { type: 'reviewChanges', range: { from: 'HEAD', to: sha } },
+      { type: 'reviewChanges', range: { from: '--output=/tmp/x', to: sha } },
+      { type: 'openFileDiff', from: sha, to: sha, path: '../../etc/passwd' },
+      { type: 'openFileDiff', from: sha, to: sha, path: '/etc/passwd' },
+      { type: 'openFileDiff', from: sha, to: sha, path: 'a/./b' },
+      { type: 'openFileDiff', from: sha, to: sha, path: 'a\0b' },
+      { type: 'openFileDiff', from: sha.toUpperCase(), to: sha, path: 'a' },
+      { type: 'applyChanges', branch: 'x' },
+    ]) {
+      const parsed = WebviewToHost.safeParse(message);
+      // `applyChanges` with an extra key parses (zod strips it); nothing in it is used.
+      if (message.type === 'applyChanges') assert.deepEqual(parsed.data, { type: 'applyChanges' });
+      else assert.equal(parsed.success, false, JSON.stringify(message));
+    }
   });
 });

@@ -1,9 +1,12 @@
 import * as vscode from 'vscode';
+import { z } from 'zod';
+import { CommitSha } from '@berth/protocol';
 import { OPEN_CHAT_COMMAND, REVEAL_ERROR_COMMAND } from '../statusBar';
 import { signIn, signOut } from './account';
 import { errorMessage, type CommandContext } from './context';
+import { applyChanges, openPullRequest, pushBranch, reviewChanges } from './changes';
 import { openSession } from './openSession';
-import { openChat, retry, revealError, stopSession } from './sessionActions';
+import { deleteSession, openChat, retry, revealError, stopSession } from './sessionActions';
 import { showLogs } from './showLogs';
 import { startSession, type StartSessionArgs } from './startSession';
 
@@ -12,6 +15,11 @@ export const COMMANDS = {
   startSession: 'berth.startSession',
   openSession: 'berth.openSession',
   stopSession: 'berth.stopSession',
+  deleteSession: 'berth.deleteSession',
+  reviewChanges: 'berth.reviewChanges',
+  applyChanges: 'berth.applyChanges',
+  pushBranch: 'berth.pushBranch',
+  openPullRequest: 'berth.openPullRequest',
   retry: 'berth.retry',
   signIn: 'berth.signIn',
   signOut: 'berth.signOut',
@@ -19,6 +27,9 @@ export const COMMANDS = {
   openChat: OPEN_CHAT_COMMAND,
   revealError: REVEAL_ERROR_COMMAND,
 } as const;
+
+/** A checkpoint range passed to Review Changes (anything else reviews the whole session). */
+const CommitRangeArg = z.object({ from: CommitSha, to: CommitSha });
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
   const guard =
@@ -37,6 +48,15 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.startSession, guard('start', (args?: StartSessionArgs) => startSession(ctx, args ?? {}))),
     vscode.commands.registerCommand(COMMANDS.openSession, guard('open', (id?: unknown) => openSession(ctx, typeof id === 'string' ? id : undefined))),
     vscode.commands.registerCommand(COMMANDS.stopSession, guard('stop', () => stopSession(ctx))),
+    // These take the session from a Sessions view item (or an id); the palette acts on the open one.
+    vscode.commands.registerCommand(COMMANDS.deleteSession, guard('delete', (target?: unknown) => deleteSession(ctx, target))),
+    vscode.commands.registerCommand(
+      COMMANDS.reviewChanges,
+      guard('review', (target?: unknown, range?: unknown) => reviewChanges(ctx, target, CommitRangeArg.safeParse(range).data)),
+    ),
+    vscode.commands.registerCommand(COMMANDS.applyChanges, guard('apply', (target?: unknown) => applyChanges(ctx, target))),
+    vscode.commands.registerCommand(COMMANDS.pushBranch, guard('push', (target?: unknown) => pushBranch(ctx, target))),
+    vscode.commands.registerCommand(COMMANDS.openPullRequest, guard('pull request', (target?: unknown) => openPullRequest(ctx, target))),
     vscode.commands.registerCommand(COMMANDS.retry, guard('retry', () => retry(ctx))),
     vscode.commands.registerCommand(COMMANDS.signIn, guard('sign in', () => signIn(ctx))),
     vscode.commands.registerCommand(COMMANDS.signOut, guard('sign out', () => signOut(ctx))),

@@ -1,16 +1,34 @@
 // HTTP client of the Berth server (axios). Every response is parsed with the protocol's schemas,
 // and every failure becomes an ApiError that never carries the token or request headers.
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import {
   ApiErrorBody,
+  ChangesResponse,
+  PushResponse,
   SendMessageResponse,
   SessionListResponse,
   SessionView,
   StartSessionResponse,
+  StopSessionResponse,
   StreamTicketResponse,
   type StartSessionRequest,
 } from '@berth/protocol';
+
+/** A range of the session's checkpoints; each end defaults to the server's (base → head). */
+export interface CommitRange {
+  from?: string;
+  to?: string;
+}
+
+type ResponseType = 'json' | 'text' | 'arraybuffer' | 'stream';
+
+/** How long a push or a bundle download may take (they move a whole branch). */
+const TRANSFER_TIMEOUT_MS = 10 * 60_000;
 
 export interface ServerConnection {
   /** e.g. `http://127.0.0.1:4711` (no trailing slash needed). */
@@ -86,6 +104,48 @@ export class ApiClient {
     return typeof res.data === 'string' ? res.data : String(res.data ?? '');
   }
 
+  /** Stops the sandbox after a last checkpoint; the session is kept (sleeping) and the next message resumes it. */
+  stopSession(id: string): Promise<StopSessionResponse> {
+    return this.call('POST', `${sessionPath(id)}/stop`, StopSessionResponse);
+  }
+
+  /** The files changed in a range of checkpoints (default: base → head), and the list of checkpoints. */
+  getChanges(id: string, range: CommitRange = {}): Promise<ChangesResponse> {
+    return this.call('GET', `${sessionPath(id)}/changes${query({ from: range.from, to: range.to })}`, ChangesResponse);
+  }
+
+  /** A unified diff (`git diff --binary`), appliable with `git apply`. */
+  async getDiff(id: string, range: CommitRange & { path?: string } = {}): Promise<string> {
+    const res = await this.send('GET', `${sessionPath(id)}/diff${query({ from: range.from, to: range.to, path: range.path })}`, undefined, { responseType: 'text' });
+    return typeof res.data === 'string' ? res.data : String(res.data ?? '');
+  }
+
+  /** The bytes of `path` at commit `ref` (the base or a checkpoint); an ApiError 404 when the file is absent there. */
+  async getContent(id: string, ref: string, path: string): Promise<Uint8Array> {
+    const res = await this.send('GET', `${sessionPath(id)}/content${query({ ref, path })}`, undefined, { responseType: 'arraybuffer' });
+    return toBytes(res.data);
+  }
+
+  /** Downloads the git bundle of base..head (one ref: `refs/heads/<branch>`) into `file`; returns its size. */
+  async downloadBundle(id: string, file: string): Promise<number> {
+    const res = await this.send('GET', `${sessionPath(id)}/bundle`, undefined, { responseType: 'stream', timeout: TRANSFER_TIMEOUT_MS });
+    let size = 0;
+    const body = res.data as Readable;
+    body.on('data', (chunk: Buffer) => (size += chunk.length));
+    try {
+      await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+    } catch {
+      await rm(file, { force: true });
+      throw new ApiError('The download of the session\'s changes was interrupted', 'network', 0);
+    }
+    return size;
+  }
+
+  /** Pushes the session's work branch (or `branch`) to the repository's remote. */
+  push(id: string, branch?: string): Promise<PushResponse> {
+    return this.call('POST', `${sessionPath(id)}/push`, PushResponse, branch ? { branch } : {}, { timeoutMs: TRANSFER_TIMEOUT_MS });
+  }
+
   streamTicket(id: string): Promise<StreamTicketResponse> {
     return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/stream-ticket`, StreamTicketResponse);
   }
@@ -123,8 +183,8 @@ export class ApiClient {
     return parsed.data;
   }
 
-  private async send(method: string, path: string, body: unknown, extra: { timeout?: number; responseType?: 'text' } = {}) {
-    let res;
+  private async send(method: string, path: string, body: unknown, extra: { timeout?: number; responseType?: ResponseType } = {}): Promise<AxiosResponse> {
+    let res: AxiosResponse;
     try {
       res = await this.http.request({
         method,
@@ -140,10 +200,49 @@ export class ApiClient {
       throw new ApiError(`Cannot reach the Berth server (${reason})`, 'network', 0);
     }
     if (res.status >= 200 && res.status < 300) return res;
-    const parsed = ApiErrorBody.safeParse(typeof res.data === 'string' ? safeJson(res.data) : res.data);
+    const parsed = ApiErrorBody.safeParse(await errorBody(res.data));
     if (parsed.success) throw new ApiError(parsed.data.error.message, parsed.data.error.code, res.status);
     throw new ApiError(`${method} ${path} failed with HTTP ${res.status}`, 'http_error', res.status);
   }
+}
+
+function sessionPath(id: string): string {
+  return `/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) search.set(name, value);
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+function toBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (typeof data === 'string') return Buffer.from(data);
+  return new Uint8Array();
+}
+
+/** An error answer as JSON, whatever the response type asked for (text, bytes or a stream). */
+async function errorBody(data: unknown): Promise<unknown> {
+  if (typeof data === 'string') return safeJson(data);
+  if (data instanceof Uint8Array || data instanceof ArrayBuffer) return safeJson(Buffer.from(toBytes(data)).toString('utf8'));
+  if (data && typeof (data as Readable).pipe === 'function') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of data as Readable) {
+        chunks.push(chunk as Buffer);
+        size += (chunk as Buffer).length;
+        if (size > 64 * 1024) break; // an error body is small; never buffer a runaway one
+      }
+    } catch {
+      return undefined;
+    }
+    return safeJson(Buffer.concat(chunks).toString('utf8'));
+  }
+  return data;
 }
 
 function safeJson(text: string): unknown {

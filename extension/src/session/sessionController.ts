@@ -1,12 +1,15 @@
 // Drives the current session: API calls and the event stream feed the state machine,
 // and listeners (status bar, chat view) are told about every new state. No vscode import.
-import type { ErrorInfo, StartSessionRequest } from '@berth/protocol';
+import type { ErrorInfo, StartSessionRequest, StreamEvent } from '@berth/protocol';
 import { errorMessage, silentLogger, type Logger } from '../logger';
 import { ApiError, type ApiClient } from './apiClient';
 import { initialState, inputLock, reduce, type SessionAction, type SessionMachineState } from './stateMachine';
 import { StreamClient, type StreamClientOptions } from './streamClient';
 
 export type StreamTuning = Pick<StreamClientOptions, 'backoff' | 'random' | 'pingIntervalMs'>;
+
+/** Checkpoints replayed on reopen come in a burst: one summary fetch after the last of them. */
+const CHANGES_REFRESH_DELAY_MS = 150;
 
 export class SessionController {
   private machine: SessionMachineState = initialState;
@@ -16,6 +19,7 @@ export class SessionController {
   private lastStart: StartSessionRequest | null = null;
   /** Bumped whenever another session takes over, so late answers for the old one are dropped. */
   private generation = 0;
+  private changesTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private api: ApiClient | null,
@@ -130,6 +134,28 @@ export class SessionController {
     if (id) await this.requireApi().interrupt(id);
   }
 
+  /** Stops the sandbox (after a last checkpoint); the session is kept, sleeping, and the next message resumes it. */
+  async stopSession(): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    await this.requireApi().stopSession(id);
+    // The stream says `sleeping` too; the checkpoint taken on the way may have changed the summary.
+    await this.refreshChanges();
+  }
+
+  /** Fetches the server's cumulative summary of the open session's work (after a checkpoint or a push). */
+  async refreshChanges(): Promise<void> {
+    const id = this.sessionId;
+    if (!id || !this.api) return;
+    const generation = this.generation;
+    try {
+      const view = await this.api.getSession(id);
+      if (generation === this.generation && view.changes !== undefined) this.dispatch({ type: 'changes_summary', sessionId: id, changes: view.changes });
+    } catch (err) {
+      (this.options.log ?? silentLogger).warn(`could not refresh the changes of ${id}: ${errorMessage(err)}`);
+    }
+  }
+
   /** Deletes the session on the server (its sandbox is destroyed) and clears the view. */
   async deleteSession(): Promise<void> {
     const id = this.sessionId;
@@ -141,6 +167,7 @@ export class SessionController {
   dispose(): void {
     this.generation++;
     this.stopStream();
+    if (this.changesTimer) clearTimeout(this.changesTimer);
     this.listeners.clear();
   }
 
@@ -155,7 +182,11 @@ export class SessionController {
         return api.streamUrl(sessionId, ticket, after);
       },
       isPermanentError: (err) => err instanceof ApiError && err.isPermanent,
-      onEvent: (event) => this.stream === stream && this.dispatch({ type: 'event', event }),
+      onEvent: (event) => {
+        if (this.stream !== stream) return;
+        this.dispatch({ type: 'event', event });
+        this.followChanges(event);
+      },
       onConnectionState: (connection) => this.stream === stream && this.dispatch({ type: 'connection', connection }),
       onFatal: (err) => {
         if (this.stream !== stream) return;
@@ -165,6 +196,19 @@ export class SessionController {
     });
     this.stream = stream;
     stream.start();
+  }
+
+  /** A checkpoint the summary does not include yet: ask the server for the new cumulative summary. */
+  private followChanges(event: StreamEvent): void {
+    if (event.type !== 'changes') return;
+    if (this.changesTimer) clearTimeout(this.changesTimer);
+    this.changesTimer = null;
+    // Replayed on reopen, the last checkpoint is the one the snapshot's summary already includes.
+    if (this.machine.session?.changes?.head === event.data.head) return;
+    this.changesTimer = setTimeout(() => {
+      this.changesTimer = null;
+      void this.refreshChanges();
+    }, CHANGES_REFRESH_DELAY_MS);
   }
 
   private stopStream(): void {

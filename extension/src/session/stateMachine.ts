@@ -3,7 +3,11 @@
 import {
   PREPARATION_STEPS,
   PROGRESS_STEP_LABELS,
+  type AppliedWork,
   type AuthState,
+  type ChangedFile,
+  type ChangesData,
+  type ChangesSummary,
   type ChatItem,
   type ChatSession,
   type ChatViewState,
@@ -52,7 +56,9 @@ export type SessionAction =
   | { type: 'send_finished'; turnId: string; status: SessionStatus }
   | { type: 'send_failed'; error: ErrorInfo }
   /** The stream cannot be resumed (the session is gone or access was revoked). */
-  | { type: 'stream_failed'; error: ErrorInfo };
+  | { type: 'stream_failed'; error: ErrorInfo }
+  /** The server's cumulative summary of the session's work, fetched after a checkpoint or a push. */
+  | { type: 'changes_summary'; sessionId: string; changes: ChangesSummary | null };
 
 export const initialState: SessionMachineState = { session: null, stepOrder: null, connection: 'idle', sending: false };
 
@@ -115,6 +121,8 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
       return withSession({ ...state, sending: false }, (s) => addLocalError(s, action.error));
     case 'stream_failed':
       return withSession({ ...state, connection: 'closed' }, (s) => addLocalError(s, action.error));
+    case 'changes_summary':
+      return withSession(state, (s) => (s.sessionId === action.sessionId ? { ...s, changes: action.changes } : s));
   }
 }
 
@@ -134,6 +142,7 @@ function emptySession(sessionId: string | null, order: StepOrder): ChatSession {
     items: [],
     activeTurnId: null,
     error: null,
+    changes: null,
   };
 }
 
@@ -237,6 +246,8 @@ function applySnapshot(current: ChatSession, view: SessionView, order: StepOrder
     sessionId: view.id,
     repo: view.repo,
     prompt: view.prompt ?? null,
+    // An older server does not send it: keep what is known.
+    changes: view.changes !== undefined ? view.changes : s.changes,
     ...statusChange(s, view.status, view.step, order),
   };
   if (view.status === 'preparing' && isPipelineStep(view.step) && outOfStep(next.steps, view.step)) {
@@ -374,7 +385,7 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
         ],
       };
     case 'changes':
-      return s; // shown by the changes card (issue 12, in progress)
+      return event.data.files.length || event.data.skipped?.length ? { ...s, items: [...s.items, changesCard(key, event.data)] } : s;
     case 'error': {
       const { code, message, step, turnId } = event.data;
       if (step !== undefined && turnId === undefined) {
@@ -393,6 +404,22 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
       };
     }
   }
+}
+
+/** A checkpoint's card: its range is the previous checkpoint (the event's `base`) → this one. */
+function changesCard(key: string, data: ChangesData): ChatItem {
+  return {
+    kind: 'changes',
+    key,
+    turnId: data.turnId,
+    reason: data.reason,
+    from: data.base,
+    to: data.head,
+    files: data.files,
+    additions: data.additions,
+    deletions: data.deletions,
+    skipped: data.skipped ?? [],
+  };
 }
 
 function stringifyArgs(args: unknown): string {
@@ -447,7 +474,13 @@ export function canInterrupt(state: SessionMachineState): boolean {
   return !!s?.sessionId && (s.status === 'running' || (s.status === 'ready' && s.activeTurnId !== null));
 }
 
-export function toViewState(state: SessionMachineState, auth: AuthState, revision: number): ChatViewState {
+/** Whether the session has work that is not in its base commit yet. */
+export function hasChanges(state: SessionMachineState): boolean {
+  const changes = state.session?.changes;
+  return !!changes && changes.head !== changes.base && changes.files.length > 0;
+}
+
+export function toViewState(state: SessionMachineState, auth: AuthState, revision: number, applied: AppliedWork | null = null): ChatViewState {
   return {
     revision,
     auth,
@@ -457,5 +490,29 @@ export function toViewState(state: SessionMachineState, auth: AuthState, revisio
     input: inputLock(state),
     canRetry: canRetry(state),
     canInterrupt: canInterrupt(state),
+    applied,
   };
+}
+
+/**
+ * Whether `from → to` is a range this state showed: a changes card, or the session's whole work
+ * (base → head). The webview is untrusted: the host acts only on ranges it sent it.
+ */
+export function isKnownRange(session: ChatSession | null, from: string, to: string): boolean {
+  if (!session) return false;
+  if (session.changes && session.changes.base === from && session.changes.head === to) return true;
+  return session.items.some((i) => i.kind === 'changes' && i.from === from && i.to === to);
+}
+
+/** The changed file at `path` in a known range (see isKnownRange), or null. */
+export function findChangedFile(session: ChatSession | null, from: string, to: string, path: string): ChangedFile | null {
+  if (!session) return null;
+  const lists: ChangedFile[][] = [];
+  if (session.changes && session.changes.base === from && session.changes.head === to) lists.push(session.changes.files);
+  for (const item of session.items) if (item.kind === 'changes' && item.from === from && item.to === to) lists.push(item.files);
+  for (const files of lists) {
+    const file = files.find((f) => f.path === path);
+    if (file) return file;
+  }
+  return null;
 }

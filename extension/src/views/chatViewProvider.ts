@@ -4,20 +4,34 @@ import * as vscode from 'vscode';
 import {
   HostToWebview,
   WebviewToHost,
+  type AppliedWork,
   type AuthState,
+  type ChangedFile,
   type ChatViewState,
   type MessageHandlers,
   type WebviewCommand,
 } from '@berth/protocol';
 import { errorMessage, type Logger } from '../logger';
 import type { SessionController } from '../session/sessionController';
-import { toViewState } from '../session/stateMachine';
+import { findChangedFile, isKnownRange, toViewState } from '../session/stateMachine';
 import { chatHtml, createNonce } from './webviewHtml';
+
+/** What the changes cards' buttons do, for the open session (the commands of commands/changes.ts). */
+export interface ChangesActions {
+  review(sessionId: string, range: { from: string; to: string } | null): Promise<void>;
+  openFile(sessionId: string, range: { from: string; to: string }, file: ChangedFile): Promise<void>;
+  apply(sessionId: string): Promise<void>;
+  push(sessionId: string): Promise<void>;
+  openPullRequest(sessionId: string): Promise<void>;
+}
 
 export interface ChatViewDeps {
   controller: SessionController;
   auth(): AuthState;
+  /** What this workspace applied of a session's work. */
+  applied(sessionId: string): AppliedWork | null;
   runCommand(command: WebviewCommand): void;
+  changes: ChangesActions;
   log: Logger;
 }
 
@@ -109,7 +123,15 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   }
 
   private viewState(): ChatViewState {
-    return toViewState(this.deps.controller.state, this.deps.auth(), ++this.revision);
+    const id = this.deps.controller.sessionId;
+    return toViewState(this.deps.controller.state, this.deps.auth(), ++this.revision, id ? this.deps.applied(id) : null);
+  }
+
+  /** The open session's id, for a card action; the actions report their own failures. */
+  private openSessionId(): string | null {
+    const id = this.deps.controller.sessionId;
+    if (!id) this.deps.log.warn('chat view: a changes action without an open session');
+    return id;
   }
 
   /** Also called by the extension when the auth state changes. */
@@ -162,6 +184,36 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     command: ({ command }) => this.deps.runCommand(command),
     rendered: ({ revision }) => {
       for (const waiter of [...this.renderWaiters]) if (revision >= waiter.revision) waiter.resolve();
+    },
+    reviewChanges: async ({ range }) => {
+      const id = this.openSessionId();
+      if (!id) return;
+      if (range && !isKnownRange(this.deps.controller.state.session, range.from, range.to)) {
+        this.deps.log.warn('chat view: ignored a review of a range the chat never showed');
+        return;
+      }
+      await this.deps.changes.review(id, range);
+    },
+    openFileDiff: async ({ from, to, path }) => {
+      const id = this.openSessionId();
+      const file = findChangedFile(this.deps.controller.state.session, from, to, path);
+      if (!id || !file) {
+        this.deps.log.warn('chat view: ignored a diff of a file the chat never showed');
+        return;
+      }
+      await this.deps.changes.openFile(id, { from, to }, file);
+    },
+    applyChanges: async () => {
+      const id = this.openSessionId();
+      if (id) await this.deps.changes.apply(id);
+    },
+    pushChanges: async () => {
+      const id = this.openSessionId();
+      if (id) await this.deps.changes.push(id);
+    },
+    openPullRequest: async () => {
+      const id = this.openSessionId();
+      if (id) await this.deps.changes.openPullRequest(id);
     },
   };
 

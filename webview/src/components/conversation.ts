@@ -3,11 +3,14 @@
 import type { ChatItem } from '@berth/protocol';
 import { formatElapsed } from '../format';
 import { renderMarkdown } from '../markdown';
+import { renderChangesCard, type ChangesActions } from './changes';
 import { h } from './dom';
 
 export class Conversation {
   readonly element = h('div', { class: 'conversation', attrs: { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' } });
   private readonly rendered = new Map<string, { item: ChatItem; node: HTMLElement }>();
+
+  constructor(private readonly actions: ChangesActions) {}
 
   update(items: ChatItem[]): void {
     const keep = new Set(items.map((i) => i.key));
@@ -24,7 +27,7 @@ export class Conversation {
       if (entry && sameItem(entry.item, item)) {
         node = entry.node;
       } else {
-        node = renderItem(item, entry?.node);
+        node = renderItem(item, entry?.node, this.actions);
         if (entry && entry.node !== node) entry.node.replaceWith(node);
         this.rendered.set(item.key, { item, node });
       }
@@ -39,7 +42,7 @@ function sameItem(a: ChatItem, b: ChatItem): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
-function renderItem(item: ChatItem, previous: HTMLElement | undefined): HTMLElement {
+function renderItem(item: ChatItem, previous: HTMLElement | undefined, actions: ChangesActions): HTMLElement {
   switch (item.kind) {
     case 'user':
       return h('div', { class: 'msg msg--user' }, h('div', { class: 'msg-role', text: 'You' }), h('div', { class: 'msg-text', text: item.text }));
@@ -81,5 +84,7 @@ function renderItem(item: ChatItem, previous: HTMLElement | undefined): HTMLElem
         h('div', { class: 'msg-text', text: item.message }),
         h('div', { class: 'msg-meta', text: item.code }),
       );
+    case 'changes':
+      return renderChangesCard(item, actions);
   }
 }
