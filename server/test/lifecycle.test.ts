@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -41,13 +42,27 @@ describe('session lifecycle on the local provider', () => {
       'persisted ids are 1, 2, 3… in order',
     );
     assert.equal(persisted[0]?.type, 'user_message');
-    assert.equal(answerOf(stream.events), 'answer[build it] branch=feature');
+    // The named branch is where the work starts; the session works (and pushes) on a branch of its own.
+    const own = `berth/${started.body.sessionId.slice(4, 16)}`;
+    assert.equal(answerOf(stream.events), `answer[build it] branch=${own}`);
     assert.ok(stream.events.every((e) => e.id > 0 || ['preparing', 'status', 'connected', 'heartbeat'].includes(e.type)));
 
     const session = await alice.waitFor(started.body.sessionId, (s) => s.status === 'ready');
     assert.ok(session.preparedAt && session.initiatedAt);
     assert.equal(session.lastError, null);
     assert.equal(session.repo.branch, 'feature');
+    assert.equal(session.changes?.branch, own);
+    assert.equal(session.changes?.base, execFileSync('git', ['-C', repo, 'rev-parse', 'feature'], { encoding: 'utf8' }).trim(), 'based on the named branch');
+    await stream.close();
+  });
+
+  it('a branch the start names that does not exist yet is created, and is the work branch', async () => {
+    const alice = t.api('alice');
+    const started = await alice.start({ repo: { url: repo, branch: 'brand-new' }, prompt: 'start it', autoInitiate: true });
+    const stream = await alice.stream(started.body.sessionId);
+    await stream.waitFor(turnComplete, 20_000, 'turn_complete');
+    assert.equal(answerOf(stream.events), 'answer[start it] branch=brand-new');
+    assert.equal((await alice.get(started.body.sessionId)).body.changes?.branch, 'brand-new');
     await stream.close();
   });
 

@@ -126,7 +126,9 @@ export class ChangesService {
     }
     const pushed = { branch, head: work.head, at: new Date().toISOString() };
     await this.ctx.store.updateSession(id, { pushed });
-    const url = compareUrl(remote.url, branch);
+    // A pull request targets the branch the session started from, when the start named one.
+    const base = work.session.repoBranch && work.session.repoBranch !== branch ? work.session.repoBranch : undefined;
+    const url = compareUrl(remote.url, branch, base);
     return { remote: shown, branch, head: work.head, ...(url ? { compareUrl: url } : {}) };
   }
 }
