@@ -36,6 +36,8 @@ export interface Sandbox {
   readonly sharedFolder: string;
   /** The agent host bundle and the Node binary that runs it, as seen inside the sandbox. */
   readonly agentHost: { node: string; script: string };
+  /** Things the user should know about how it was made (settings of the repo's config left out). */
+  readonly notices?: readonly string[];
   /** Starts a process inside the sandbox with piped stdio, in its own process group. */
   spawn(command: string, args: string[], options?: SpawnOptions): ChildProcessWithoutNullStreams;
   destroy(): Promise<void>;

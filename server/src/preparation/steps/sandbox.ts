@@ -22,6 +22,8 @@ export const sandbox: PreparationStepModule = {
     });
     run.sandbox = created;
     await ctx.store.updateSession(session.id, { sandbox: created.ref });
-    return { message: `${ctx.provider.name} sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s` };
+    // Shown with the step in the chat, not only in the log.
+    const notices = created.notices?.length ? `; ${created.notices.join('; ')}` : '';
+    return { message: `${ctx.provider.name} sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s${notices}` };
   },
 };

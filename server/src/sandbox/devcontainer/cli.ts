@@ -80,6 +80,8 @@ export class DevcontainerError extends Error {
   /** The container the failed `up` created, if the CLI reported one (removed when `removeOnFailure`). */
   readonly containerId: string | undefined;
   readonly exitCode: number | null;
+  /** The CLI's last log lines (redacted) when it failed: what `describeFailure` reads. */
+  readonly logTail: string[] = [];
 
   constructor(init: {
     kind: DevcontainerErrorKind;
@@ -154,6 +156,8 @@ export interface UpResult {
   remoteEnv: Record<string, string>;
   /** The image the container runs (built by the CLI: a name starting with `vsc-`). */
   image: ContainerImage | null;
+  /** What of the repo's config was left out because it would reach the host. */
+  dropped: string[];
   configSource: 'repo' | 'default';
   durationMs: number;
 }
@@ -276,7 +280,10 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       `config: ${config.source === 'repo' ? config.repoConfigPath : `default (image ${options.defaultImage ?? DEFAULT_IMAGE})`}` +
         (config.overrideConfigPath ? `, override ${config.overrideConfigPath}` : ''),
     );
-    if (config.dropped?.length) interpreter.log(`ignored in the repo's config (they would reach the host): ${config.dropped.join(', ')}`);
+    if (config.dropped?.length) {
+      interpreter.log(`ignored in the repo's config (they would reach the host): ${config.dropped.join(', ')}`);
+      interpreter.progress(`ignoring ${config.dropped.join(', ')} from the repo's config: they would reach the host`);
+    }
     if (Object.keys(secrets).length > 0) {
       await mkdir(configDir, { recursive: true });
       secretsFile = join(configDir, 'secrets.json');
@@ -290,9 +297,10 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     const common = { workspaceFolder: options.workspaceFolder, overrideConfigPath: config.overrideConfigPath, configPath: config.repoConfigPath };
     const berthMounts = [options.workspaceFolder, ...(options.mounts ?? []).map((m) => m.source)];
     const run = (args: string[]) => runCli(cliPath, args, { env, timeoutMs: Math.max(1, deadline - Date.now()), signal: options.signal, interpreter });
-    const fail = async (error: DevcontainerError): Promise<never> => {
+    // Cleans up after a failed phase; the caller throws what it returns (awaited, inside the try).
+    const fail = async (error: DevcontainerError): Promise<DevcontainerError> => {
       if (removeOnFailure) await removeLeftovers(options.sessionId, interpreter);
-      throw error;
+      return error;
     };
     // Its phases are one `up` to the user: one time budget, one way to say it ran out.
     const endedEarly = (outcome: CliOutcome, phase: string) => {
@@ -309,10 +317,10 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     // features and its image's devcontainer.metadata label.
     interpreter.progress('reading the dev container configuration');
     const read = await run(readConfigurationArgs(common));
-    if (read.ended !== 'exited') return fail(endedEarly(read, 'read-configuration'));
+    if (read.ended !== 'exited') throw await fail(endedEarly(read, 'read-configuration'));
     const merged = parseReadConfiguration(read.stdout);
     if (!merged) {
-      return fail(
+      throw await fail(
         new DevcontainerError({
           kind: read.spawnError ? 'spawn' : 'config',
           message: read.spawnError ? `cannot start the Dev Containers CLI: ${read.spawnError.message}` : 'the dev container configuration could not be resolved',
@@ -324,17 +332,17 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     const excess = mergedConfigExcess(merged, berthMounts);
     if (excess.length > 0) {
       interpreter.log(`refused before up: ${excess.join('; ')}`);
-      return fail(new DevcontainerError({ kind: 'refused', message: refusal(excess) }));
+      throw await fail(new DevcontainerError({ kind: 'refused', message: refusal(excess) }));
     }
 
     // 2. The container, with no lifecycle command run yet.
     const outcome = await run(
       upArgs({ sessionId: options.sessionId, labels: options.labels, ...common, secretsFile, lockfile: hasLockfile(config.repoConfigPath) }),
     );
-    if (outcome.ended !== 'exited') return fail(endedEarly(outcome, 'up'));
+    if (outcome.ended !== 'exited') throw await fail(endedEarly(outcome, 'up'));
     const result = parseUpResult(outcome.stdout);
     if (!result) {
-      return fail(
+      throw await fail(
         new DevcontainerError({
           kind: outcome.spawnError ? 'spawn' : 'protocol',
           message: outcome.spawnError
@@ -345,22 +353,22 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
         }),
       );
     }
-    if (result.outcome === 'error') return fail(cliFailure(result, interpreter, outcome.exitCode));
+    if (result.outcome === 'error') throw await fail(cliFailure(result, interpreter, outcome.exitCode));
 
     // 3. What it really got: refused (and removed) unless it is what Berth grants.
     const inspect = await inspectContainer(result.containerId);
     const got = inspect ? await containerExcessOf(inspect, berthMounts) : ['a configuration Berth cannot read (docker inspect)'];
     if (got.length > 0) {
       interpreter.log(`refused after up: container ${result.containerId.slice(0, 12)} has ${got.join('; ')}`);
-      return fail(new DevcontainerError({ kind: 'refused', message: refusal([`the container was created with ${listing(got)}`]) }));
+      throw await fail(new DevcontainerError({ kind: 'refused', message: refusal([`the container was created with ${listing(got)}`]) }));
     }
 
     // 4. Only now the repo's lifecycle commands.
     const lifecycle = await run(runUserCommandsArgs({ containerId: result.containerId, ...common, secretsFile }));
-    if (lifecycle.ended !== 'exited') return fail(endedEarly(lifecycle, 'run-user-commands'));
+    if (lifecycle.ended !== 'exited') throw await fail(endedEarly(lifecycle, 'run-user-commands'));
     const ran = parseCommandResult(lifecycle.stdout);
     if (!ran || ran.outcome === 'error') {
-      return fail(
+      throw await fail(
         ran?.outcome === 'error'
           ? cliFailure({ ...ran, containerId: result.containerId }, interpreter, lifecycle.exitCode)
           : new DevcontainerError({
@@ -379,9 +387,14 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       remoteWorkspaceFolder: result.remoteWorkspaceFolder,
       remoteEnv: resolveRemoteEnv(merged.mergedConfiguration.remoteEnv ?? {}, inspect?.Config?.Env ?? []),
       image: inspect?.Image && inspect.Config?.Image ? { id: inspect.Image, name: inspect.Config.Image } : null,
+      dropped: config.dropped ?? [],
       configSource: config.source,
       durationMs,
     };
+  } catch (error) {
+    // What the CLI said last tells one failure from another (describeFailure).
+    if (error instanceof DevcontainerError && error.logTail.length === 0) error.logTail.push(...interpreter.recentLog());
+    throw error;
   } finally {
     if (secretsFile) await rm(secretsFile, { force: true });
     if (ownConfigDir) await rm(configDir, { recursive: true, force: true });

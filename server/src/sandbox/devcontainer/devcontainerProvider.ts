@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
+import { describeFailure } from './failures';
 import { ProcessGroups } from '../processGroups';
 import { hostProcessTags, killOrphanProcesses } from '../hostProcesses';
 import { BerthError } from '../../util/errors';
@@ -58,6 +59,7 @@ class DevcontainerSandbox implements Sandbox {
   readonly workspaceFolder: string;
   readonly sharedFolder = SHARED_TARGET;
   readonly agentHost: { node: string; script: string };
+  readonly notices: readonly string[];
   private readonly processes = new ProcessGroups();
 
   constructor(
@@ -67,6 +69,7 @@ class DevcontainerSandbox implements Sandbox {
     agentHostScript: string,
   ) {
     this.ref = { provider: 'devcontainer', containerId: up.containerId };
+    this.notices = up.dropped.length ? [`ignored in the repo's config (they would reach the host): ${up.dropped.join(', ')}`] : [];
     this.workspaceFolder = up.remoteWorkspaceFolder;
     this.agentHost = { node: NODE_TARGET, script: `${AGENT_TARGET}/${basename(agentHostScript)}` };
   }
@@ -108,22 +111,6 @@ function chownTree(path: string, uid: number, gid: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve()));
   });
-}
-
-/** The failure's code, for clients (and people) that act on what failed. */
-function errorCode(err: DevcontainerError): string {
-  switch (err.kind) {
-    case 'config':
-      return 'config_invalid';
-    case 'refused':
-      return 'config_unsupported';
-    case 'timeout':
-      return 'sandbox_timeout';
-    case 'failed':
-      return err.lifecycleFailure ? 'lifecycle_failed' : 'sandbox_failed';
-    default:
-      return 'sandbox_failed';
-  }
 }
 
 /**
@@ -201,7 +188,9 @@ export class DevcontainerProvider implements SandboxProvider {
     } catch (err) {
       if (err instanceof DevcontainerError) {
         if (err.kind === 'aborted') throw new BerthError('aborted', 'cancelled');
-        throw new BerthError(errorCode(err), err.formatForUser());
+        const failure = describeFailure(err, err.logTail, request.workspaceDir, [dirname(this.options.stateDir)]);
+        request.onLog(`sandbox failed (${failure.code}): ${failure.message.split('\n')[0]}`);
+        throw new BerthError(failure.code, failure.message);
       }
       throw err;
     }

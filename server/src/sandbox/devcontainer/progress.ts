@@ -5,6 +5,7 @@
 import { parseLogLine, type CliLogEvent } from './schemas.js';
 
 const TAIL_LINES = 20;
+const LOG_WINDOW_LINES = 300;
 const DETAIL_MAX = 200;
 const COMMAND_MAX = 80;
 // The only channel the CLI uses: every lifecycle hook (onCreate … postAttach) reports on it.
@@ -81,10 +82,17 @@ export class UpLogInterpreter {
   private failedHook: LifecycleFailure | undefined;
   private readonly errorLines: string[] = [];
   private readonly recentLines: string[] = [];
+  /** The log's last lines (redacted), for telling one failure from another. */
+  private readonly logWindow: string[] = [];
 
   constructor(private readonly options: UpLogInterpreterOptions) {
     this.redact = createRedactor(options.secrets ?? []);
     this.detailIntervalMs = options.detailIntervalMs ?? 250;
+  }
+
+  /** The last log lines (redacted). */
+  recentLog(): string[] {
+    return [...this.logWindow];
   }
 
   /** The lifecycle command that failed, if any. */
@@ -202,6 +210,8 @@ export class UpLogInterpreter {
       .map((l) => l.trimEnd())
       .filter((l) => l.length > 0);
     for (const line of lines) this.options.onLog?.(line);
+    this.logWindow.push(...lines);
+    if (this.logWindow.length > LOG_WINDOW_LINES) this.logWindow.splice(0, this.logWindow.length - LOG_WINDOW_LINES);
     return lines;
   }
 
