@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { DEFAULT_IMAGE, devcontainerCliPath, listLabelledContainers, runDocker } from '../../src/sandbox/devcontainer/cli';
 import { containerExcess } from '../../src/sandbox/devcontainer/confine';
@@ -157,7 +157,8 @@ describe('confinement on the merged configuration (real Docker)', { concurrency:
       '.devcontainer/vol/devcontainer-feature.json': JSON.stringify({ id: 'vol', version: '1.0.0', name: 'volume', mounts: [{ type: 'volume', source: volume, target: '/stolen' }] }),
       '.devcontainer/vol/install.sh': '#!/bin/sh\necho installed\n',
     });
-    await expectRefused(repo, new RegExp(`the container was created with volume ${volume} \\(local driver, device ${hostDir.replace(/[.]/g, '\\.')}\\)`));
+    // The host path itself is a server path: only its last part is shown.
+    await expectRefused(repo, new RegExp(`the container was created with volume ${volume} \\(local driver, device …/${basename(hostDir)}\\)`));
   });
 
   it('the inspection names everything a container must not have (a container made with them on purpose)', async (ctx) => {

@@ -385,7 +385,7 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       containerId: result.containerId,
       remoteUser: result.remoteUser,
       remoteWorkspaceFolder: result.remoteWorkspaceFolder,
-      remoteEnv: resolveRemoteEnv(merged.mergedConfiguration.remoteEnv ?? {}, inspect?.Config?.Env ?? []),
+      remoteEnv: resolveRemoteEnv(merged.mergedConfiguration.remoteEnv ?? {}, await containerEnvOf(result.containerId, inspect)),
       image: inspect?.Image && inspect.Config?.Image ? { id: inspect.Image, name: inspect.Config.Image } : null,
       dropped: config.dropped ?? [],
       configSource: config.source,
@@ -418,6 +418,15 @@ export function resolveRemoteEnv(remoteEnv: Record<string, string | null>, conta
     out[name] = value.replace(/\$\{containerEnv:([^}:]+)(?::([^}]*))?\}/g, (_m, ref: string, fallback?: string) => container.get(ref) ?? fallback ?? '');
   }
   return out;
+}
+
+/**
+ * The environment a process started in the container gets (its config's and the runtime's own,
+ * such as the default PATH an imported image does not declare), for `${containerEnv:…}`.
+ */
+async function containerEnvOf(containerId: string, inspect: ContainerInspect | null): Promise<string[]> {
+  const environ = await runDocker(['exec', containerId, 'cat', '/proc/self/environ'], { timeoutMs: 10_000 }).catch(() => null);
+  return environ ? environ.split('\0').filter(Boolean) : (inspect?.Config?.Env ?? []);
 }
 
 /** The sentence a refused sandbox fails with: what was asked for, by whom, and what to do. */

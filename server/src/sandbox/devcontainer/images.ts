@@ -1,7 +1,7 @@
 // Images the Dev Containers CLI builds (a Dockerfile, features) are named after the session's
 // workspace folder, so every session would leave one behind. Berth names them by config instead
-// (`berth-devcontainer/<key>`: one per repository and config, the next session's build is a
-// cache hit), drops the CLI's name, and removes images no session used for a while.
+// (`berth-devcontainer/<key>`: one per repository and config; the next session's build reuses its
+// layers), drops the CLI's name, and removes images no session used for a while.
 import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runDocker } from './docker.js';
@@ -37,9 +37,15 @@ async function stampUse(stampDir: string, key: string): Promise<void> {
   await utimes(file, now, now);
 }
 
-/** Removes the config images not used for `maxAgeMs` (an image a container still runs stays). */
+/**
+ * Removes the config images not used for `maxAgeMs` (an image a container still runs stays), and
+ * the dev container images nothing names or runs any more (an older build of a config whose
+ * session has gone).
+ */
 export async function pruneImages(stampDir: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];
+  const dangling = await runDocker(['image', 'prune', '--force', '--filter', 'dangling=true', '--filter', 'label=devcontainer.metadata']).catch(() => '');
+  for (const line of dangling.split('\n')) if (/^deleted: sha256:/i.test(line.trim())) removed.push(line.trim().slice('deleted: '.length));
   for (const key of await readdir(stampDir).catch(() => [] as string[])) {
     if (!/^[0-9a-f]{8,64}$/.test(key)) continue;
     const file = join(stampDir, key);
