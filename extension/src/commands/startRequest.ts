@@ -8,6 +8,8 @@ export interface StartInput {
   /** Setup commands, one per entry; blank entries are dropped. */
   setup?: string[];
   autoInitiate: boolean;
+  /** The dev container config to use (a path in the repository), when it has several. */
+  devcontainer?: string;
 }
 
 export type BuiltRequest = { ok: true; request: StartSessionRequest } | { ok: false; message: string };
@@ -21,6 +23,7 @@ export function buildStartRequest(input: StartInput): BuiltRequest {
     ...(prompt ? { prompt } : {}),
     ...(setup.length ? { setup } : {}),
     ...(input.autoInitiate ? { autoInitiate: true } : {}),
+    ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}),
   };
   const parsed = StartSessionRequest.safeParse(candidate);
   if (!parsed.success) {

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { performance } from 'node:perf_hooks';
 import { currentRepo } from '../git';
+import { listDevcontainerConfigs } from '../devcontainerConfigs';
 import { buildStartRequest, splitBranch } from './startRequest';
 import { errorMessage, type CommandContext } from './context';
 
@@ -12,6 +13,8 @@ export interface StartSessionArgs {
   branch?: string;
   prompt?: string;
   setup?: string[];
+  /** The dev container config (a path in the repository). */
+  devcontainer?: string;
 }
 
 const TITLE = 'Berth: Start Session';
@@ -26,6 +29,9 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
 
   const repo = args.repoUrl ? { url: args.repoUrl, branch: args.branch } : await askRepo();
   if (!repo) return null;
+  // A checkout with several dev container configs: the server needs to be told which one.
+  const devcontainer = args.devcontainer ?? (repo.folder ? await askDevcontainer(ctx, repo.folder) : undefined);
+  if (devcontainer === null) return null;
   const setup = args.setup ?? (await askSetup());
   if (setup === undefined) return null;
   const prompt =
@@ -41,7 +47,7 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
   const pressedAt = performance.now();
 
   const autoInitiate = vscode.workspace.getConfiguration('berth').get<boolean>('autoInitiate', true);
-  const built = buildStartRequest({ repoUrl: repo.url, branch: repo.branch, prompt, setup, autoInitiate });
+  const built = buildStartRequest({ repoUrl: repo.url, branch: repo.branch, prompt, setup, autoInitiate, devcontainer });
   if (!built.ok) {
     void vscode.window.showErrorMessage(`Berth: ${built.message}`);
     return null;
@@ -77,7 +83,29 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
   return sessionId;
 }
 
-async function askRepo(): Promise<{ url: string; branch?: string } | undefined> {
+/**
+ * The config to start with when the checkout has several (the last one picked here comes first);
+ * undefined when there is nothing to choose, null when the user cancelled.
+ */
+async function askDevcontainer(ctx: CommandContext, folder: string): Promise<string | undefined | null> {
+  const configs = listDevcontainerConfigs(folder);
+  if (configs.length < 2) return undefined;
+  const key = `berth.devcontainer:${folder}`;
+  const last = ctx.extension.workspaceState.get<string>(key);
+  const items = configs
+    .map((c) => ({ label: c.name ?? c.path, description: c.name ? c.path : undefined, path: c.path }))
+    .sort((a, b) => Number(b.path === last) - Number(a.path === last));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `${TITLE}: dev container`,
+    placeHolder: 'This repository has several dev container configs: which one should the sandbox use?',
+    ignoreFocusOut: true,
+  });
+  if (!picked) return null;
+  await ctx.extension.workspaceState.update(key, picked.path);
+  return picked.path;
+}
+
+async function askRepo(): Promise<{ url: string; branch?: string; folder?: string } | undefined> {
   const workspace = await currentRepo();
   if (workspace) {
     const typeUrl = { label: '$(edit) Enter a repository URL…', choice: 'url' as const };
@@ -93,7 +121,7 @@ async function askRepo(): Promise<{ url: string; branch?: string } | undefined> 
       ignoreFocusOut: true,
     });
     if (!choice) return undefined;
-    if (choice.choice === 'workspace') return { url: workspace.url, branch: workspace.branch };
+    if (choice.choice === 'workspace') return { url: workspace.url, branch: workspace.branch, folder: workspace.folder };
   }
   const url = await vscode.window.showInputBox({
     title: `${TITLE} (1/3)`,

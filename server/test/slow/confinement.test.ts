@@ -89,7 +89,7 @@ describe('confinement on the merged configuration (real Docker)', { concurrency:
     assert.match(view.lastError?.message ?? '', reason);
     assert.match(view.lastError?.message ?? '', /no host mounts, devices or privileges/);
     const log = String((await alice.request('GET', `/v1/sessions/${id}/log`)).body);
-    assert.doesNotMatch(log, /running postCreateCommand/, 'no lifecycle command ran');
+    assert.doesNotMatch(log, /Running (the )?postCreateCommand|running postCreateCommand/i, 'no lifecycle command ran');
     assert.ok(!stream.events.some((e) => e.type === 'assistant_output'), 'the agent never ran');
     assert.deepEqual((await listLabelledContainers()).filter((c) => c.sessionId === id), [], 'no container is left');
     await stream.close();
@@ -145,7 +145,7 @@ describe('confinement on the merged configuration (real Docker)', { concurrency:
     await expectRefused(repo, new RegExp(`feature "${feature.replace(/[.]/g, '\\.')}" asks for privileged: true`));
   });
 
-  it('a named volume that is a host directory in disguise passes the configuration but not the inspection: removed before any lifecycle command', async (ctx) => {
+  it('a named volume that is a host directory in disguise is refused before the container exists (and again when the verdict is remembered)', async (ctx) => {
     if (!dockerOrSkip(ctx)) return;
     const hostDir = tempDir('berth-disguised-');
     writeFileSync(join(hostDir, 'secret'), 'host secret\n');
@@ -158,7 +158,22 @@ describe('confinement on the merged configuration (real Docker)', { concurrency:
       '.devcontainer/vol/install.sh': '#!/bin/sh\necho installed\n',
     });
     // The host path itself is a server path: only its last part is shown.
-    await expectRefused(repo, new RegExp(`the container was created with volume ${volume} \\(local driver, device …/${basename(hostDir)}\\)`));
+    const disguised = new RegExp(`gets: a volume ${volume} \\(local driver, device …/${basename(hostDir)}\\)`);
+    await expectRefused(repo, disguised);
+    // The same configuration, found clean while the volume was plain: the volume is checked again.
+    await runDocker(['volume', 'rm', '-f', volume]);
+    const plain = makeRepo({
+      '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, features: { './vol': {} } }),
+      '.devcontainer/vol/devcontainer-feature.json': JSON.stringify({ id: 'vol', version: '1.0.0', name: 'volume', mounts: [{ type: 'volume', source: volume, target: '/stolen' }] }),
+      '.devcontainer/vol/install.sh': '#!/bin/sh\necho installed\n',
+    });
+    const alice = t.api('alice');
+    const first = await alice.start({ repo: { url: plain }, prompt: 'ok', autoInitiate: true });
+    await alice.waitFor(first.body.sessionId, (s) => s.status === 'ready', 120_000);
+    await alice.request('DELETE', `/v1/sessions/${first.body.sessionId}`);
+    await runDocker(['volume', 'rm', '-f', volume]);
+    await runDocker(['volume', 'create', '--driver', 'local', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${hostDir}`, volume]);
+    await expectRefused(plain, disguised);
   });
 
   it('the inspection names everything a container must not have (a container made with them on purpose)', async (ctx) => {

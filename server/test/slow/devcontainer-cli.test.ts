@@ -395,6 +395,7 @@ describe('devcontainer CLI output handling (no Docker)', () => {
       source: 'repo',
       repoConfigPath: join(dir, '.devcontainer', 'devcontainer.json'),
       overrideConfigPath: null,
+      effective: { image: 'custom:1', mounts: ['type=volume,source=v,target=/v'] },
     });
     const prepared = await prepareConfig({ workspaceFolder: dir, configDir, mounts: [{ source: '/usr/bin/node', target: '/opt/n', readonly: true }] });
     assert.equal(prepared.overrideConfigPath, join(configDir, 'devcontainer.json'));

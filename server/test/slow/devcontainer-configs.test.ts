@@ -104,12 +104,15 @@ describe('dev containers as users write them (real Docker)', { concurrency: fals
     const repo = makeRepo({
       '.devcontainer.json': JSON.stringify({
         build: { dockerfile: 'Dockerfile' },
-        postCreateCommand: { one: 'touch /tmp/postCreateCommand1.testmarker', two: 'touch /tmp/postCreateCommand2.testmarker' },
+        postCreateCommand: { one: 'touch /tmp/postCreateCommand1.testmarker; echo one >> /tmp/runs.log', two: 'touch /tmp/postCreateCommand2.testmarker; echo two >> /tmp/runs.log' },
         postStartCommand: { one: 'touch /tmp/postStartCommand1.testmarker', two: 'touch /tmp/postStartCommand2.testmarker' },
         postAttachCommand: { one: 'touch /tmp/postAttachCommand1.testmarker' },
       }),
       Dockerfile: `FROM ${DEFAULT_IMAGE}\n`,
     });
+    const { answer: runs } = await run(repo, 'sort /tmp/runs.log; pwd');
+    assert.deepEqual(runs.trim().split('\n'), ['one', 'two', runs.trim().split('\n')[2]], 'each command ran once');
+    assert.match(runs, /\/workspaces\/ses_/, 'in the workspace');
     const { answer, view } = await run(repo, 'ls /tmp/*.testmarker | xargs -n1 basename');
     assert.equal(view.status, 'ready', JSON.stringify(view.lastError));
     assert.deepEqual(answer.trim().split('\n').sort(), [

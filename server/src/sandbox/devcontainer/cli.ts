@@ -3,17 +3,18 @@
 // on stderr, and owns the process: its own timeout, AbortSignal, whole-process-group kill.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { ConfigChoiceError, DEFAULT_IMAGE, prepareConfig, type BindMount } from './config.js';
-import { containerExcess, listing, mergedConfigExcess } from './confine.js';
+import { dirname, join, relative, resolve } from 'node:path';
+import { ConfigChoiceError, DEFAULT_IMAGE, mountString, prepareConfig, type BindMount, type PreparedConfig } from './config.js';
+import { containerExcess, listing, mergedConfigExcess, mountParts } from './confine.js';
 import { ControlManifest } from './controlManifest.js';
 import type { ContainerImage } from './images.js';
 import { SESSION_LABEL, removeSessionContainers, runDocker, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
-import { containerInspectSchema, parseCommandResult, parseReadConfiguration, parseUpResult, type ContainerInspect } from './schemas.js';
+import { containerInspectSchema, labelRemoteEnv, parseCommandResult, parseReadConfiguration, parseUpResult, type ContainerInspect, type ReadConfiguration } from './schemas.js';
 import { killGroup } from '../../util/process';
 
 export { DEFAULT_IMAGE, listRepoConfigs, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
@@ -194,6 +195,8 @@ export function upArgs(options: {
   secretsFile: string | null;
   /** The repo pins its features (`devcontainer-lock.json`): keep checking it; else write none into the clone. */
   lockfile?: boolean;
+  /** Create the container only; the lifecycle commands run later (`run-user-commands`). */
+  skipPostCreate?: boolean;
 }): string[] {
   const args = [
     'up',
@@ -206,29 +209,45 @@ export function upArgs(options: {
     'never',
     '--gpu-availability',
     'none',
-    // Nothing runs in the container before Berth has checked what it was started with.
-    '--skip-post-create',
+    // What it merged, in the result: checked again, and the lifecycle commands and remoteEnv to use.
+    '--include-merged-configuration',
   ];
   if (!options.lockfile) args.push('--no-lockfile');
+  if (options.skipPostCreate) args.push('--skip-post-create');
   if (options.secretsFile) args.push('--secrets-file', options.secretsFile);
   return args;
 }
 
-/** The lifecycle commands (onCreate … postAttach) of a container `up` created and Berth checked. */
+/**
+ * The lifecycle commands (onCreate … postAttach) of a container `up` created and Berth checked.
+ * They come from the container's own metadata label (what it was created with, merged and
+ * checked); `lifecycleConfigPath` names a config with none of its own, which only places the
+ * workspace (given the repo's config too, the CLI would run every command twice).
+ */
 export function runUserCommandsArgs(options: {
   containerId: string;
   workspaceFolder: string;
-  configPath?: string | null;
-  overrideConfigPath: string | null;
+  lifecycleConfigPath: string;
   secretsFile: string | null;
 }): string[] {
   return [
     'run-user-commands',
-    ...commonArgs(options),
+    ...commonArgs({ workspaceFolder: options.workspaceFolder, overrideConfigPath: options.lifecycleConfigPath }),
     '--container-id',
     options.containerId,
     ...(options.secretsFile ? ['--secrets-file', options.secretsFile] : []),
   ];
+}
+
+/** The config `run-user-commands` is given: where the workspace is, and no command or feature. */
+async function writeLifecycleConfig(configDir: string, effective: Record<string, unknown>): Promise<string> {
+  const dir = join(configDir, 'lifecycle');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, 'devcontainer.json');
+  const placement = typeof effective.workspaceFolder === 'string' ? { workspaceFolder: effective.workspaceFolder } : {};
+  // The image is never used for an existing container; the CLI only needs a config that names one.
+  await writeFile(file, JSON.stringify({ image: 'berth/lifecycle-only', ...placement }), { mode: 0o600 });
+  return file;
 }
 
 /** What the CLI will start the container with: the config merged with its features and the image's label. */
@@ -314,30 +333,51 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
     };
 
     // 1. What the container would be started with, before it exists: the config merged with its
-    // features and its image's devcontainer.metadata label.
-    interpreter.progress('reading the dev container configuration');
-    const read = await run(readConfigurationArgs(common));
-    if (read.ended !== 'exited') throw await fail(endedEarly(read, 'read-configuration'));
-    const merged = parseReadConfiguration(read.stdout);
-    if (!merged) {
-      throw await fail(
-        new DevcontainerError({
-          kind: read.spawnError ? 'spawn' : 'config',
-          message: read.spawnError ? `cannot start the Dev Containers CLI: ${read.spawnError.message}` : 'the dev container configuration could not be resolved',
-          outputTail: interpreter.failureTail(),
-          exitCode: read.exitCode,
-        }),
-      );
-    }
-    const excess = mergedConfigExcess(merged, berthMounts);
-    if (excess.length > 0) {
-      interpreter.log(`refused before up: ${excess.join('; ')}`);
-      throw await fail(new DevcontainerError({ kind: 'refused', message: refusal(excess) }));
+    // features and its image's devcontainer.metadata label. A verdict that depends only on what
+    // the key covers is remembered (read-configuration costs a CLI run).
+    const verdict = await verdictKey(config, options.workspaceFolder, (options.mounts ?? []).map(mountString));
+    let merged: ReadConfiguration | null = null;
+    const remembered = verdict ? cleanVerdicts.get(verdict) : undefined;
+    if (remembered) {
+      const disguised = await disguisedVolumesIn(remembered);
+      if (disguised.length > 0) throw await fail(new DevcontainerError({ kind: 'refused', message: refusal(disguised) }));
+    } else {
+      interpreter.progress('reading the dev container configuration');
+      const read = await run(readConfigurationArgs(common));
+      if (read.ended !== 'exited') throw await fail(endedEarly(read, 'read-configuration'));
+      merged = parseReadConfiguration(read.stdout);
+      if (!merged) {
+        throw await fail(
+          new DevcontainerError({
+            kind: read.spawnError ? 'spawn' : 'config',
+            message: read.spawnError ? `cannot start the Dev Containers CLI: ${read.spawnError.message}` : 'the dev container configuration could not be resolved',
+            outputTail: interpreter.failureTail(),
+            exitCode: read.exitCode,
+          }),
+        );
+      }
+      const excess = [...mergedConfigExcess(merged, berthMounts), ...(await disguisedVolumesIn(namedVolumes(merged)))];
+      if (excess.length > 0) {
+        interpreter.log(`refused before up: ${excess.join('; ')}`);
+        throw await fail(new DevcontainerError({ kind: 'refused', message: refusal(excess) }));
+      }
+      if (verdict) cleanVerdicts.set(verdict, namedVolumes(merged));
     }
 
-    // 2. The container, with no lifecycle command run yet.
+    // 2. The container. When everything its configuration depends on is pinned (the verdict's key:
+    // the config, the image by id, local features by content), `up` starts exactly what was
+    // checked and may run the lifecycle commands itself. Otherwise (a feature from a registry, a
+    // Dockerfile build) it creates the container only, and the commands wait for the inspection.
+    const pinned = verdict !== null;
     const outcome = await run(
-      upArgs({ sessionId: options.sessionId, labels: options.labels, ...common, secretsFile, lockfile: hasLockfile(config.repoConfigPath) }),
+      upArgs({
+        sessionId: options.sessionId,
+        labels: options.labels,
+        ...common,
+        secretsFile,
+        lockfile: hasLockfile(config.repoConfigPath),
+        skipPostCreate: !pinned,
+      }),
     );
     if (outcome.ended !== 'exited') throw await fail(endedEarly(outcome, 'up'));
     const result = parseUpResult(outcome.stdout);
@@ -354,6 +394,14 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       );
     }
     if (result.outcome === 'error') throw await fail(cliFailure(result, interpreter, outcome.exitCode));
+    // What `up` itself says it merged: checked again (a remembered verdict must still hold).
+    const startedWith = result.mergedConfiguration ?? merged?.mergedConfiguration ?? {};
+    const again = mergedConfigExcess({ mergedConfiguration: startedWith }, berthMounts);
+    if (again.length > 0) {
+      if (verdict) cleanVerdicts.delete(verdict);
+      interpreter.log(`refused after up: ${again.join('; ')}`);
+      throw await fail(new DevcontainerError({ kind: 'refused', message: refusal(again) }));
+    }
 
     // 3. What it really got: refused (and removed) unless it is what Berth grants.
     const inspect = await inspectContainer(result.containerId);
@@ -363,11 +411,23 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       throw await fail(new DevcontainerError({ kind: 'refused', message: refusal([`the container was created with ${listing(got)}`]) }));
     }
 
-    // 4. Only now the repo's lifecycle commands.
-    const lifecycle = await run(runUserCommandsArgs({ containerId: result.containerId, ...common, secretsFile }));
-    if (lifecycle.ended !== 'exited') throw await fail(endedEarly(lifecycle, 'run-user-commands'));
-    const ran = parseCommandResult(lifecycle.stdout);
-    if (!ran || ran.outcome === 'error') {
+    // 4. Only now the repo's lifecycle commands (when `up` did not run them, and there are any:
+    // the CLI run costs half a second).
+    const hooks = ['onCreateCommands', 'updateContentCommands', 'postCreateCommands', 'postStartCommands', 'postAttachCommands'] as const;
+    const hasLifecycle = !pinned && (!result.mergedConfiguration || hooks.some((hook) => (startedWith[hook]?.length ?? 0) > 0));
+    const lifecycle = hasLifecycle
+      ? await run(
+          runUserCommandsArgs({
+            containerId: result.containerId,
+            workspaceFolder: options.workspaceFolder,
+            lifecycleConfigPath: await writeLifecycleConfig(configDir, config.effective),
+            secretsFile,
+          }),
+        )
+      : null;
+    if (lifecycle && lifecycle.ended !== 'exited') throw await fail(endedEarly(lifecycle, 'run-user-commands'));
+    const ran = lifecycle ? parseCommandResult(lifecycle.stdout) : ({ outcome: 'success' } as const);
+    if (lifecycle && (!ran || ran.outcome === 'error')) {
       throw await fail(
         ran?.outcome === 'error'
           ? cliFailure({ ...ran, containerId: result.containerId }, interpreter, lifecycle.exitCode)
@@ -385,7 +445,8 @@ export async function devcontainerUp(options: DevcontainerUpOptions): Promise<Up
       containerId: result.containerId,
       remoteUser: result.remoteUser,
       remoteWorkspaceFolder: result.remoteWorkspaceFolder,
-      remoteEnv: resolveRemoteEnv(merged.mergedConfiguration.remoteEnv ?? {}, await containerEnvOf(result.containerId, inspect)),
+      // The label's values: up's merged config resolved ${containerEnv:…} without the runtime's defaults (PATH).
+      remoteEnv: await remoteEnvOf(inspect ? labelRemoteEnv(inspect) : (startedWith.remoteEnv ?? {}), result.containerId, inspect),
       image: inspect?.Image && inspect.Config?.Image ? { id: inspect.Image, name: inspect.Config.Image } : null,
       dropped: config.dropped ?? [],
       configSource: config.source,
@@ -418,6 +479,60 @@ export function resolveRemoteEnv(remoteEnv: Record<string, string | null>, conta
     out[name] = value.replace(/\$\{containerEnv:([^}:]+)(?::([^}]*))?\}/g, (_m, ref: string, fallback?: string) => container.get(ref) ?? fallback ?? '');
   }
   return out;
+}
+
+/**
+ * Keys (see verdictKey) of configurations found clean by read-configuration in this process, with
+ * the named volumes they mount: what Docker has under those names is checked again every time.
+ */
+const cleanVerdicts = new Map<string, string[]>();
+
+/** The named volumes (not anonymous, not per-container `${…}` names) a configuration mounts. */
+function namedVolumes(read: ReadConfiguration): string[] {
+  return (read.mergedConfiguration.mounts ?? []).flatMap((mount) => {
+    const { type, source } = mountParts(mount);
+    return type === 'volume' && source && !source.includes('${') ? [source] : [];
+  });
+}
+
+/**
+ * What the merged configuration's verdict depends on, when that is all it depends on: the config
+ * the CLI reads, where it lies, the image (by id) and local features (by content). Null when
+ * something else could change it: a Dockerfile build (its base image), a feature from a registry
+ * (a tag can move), a path of this workspace in the config.
+ */
+async function verdictKey(config: PreparedConfig, workspaceFolder: string, berthMounts: readonly string[]): Promise<string | null> {
+  // Berth's own mounts (the shared folder is per session) are allowed whatever they are.
+  const own = new Set(berthMounts);
+  const effective = Array.isArray(config.effective.mounts)
+    ? { ...config.effective, mounts: config.effective.mounts.filter((m) => !(typeof m === 'string' && own.has(m))) }
+    : config.effective;
+  const text = JSON.stringify(effective);
+  if (effective.build !== undefined || effective.dockerFile !== undefined || typeof effective.image !== 'string') return null;
+  if (text.includes('${localWorkspaceFolder')) return null;
+  const features = effective.features && typeof effective.features === 'object' ? Object.keys(effective.features) : [];
+  if (features.some((id) => !id.startsWith('./') && !id.startsWith('../'))) return null;
+  const imageId = (await runDocker(['image', 'inspect', '--format', '{{.Id}}', effective.image]).catch(() => '')).trim();
+  if (!imageId) return null;
+  const hash = createHash('sha256').update(`${text}\0${config.repoConfigPath ? relative(workspaceFolder, config.repoConfigPath) : ''}\0${imageId}`);
+  const configDir = config.repoConfigPath ? dirname(config.repoConfigPath) : workspaceFolder;
+  for (const id of features.sort()) hash.update(`\0${id}\0${await treeDigest(resolve(configDir, id))}`);
+  return hash.digest('hex');
+}
+
+/** A digest of a folder's files (names and contents), for a local feature. */
+async function treeDigest(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  for (const file of files) hash.update(`${relative(dir, file)}\0`).update(await readFile(file).catch(() => Buffer.alloc(0)));
+  return hash.digest('hex');
+}
+
+/** `remoteEnv`, resolved against the container's environment when it refers to it. */
+async function remoteEnvOf(remoteEnv: Record<string, string | null>, containerId: string, inspect: ContainerInspect | null): Promise<Record<string, string>> {
+  const refersToContainer = Object.values(remoteEnv).some((v) => v?.includes('${containerEnv:'));
+  return resolveRemoteEnv(remoteEnv, refersToContainer ? await containerEnvOf(containerId, inspect) : []);
 }
 
 /**
@@ -467,15 +582,36 @@ async function inspectContainer(containerId: string): Promise<ContainerInspect |
 /** The created container (and its named volumes) against what Berth grants. */
 async function containerExcessOf(inspect: ContainerInspect, berthMounts: readonly string[]): Promise<string[]> {
   const excess = containerExcess(inspect, berthMounts);
-  // A named volume can be a host directory in disguise (local driver, `o=bind`, `device=/…`).
   for (const volume of (inspect.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name)) {
-    const [info] = JSON.parse(await runDocker(['volume', 'inspect', volume.Name!]).catch(() => '[]')) as { Driver?: string; Options?: Record<string, string> | null }[];
-    const opts = info?.Options ?? {};
-    if ((info?.Driver && info.Driver !== 'local') || opts.device || /\bbind\b/.test(opts.o ?? '') || opts.type === 'none') {
-      excess.push(`volume ${volume.Name} (${info?.Driver ?? '?'} driver${opts.device ? `, device ${opts.device}` : ''})`);
-    }
+    const disguised = await disguisedVolume(volume.Name!);
+    if (disguised) excess.push(disguised);
   }
   return excess;
+}
+
+/**
+ * A named volume that is a host directory in disguise (local driver, `o=bind`, `device=/…`, or
+ * another driver): its description, or null for a plain volume (or none of that name yet: Docker
+ * then creates an empty one).
+ */
+async function disguisedVolume(name: string): Promise<string | null> {
+  const [info] = JSON.parse(await runDocker(['volume', 'inspect', name]).catch(() => '[]')) as { Driver?: string; Options?: Record<string, string> | null }[];
+  if (!info) return null;
+  const opts = info.Options ?? {};
+  if ((info.Driver && info.Driver !== 'local') || opts.device || /\bbind\b/.test(opts.o ?? '') || opts.type === 'none') {
+    return `volume ${name} (${info.Driver ?? '?'} driver${opts.device ? `, device ${opts.device}` : ''})`;
+  }
+  return null;
+}
+
+/** The named volumes that exist already as host directories in disguise. */
+async function disguisedVolumesIn(names: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of names) {
+    const disguised = await disguisedVolume(name);
+    if (disguised) found.push(`a ${disguised}`);
+  }
+  return found;
 }
 
 async function removeLeftovers(sessionId: string, interpreter: UpLogInterpreter): Promise<void> {

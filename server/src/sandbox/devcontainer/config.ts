@@ -144,6 +144,8 @@ export interface PreparedConfig {
   overrideConfigPath: string | null;
   /** What of the repo's config was dropped because it reaches the host (see confine.ts). */
   dropped?: string[];
+  /** The configuration the CLI reads (the override's content, or the repo's config as it is). */
+  effective: Record<string, unknown>;
 }
 
 export interface PrepareConfigOptions {
@@ -181,7 +183,7 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
     // Whatever in it reaches the host (initializeCommand, bind mounts, runArgs…) is dropped.
     requireBuildInsideWorkspace(parsed as Record<string, unknown>, repoConfigPath, options.workspaceFolder);
     const confined = confineRepoConfig(parsed as Record<string, unknown>);
-    if (mounts.length === 0 && confined.dropped.length === 0) return { source: 'repo', repoConfigPath, overrideConfigPath: null };
+    if (mounts.length === 0 && confined.dropped.length === 0) return { source: 'repo', repoConfigPath, overrideConfigPath: null, effective: confined.config };
     config = confined.config;
     dropped = confined.dropped;
   } else {
@@ -194,5 +196,5 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
   await mkdir(options.configDir, { recursive: true });
   const overrideConfigPath = join(options.configDir, 'devcontainer.json');
   await writeFile(overrideConfigPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  return { source: repoConfigPath ? 'repo' : 'default', repoConfigPath, overrideConfigPath, dropped };
+  return { source: repoConfigPath ? 'repo' : 'default', repoConfigPath, overrideConfigPath, dropped, effective: config };
 }

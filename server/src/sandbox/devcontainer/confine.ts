@@ -12,7 +12,7 @@ import type { ContainerInspect, MountSpec, ReadConfiguration } from './schemas.j
 const HOST_REACHING = ['initializeCommand', 'runArgs', 'privileged', 'capAdd', 'securityOpt', 'workspaceMount', 'appPort'] as const;
 
 /** A `mounts` entry's type and source: a Docker `--mount` string or the spec's object form. */
-function mountParts(mount: unknown): { type: string; source: string | undefined } {
+export function mountParts(mount: unknown): { type: string; source: string | undefined } {
   if (typeof mount === 'string') {
     const parts = Object.fromEntries(mount.split(',').map((p) => p.split('=', 2).map((s) => s.trim()) as [string, string?]));
     const key = (name: string) => Object.keys(parts).find((k) => k.toLowerCase() === name);

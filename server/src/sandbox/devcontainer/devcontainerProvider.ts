@@ -98,7 +98,7 @@ class DevcontainerSandbox implements Sandbox {
  * not root leaves ownership alone (its uid is the one files have).
  */
 async function giveWorkspaceTo(up: UpResult, dirs: string[], log: (line: string) => void): Promise<void> {
-  if (process.getuid?.() !== 0) return;
+  if (process.getuid?.() !== 0 || up.remoteUser === 'root') return;
   const ids = (await runDocker(['exec', '-u', up.remoteUser, up.containerId, 'sh', '-c', 'id -u; id -g'])).trim().split('\n').map(Number);
   const [uid, gid] = ids;
   if (uid === undefined || gid === undefined || !Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0) return;

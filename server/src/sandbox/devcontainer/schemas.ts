@@ -2,6 +2,30 @@
 // Shapes observed with @devcontainers/cli 0.89 and `--log-format json`.
 import { z } from 'zod';
 
+/** A `mounts` entry as the spec allows it: a Docker `--mount` string or an object. */
+const mountSchema = z.union([
+  z.string(),
+  z.looseObject({ type: z.string().optional(), source: z.string().optional(), target: z.string().optional() }),
+]);
+
+/** The configuration the CLI starts a container with: the repo's config merged with its features and its image's label. */
+export const mergedConfigurationSchema = z.looseObject({
+  privileged: z.boolean().optional(),
+  init: z.boolean().optional(),
+  capAdd: z.array(z.string()).optional(),
+  securityOpt: z.array(z.string()).optional(),
+  mounts: z.array(mountSchema).optional(),
+  remoteUser: z.string().nullable().optional(),
+  containerUser: z.string().nullable().optional(),
+  remoteEnv: z.record(z.string(), z.string().nullable()).optional(),
+  containerEnv: z.record(z.string(), z.string()).optional(),
+  onCreateCommands: z.array(z.unknown()).optional(),
+  updateContentCommands: z.array(z.unknown()).optional(),
+  postCreateCommands: z.array(z.unknown()).optional(),
+  postStartCommands: z.array(z.unknown()).optional(),
+  postAttachCommands: z.array(z.unknown()).optional(),
+});
+
 /**
  * The single JSON line `up` prints on stdout.
  * success: {"outcome":"success","containerId":"…","remoteUser":"root","remoteWorkspaceFolder":"/workspaces/x",…}
@@ -12,6 +36,8 @@ export const upSuccessSchema = z.object({
   containerId: z.string().min(1),
   remoteUser: z.string(),
   remoteWorkspaceFolder: z.string(),
+  /** With `--include-merged-configuration`. */
+  mergedConfiguration: mergedConfigurationSchema.optional(),
 });
 
 export const upErrorSchema = z.object({
@@ -90,25 +116,9 @@ function parseResult<T>(schema: z.ZodType<T>, stdout: string): T | null {
 export const parseUpResult = (stdout: string): CliUpResult | null => parseResult(upResultSchema, stdout);
 export const parseCommandResult = (stdout: string): CliCommandResult | null => parseResult(commandResultSchema, stdout);
 
-/** A `mounts` entry as the spec allows it: a Docker `--mount` string or an object. */
-const mountSchema = z.union([
-  z.string(),
-  z.looseObject({ type: z.string().optional(), source: z.string().optional(), target: z.string().optional() }),
-]);
-
 /** What `read-configuration --include-merged-configuration` says the container will get (and who asked). */
 export const readConfigurationSchema = z.looseObject({
-  mergedConfiguration: z.looseObject({
-    privileged: z.boolean().optional(),
-    init: z.boolean().optional(),
-    capAdd: z.array(z.string()).optional(),
-    securityOpt: z.array(z.string()).optional(),
-    mounts: z.array(mountSchema).optional(),
-    remoteUser: z.string().nullable().optional(),
-    containerUser: z.string().nullable().optional(),
-    remoteEnv: z.record(z.string(), z.string().nullable()).optional(),
-    containerEnv: z.record(z.string(), z.string()).optional(),
-  }),
+  mergedConfiguration: mergedConfigurationSchema,
   featuresConfiguration: z
     .looseObject({
       featureSets: z.array(
@@ -129,6 +139,7 @@ export const readConfigurationSchema = z.looseObject({
     .optional(),
 });
 export type ReadConfiguration = z.infer<typeof readConfigurationSchema>;
+export type MergedConfiguration = z.infer<typeof mergedConfigurationSchema>;
 export type MountSpec = z.infer<typeof mountSchema>;
 
 /** The part of `docker inspect <container>` that says what the container can reach. */
@@ -153,11 +164,34 @@ export const containerInspectSchema = z.looseObject({
     .array(z.looseObject({ Type: z.string(), Source: z.string().optional(), Destination: z.string().optional(), Name: z.string().optional() }))
     .nullable()
     .optional(),
-  Config: z.looseObject({ Env: z.array(z.string()).nullable().optional(), User: z.string().optional(), Image: z.string().optional() }).optional(),
+  Config: z
+    .looseObject({
+      Env: z.array(z.string()).nullable().optional(),
+      User: z.string().optional(),
+      Image: z.string().optional(),
+      Labels: z.record(z.string(), z.string()).nullable().optional(),
+    })
+    .optional(),
   /** The image's id (`sha256:…`). */
   Image: z.string().optional(),
 });
 export type ContainerInspect = z.infer<typeof containerInspectSchema>;
+
+/**
+ * The `remoteEnv` of a container's `devcontainer.metadata` label (what it was created with:
+ * image label, features, config, in that order), merged with the later entries winning and its
+ * `${containerEnv:…}` references left as they are.
+ */
+export function labelRemoteEnv(inspect: ContainerInspect | null): Record<string, string | null> {
+  const label = inspect?.Config?.Labels?.['devcontainer.metadata'];
+  if (!label) return {};
+  try {
+    const entries = z.array(z.looseObject({ remoteEnv: z.record(z.string(), z.string().nullable()).optional() })).safeParse(JSON.parse(label));
+    return entries.success ? Object.assign({}, ...entries.data.map((e) => e.remoteEnv ?? {})) : {};
+  } catch {
+    return {};
+  }
+}
 
 /** The JSON object `read-configuration` prints on stdout, or null (it prints nothing on failure). */
 export function parseReadConfiguration(stdout: string): ReadConfiguration | null {
