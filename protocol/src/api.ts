@@ -129,6 +129,58 @@ export type PushResponse = z.infer<typeof PushResponse>;
 export const StopSessionResponse = z.object({ sessionId: SessionId, status: SessionStatus });
 export type StopSessionResponse = z.infer<typeof StopSessionResponse>;
 
+// ---- per-user git credentials and session secrets ----
+
+/** Shorter values are refused: every one of them is redacted everywhere, and short ones would hide ordinary text. */
+export const MIN_SECRET_LENGTH = 8;
+
+/** A host as in a repository URL: `host` or `host:port` (lower case). */
+export const CredentialHost = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$/, 'not a host (host or host:port, lower case)');
+
+/** `PUT /v1/credentials/:host`. */
+export const PutCredentialRequest = z.strictObject({
+  /** Default `x-access-token` (GitHub, Gitea and most token logins accept any name). */
+  username: z.string().min(1).max(256).regex(/^[^\s:]+$/, 'a user name without spaces or ":"').optional(),
+  token: z.string().min(MIN_SECRET_LENGTH, `a token has at least ${MIN_SECRET_LENGTH} characters`).max(4096).regex(/^[^\s]+$/, 'a token without spaces or line breaks'),
+});
+export type PutCredentialRequest = z.infer<typeof PutCredentialRequest>;
+
+export const CredentialView = z.object({ host: z.string(), username: z.string(), createdAt: z.string(), updatedAt: z.string() });
+export type CredentialView = z.infer<typeof CredentialView>;
+export const CredentialListResponse = z.object({ credentials: z.array(CredentialView) });
+export type CredentialListResponse = z.infer<typeof CredentialListResponse>;
+
+/** An environment variable name. */
+export const SecretName = z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name (letters, digits, _)');
+
+/** Who sees a secret: setup commands and lifecycle commands only, or also the agent's tools. */
+export const SecretExposure = z.enum(['setup', 'agent']);
+export type SecretExposure = z.infer<typeof SecretExposure>;
+
+/** `PUT /v1/secrets/:name`. */
+export const PutSecretRequest = z.strictObject({
+  value: z.string().min(MIN_SECRET_LENGTH, `a secret has at least ${MIN_SECRET_LENGTH} characters`).max(65_536),
+  /** Only sessions of this repository (its URL) get it; none: all of the user's sessions. */
+  repo: z.string().trim().min(1).max(LIMITS.urlLength).optional(),
+  exposeTo: SecretExposure,
+});
+export type PutSecretRequest = z.infer<typeof PutSecretRequest>;
+
+export const SecretView = z.object({
+  name: z.string(),
+  repo: z.string().nullable(),
+  exposeTo: SecretExposure,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type SecretView = z.infer<typeof SecretView>;
+export const SecretListResponse = z.object({ secrets: z.array(SecretView) });
+export type SecretListResponse = z.infer<typeof SecretListResponse>;
+
 export const ERROR_CODES = [
   'bad_request',
   'unauthorized',
