@@ -167,7 +167,8 @@ export const PreparingData = z.object({
   resume: z.boolean().optional(),
 });
 export type PreparingData = z.infer<typeof PreparingData>;
-export const StatusData = z.object({ status: SessionStatus, step: ProgressStep.nullable() });
+/** A status change (the only kind there is: one event per transition), with its cause when it failed. */
+export const StatusData = z.object({ status: SessionStatus, step: ProgressStep.nullable(), error: ErrorInfo.optional() });
 export const ConnectedData = z.object({ session: SessionView });
 export const HeartbeatData = z.object({});
 

@@ -19,6 +19,7 @@ import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
 import { Checkpoints } from './changes/checkpoints';
 import { Vault } from './vault/vault';
+import { SessionLifecycle } from './sessions/lifecycle';
 import { loadSecretKey } from './vault/key';
 import { SessionService } from './sessions/service';
 import { isPostgresUrl, openStore, storePassword } from './store/open';
@@ -149,6 +150,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
     runtimes: new RuntimeRegistry(),
     checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor, vault }),
     vault,
+    lifecycle: new SessionLifecycle({ store, events }),
     logger,
     redactor,
     clock,

@@ -8,6 +8,7 @@ import type { Redactor } from './util/redact';
 import type { RuntimeRegistry } from './sessions/runtime';
 import type { Checkpoints } from './changes/checkpoints';
 import type { Vault } from './vault/vault';
+import type { SessionLifecycle } from './sessions/lifecycle';
 
 /** The server's shared parts, handed to every module that needs them. */
 export interface ServerContext {
@@ -22,6 +23,8 @@ export interface ServerContext {
   checkpoints: Checkpoints;
   /** Per-user git credentials and secrets (sealed at rest). */
   vault: Vault;
+  /** The one owner of session statuses (every change a compare-and-set). */
+  lifecycle: SessionLifecycle;
   logger: Logger;
   redactor: Redactor;
   /** Milliseconds since the epoch; injectable so tests can move time. */

@@ -150,6 +150,7 @@ describe('private repositories: per-user credentials (a real git remote with bas
     assert.equal(none.ready, false);
     assert.equal(none.view.lastError?.code, 'clone_failed');
     assert.match(none.view.lastError?.message ?? '', /Authentication failed|could not read Username|401/i);
+    assert.ok(!(none.view.lastError?.message ?? '').includes(t.dataDir), `no server path: ${none.view.lastError?.message}`);
     assert.ok(git.requests.slice(before).every((r) => r.user !== 'alice'), 'bob never used alice’s credential');
     // Bob stores a credential the remote accepts (carol's login), but not for this repository.
     assert.equal((await bob.request('PUT', `/v1/credentials/${encodeURIComponent(git.host)}`, { username: 'carol', token: CAROL_TOKEN })).status, 200);

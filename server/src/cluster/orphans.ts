@@ -1,7 +1,6 @@
 import type { ServerContext } from '../context';
 import type { PersistedEvent } from '@berth/protocol';
 import type { SessionRecord } from '../store/store';
-import { setStatus } from '../sessions/status';
 
 /** Why a session lost its sandbox: its own server restarted, or another instance took over a dead one's. */
 export type OrphanCause = 'restart' | 'instance_lost';
@@ -31,7 +30,7 @@ export async function settleOrphan(ctx: ServerContext, session: SessionRecord, c
     if ((await ctx.store.activeJobs(session.id)).length > 0) return;
     const error = { code: 'interrupted', message: text.preparation, step: session.step ?? 'failed' } as const;
     await ctx.events.append(session.id, 'error', error);
-    await setStatus(ctx, session.id, 'failed', 'failed', { lastError: error, sandbox: null, instance: null });
+    await ctx.lifecycle.transition(session.id, 'failed', { step: 'failed', error, patch: { sandbox: null, instance: null } });
     return;
   }
   if (session.status === 'running') {
@@ -41,7 +40,7 @@ export async function settleOrphan(ctx: ServerContext, session: SessionRecord, c
       await ctx.events.append(session.id, 'turn_complete', { turnId: open, status: 'failed', exitCode: null, durationMs: 0 });
     }
   }
-  await setStatus(ctx, session.id, 'sleeping', null, { sandbox: null, instance: null });
+  await ctx.lifecycle.transition(session.id, 'sleeping', { patch: { sandbox: null, instance: null } });
 }
 
 /** The turn that has a user message but no completion yet, if any. */

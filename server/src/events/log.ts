@@ -29,6 +29,11 @@ export class EventLog {
     return event;
   }
 
+  /** Publishes an event the store already holds (written in a transaction of its own). */
+  announce(event: PersistedEvent): void {
+    this.bus.publish(event);
+  }
+
   /** `here`: only to this instance's clients (each instance tells its own, e.g. queue places). */
   broadcast<T extends VolatileEventType>(sessionId: string, type: T, data: VolatileData<T>, scope: 'everywhere' | 'here' = 'everywhere'): void {
     const event = { id: 0, sessionId, type, ts: new Date().toISOString(), data } as Extract<VolatileEvent, { type: T }>;

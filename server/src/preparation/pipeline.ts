@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import type { ErrorInfo, PreparationStep } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRecord, SessionRecord } from '../store/store';
-import { setStatus } from '../sessions/status';
 import { BerthError, errorMessage } from '../util/errors';
 import type { PreparationRun, PreparationStepModule } from './types';
 import { diskCheck } from './steps/diskCheck';
@@ -89,7 +88,7 @@ export async function runPreparation(
       await ctx.store.updateSession(session.id, { initialTurnId: run.initiateTurn.turnId });
       await ctx.events.append(session.id, 'user_message', { turnId: run.initiateTurn.turnId, text: run.initiateTurn.text });
     }
-    await setStatus(ctx, session.id, 'preparing', 'disk_check', { lastError: null });
+    if (!(await ctx.lifecycle.transition(session.id, 'preparing', { step: 'disk_check', error: null }))) return { result: 'cancelled' };
     // Read for each run: a secret changed since the last one applies to the next sandbox.
     run.secrets = await ctx.vault.secretsFor(session);
     run.log(`preparation ${resume ? '(resume) ' : ''}started, attempt ${job.attempts}`);
@@ -121,7 +120,7 @@ export async function runPreparation(
 
     const settled = { lastActivityAt: new Date().toISOString() };
     if (run.runtime) await run.runtime.settleStatus(settled);
-    else await setStatus(ctx, session.id, 'ready', null, settled);
+    else await ctx.lifecycle.transition(session.id, 'ready', { patch: settled });
     // Only now, after the agent accepted the prompt, may clients unlock their input.
     ctx.events.broadcast(session.id, 'preparing', {
       step: 'ready',
@@ -232,7 +231,7 @@ async function recordFailure(
   const exists = await ctx.store.getSession(id);
   if (!exists) return error;
   await ctx.events.append(id, 'error', error);
-  await setStatus(ctx, id, 'failed', 'failed', { lastError: error, ...(run.initiateTurn?.first ? { initiatedAt: null } : {}) });
+  await ctx.lifecycle.transition(id, 'failed', { step: 'failed', error, patch: run.initiateTurn?.first ? { initiatedAt: null } : {} });
   ctx.events.broadcast(id, 'preparing', { step: 'failed', state: 'failed', message: `${step}: ${message}`, elapsedMs });
   return error;
 }

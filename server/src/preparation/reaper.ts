@@ -1,6 +1,5 @@
 import type { ServerContext } from '../context';
 import { pruneMirrors } from '../git/mirror';
-import { setStatus } from '../sessions/status';
 import type { JobRunner } from './jobs';
 
 /**
@@ -38,7 +37,7 @@ export class Reaper {
         if (now - runtime.lastActivity < this.ctx.config.idleTimeoutMs) continue;
         this.ctx.logger.info({ sessionId: runtime.sessionId }, 'stopping idle sandbox');
         await runtime.dispose();
-        await setStatus(this.ctx, runtime.sessionId, 'sleeping', null, { sandbox: null });
+        await this.ctx.lifecycle.transition(runtime.sessionId, 'sleeping', { patch: { sandbox: null } });
       }
       if (now - this.lastMirrorPrune >= MIRROR_PRUNE_INTERVAL_MS) {
         this.lastMirrorPrune = now;

@@ -3,7 +3,6 @@ import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
 import type { SessionPatch } from '../store/store';
 import type { AgentConnection } from './agentConnection';
-import { setStatus } from './status';
 
 /** Assistant output is persisted in chunks of at most this size or this age, not one row per token. */
 const COALESCE_MS = 50;
@@ -54,7 +53,9 @@ export class SessionRuntime {
    * last write, which must then not leave the session `running` for ever.
    */
   settleStatus(patch: SessionPatch = {}): Promise<void> {
-    const write = this.writes.then(() => setStatus(this.ctx, this.sessionId, this.turn ? 'running' : 'ready', null, patch));
+    const write = this.writes.then(async () => {
+      await this.ctx.lifecycle.transition(this.sessionId, this.turn ? 'running' : 'ready', { patch });
+    });
     this.writes = write.catch(() => {});
     return write;
   }
@@ -127,7 +128,7 @@ export class SessionRuntime {
             durationMs,
           });
           if (this.turn === turn) this.turn = null;
-          if (!this.disposed) await setStatus(this.ctx, id, 'ready', null, { lastActivityAt: new Date().toISOString() });
+          if (!this.disposed) await this.ctx.lifecycle.transition(id, 'ready', { patch: { lastActivityAt: new Date().toISOString() } });
         });
         return;
       }
@@ -184,10 +185,7 @@ export class SessionRuntime {
           durationMs: Math.max(0, this.ctx.clock() - turn.startedAt),
         });
       }
-      const session = await this.ctx.store.getSession(this.sessionId);
-      if (session && (session.status === 'ready' || session.status === 'running')) {
-        await setStatus(this.ctx, this.sessionId, 'sleeping', null, { sandbox: null });
-      }
+      await this.ctx.lifecycle.transition(this.sessionId, 'sleeping', { patch: { sandbox: null } });
     });
     await this.sandbox.destroy().catch(() => {});
   }

@@ -1,8 +1,8 @@
 import { rm, readFile } from 'node:fs/promises';
-import type { SendMessageResponse, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
+import type { SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
-import type { JobKind, JobRecord, SessionRecord } from '../store/store';
+import type { JobKind, JobRecord, NewJob, SessionRecord } from '../store/store';
 import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
 import type { ControlCommand } from '../cluster/notices';
@@ -11,7 +11,7 @@ import { checkBranchName, checkRepoUrl, repoPolicy } from '../git/repoUrl';
 import { splitUrlCredential } from '../vault/vault';
 import { ApiError, BerthError } from '../util/errors';
 import { newSessionId, newTurnId } from './ids';
-import { setStatus, toView } from './status';
+import { toView } from './status';
 
 /** How long Stop waits for an interrupted turn to end before it stops the sandbox anyway. */
 const STOP_TURN_GRACE_MS = 10_000;
@@ -130,19 +130,25 @@ export class SessionService {
     return this.startTurn(runtime, id, newTurnId(), text);
   }
 
-  /** Runs a message on this instance's live agent. */
+  /**
+   * Runs a message on this instance's live agent. The session is claimed first (ready → running, a
+   * compare-and-set): a message that loses the race is refused with nothing written.
+   */
   private async startTurn(runtime: SessionRuntime, id: string, turnId: string, text: string): Promise<SendMessageResponse> {
+    const claimed = !runtime.turn && (await this.ctx.lifecycle.transition(id, 'running', { from: ['ready'], patch: { lastActivityAt: new Date().toISOString() } }));
+    if (!claimed) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
     runtime.beginTurn(turnId, text);
-    await setStatus(this.ctx, id, 'running', null, { lastActivityAt: new Date().toISOString() });
     await this.ctx.events.append(id, 'user_message', { turnId, text });
     try {
       await runtime.agent.startTurn(turnId, text, this.ctx.config.timeouts.initiateMs);
     } catch (err) {
+      // Accepted, then the agent would not start it: the turn is recorded as failed, with why.
       runtime.abandonTurn(turnId);
-      const message = err instanceof BerthError ? err.message : String(err);
-      await this.refuseTurn(id, turnId, 'turn_not_started', this.ctx.redactor.redact(message));
-      await setStatus(this.ctx, id, runtime.agent.alive ? 'ready' : 'sleeping', null);
-      throw new ApiError(409, 'not_ready', `the agent did not accept the message: ${this.ctx.redactor.redact(message)}`);
+      const message = this.ctx.redactor.redact(err instanceof BerthError ? err.message : String(err));
+      await this.refuseTurn(id, turnId, 'turn_not_started', `the agent did not accept the message: ${message}`);
+      const status = runtime.agent.alive ? 'ready' : 'sleeping';
+      await this.ctx.lifecycle.transition(id, status, { from: ['running'] });
+      return { turnId, status };
     }
     return { turnId, status: 'running' };
   }
@@ -156,14 +162,9 @@ export class SessionService {
   /** A message for a sandbox on another instance: a job addressed to that instance (see deliverRouted). */
   private async routeTo(session: SessionRecord, text: string): Promise<SendMessageResponse> {
     const turnId = newTurnId();
-    await this.ensureNoActiveJob(session.id);
-    await this.ctx.store.enqueueJob({
-      sessionId: session.id,
-      kind: 'message',
-      payload: { mode: 'async', turn: { turnId, text } },
-      runAt: this.ctx.clock(),
-      target: session.instance ?? null,
-    });
+    const job: NewJob = { sessionId: session.id, kind: 'message', payload: { mode: 'async', turn: { turnId, text } }, runAt: this.ctx.clock(), target: session.instance ?? null };
+    // Only while it is ready, and only one job at a time: a second message meanwhile is refused.
+    if (!(await this.ctx.store.beginJob(session.id, ['ready'], {}, job))) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
     return { turnId, status: 'running' };
   }
 
@@ -176,48 +177,36 @@ export class SessionService {
     const session = await this.ctx.store.getSession(job.sessionId);
     if (!turn || !session) return { result: 'cancelled' };
     const runtime = this.ctx.runtimes.get(session.id);
-    if (runtime?.agent.alive && runtime.turn) {
-      // Two messages crossed on their way here: the later one is refused on the stream.
-      await this.ctx.events.append(session.id, 'user_message', turn);
-      await this.refuseTurn(session.id, turn.turnId, 'turn_in_progress', 'the agent is still working on the previous message');
-      return { result: 'failed' };
-    }
     if (runtime?.agent.alive) {
       return this.startTurn(runtime, session.id, turn.turnId, turn.text).then(
         () => ({ result: 'ready' }),
-        () => ({ result: 'failed' }), // startTurn recorded why
+        async () => {
+          // Two messages crossed on their way here: the later one is refused on the stream.
+          await this.ctx.events.append(session.id, 'user_message', turn);
+          await this.refuseTurn(session.id, turn.turnId, 'turn_in_progress', 'the agent is still working on the previous message');
+          return { result: 'failed' };
+        },
       );
     }
+    if (!(await this.ctx.lifecycle.transition(session.id, 'preparing', { step: 'queued', error: null }))) return { result: 'cancelled' };
     await this.ctx.events.append(session.id, 'user_message', turn);
-    await setStatus(this.ctx, session.id, 'preparing', 'queued', { lastError: null });
     return resume({ ...job, kind: 'resume' });
   }
 
-  /** A message to a session whose sandbox is gone: persist it, then re-create the sandbox and run it. */
+  /**
+   * A message to a session whose sandbox is gone: the message, the status and the job that
+   * re-creates the sandbox and runs it, all at once; refused (nothing written) when another
+   * message or a retry got there first.
+   */
   private async resumeWith(session: SessionRecord, text: string): Promise<SendMessageResponse> {
-    const turnId = newTurnId();
-    await this.ensureNoActiveJob(session.id);
-    // Persisted before the job exists, so it precedes every event of the turn it starts.
-    await this.ctx.events.append(session.id, 'user_message', { turnId, text });
-    await this.enqueue(session, 'resume', { turnId, text });
-    return { turnId, status: 'preparing' };
+    const turn = { turnId: newTurnId(), text };
+    await this.begin(session, ['sleeping', 'ready'], 'resume', turn, 'the session is already being prepared for another message');
+    return { turnId: turn.turnId, status: 'preparing' };
   }
 
-  private async ensureNoActiveJob(sessionId: string): Promise<void> {
-    if ((await this.ctx.store.activeJobs(sessionId)).length > 0) {
-      throw new ApiError(409, 'not_ready', 'the session is already being prepared');
-    }
-  }
-
-  private async enqueue(session: SessionRecord, kind: JobKind, turn?: { turnId: string; text: string }): Promise<void> {
-    await this.ensureNoActiveJob(session.id);
-    await setStatus(this.ctx, session.id, 'preparing', 'queued', { lastError: null });
-    await this.ctx.store.enqueueJob({
-      sessionId: session.id,
-      kind,
-      payload: { mode: 'async', ...(turn ? { turn } : {}) },
-      runAt: this.ctx.clock(),
-    });
+  private async begin(session: SessionRecord, from: SessionStatus[], kind: JobKind, turn: { turnId: string; text: string } | undefined, refused: string): Promise<void> {
+    const job: NewJob = { sessionId: session.id, kind, payload: { mode: 'async', ...(turn ? { turn } : {}) }, runAt: this.ctx.clock() };
+    if (!(await this.ctx.lifecycle.begin(session.id, from, job, turn))) throw new ApiError(409, 'not_ready', refused);
     this.jobs.nudge();
   }
 
@@ -225,7 +214,7 @@ export class SessionService {
     const session = await this.owned(owner, id);
     if (session.status !== 'failed') throw new ApiError(409, 'conflict', `only a failed session can be retried (it is ${session.status})`);
     // A session that was running before keeps its workspace and conversation: resume it.
-    await this.enqueue(session, session.preparedAt ? 'resume' : 'prepare');
+    await this.begin(session, ['failed'], session.preparedAt ? 'resume' : 'prepare', undefined, 'the session is already being retried');
     return { sessionId: id, status: 'preparing' };
   }
 
@@ -269,7 +258,7 @@ export class SessionService {
       if (await this.ctx.bus.sendControl({ t: elsewhere, s: id, c: 'stop' })) return { sessionId: id, status: session.status };
     }
     // Nothing runs it anywhere (its instance is gone): it is asleep already, in all but name.
-    await setStatus(this.ctx, id, 'sleeping', null, { sandbox: null });
+    await this.ctx.lifecycle.transition(id, 'sleeping', { patch: { sandbox: null } });
     return { sessionId: id, status: 'sleeping' };
   }
 
@@ -282,7 +271,7 @@ export class SessionService {
       await runtime.turnEnded(STOP_TURN_GRACE_MS);
     }
     await runtime.dispose();
-    await setStatus(this.ctx, id, 'sleeping', null, { sandbox: null });
+    await this.ctx.lifecycle.transition(id, 'sleeping', { patch: { sandbox: null } });
   }
 
   /** Interrupts the turn running on this instance's agent; false when there is none. */

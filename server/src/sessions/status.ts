@@ -1,20 +1,7 @@
 import type { PreparationStep, ProgressStep, SessionStatus, SessionView } from '@berth/protocol';
-import type { ServerContext } from '../context';
-import type { SessionPatch, SessionRecord } from '../store/store';
+import type { SessionRecord } from '../store/store';
 import { redactUrlCredentials } from '../util/redact';
 import { changesView } from '../changes/checkpoints';
-
-/** Changes a session's status and tells connected clients (a volatile `status` event). */
-export async function setStatus(
-  ctx: ServerContext,
-  sessionId: string,
-  status: SessionStatus,
-  step: ProgressStep | null,
-  patch: SessionPatch = {},
-): Promise<void> {
-  await ctx.store.updateSession(sessionId, { ...patch, status, step });
-  ctx.events.broadcast(sessionId, 'status', { status, step });
-}
 
 /**
  * What the API shows of a session: never its owner's secrets (credentials in the repo URL).

@@ -158,6 +158,17 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE sessions ADD COLUMN url_credential TEXT;
     `,
   },
+  {
+    // One active job per session, held by the database (check-then-insert across awaits raced).
+    // Older duplicates, if any, give way to the newest.
+    version: 7,
+    sql: `
+      UPDATE jobs SET state = 'failed'
+        WHERE state IN ('queued', 'running')
+          AND id NOT IN (SELECT max(id) FROM jobs WHERE state IN ('queued', 'running') GROUP BY session_id);
+      CREATE UNIQUE INDEX jobs_one_active ON jobs(session_id) WHERE state IN ('queued', 'running');
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

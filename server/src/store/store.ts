@@ -149,6 +149,20 @@ export interface Store {
   sessionsByStatus(statuses: SessionStatus[]): Promise<SessionRecord[]>;
   allSessionIds(): Promise<Set<string>>;
   updateSession(id: string, patch: SessionPatch): Promise<void>;
+  /** A status change as a compare-and-set: applied only while the session is in one of `from`. */
+  transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean>;
+  /**
+   * Starts a job atomically: the session's change (only from one of `from`), the message that
+   * starts it (if any) as a persisted `user_message`, and the job. Nothing of it happens (null)
+   * when the session is in another status or already has an active job.
+   */
+  beginJob(
+    id: string,
+    from: readonly SessionStatus[],
+    patch: SessionPatch,
+    job: NewJob,
+    message?: { turnId: string; text: string },
+  ): Promise<{ job: JobRecord; event: PersistedEvent | null } | null>;
   deleteSession(id: string): Promise<boolean>;
   /** Deletes the session only if it holds no persisted events (the seed's `onlyIfEmpty`). */
   deleteSessionIfEmpty(id: string): Promise<boolean>;

@@ -327,6 +327,32 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     await Promise.all([watch.close(), replay.close()]);
   });
 
+  it('20 concurrent messages to a sleeping session through two instances: one preparation, each accepted message answered once, nothing of the refused', async () => {
+    const alive = instances.filter(running);
+    while (alive.length < 2) alive.push(await startInstance(`inst_${randomBytes(2).toString('hex')}`, store));
+    const [a, b] = alive as [Instance, Instance];
+    const { body } = await a.api.start({ repo: { url: makeRepo() }, prompt: 'first', autoInitiate: true });
+    const id = body.sessionId as string;
+    await a.api.waitFor(id, (s) => s.status === 'ready', 20_000);
+    assert.equal((await a.api.request('POST', `/v1/sessions/${id}/stop`)).status, 200);
+    await a.api.waitFor(id, (s) => s.status === 'sleeping', 20_000);
+    const jobsBefore = (await db.query<{ n: string }>('SELECT count(*) AS n FROM jobs WHERE session_id = $1', [id])).rows[0]!.n;
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).api.message(id, `message ${i}`)));
+    const accepted = answers.filter((r) => r.status === 202).map((r) => r.body.turnId as string);
+    assert.ok(accepted.length >= 1);
+    for (const r of answers.filter((x) => x.status !== 202)) assert.equal(r.status, 409);
+    const watch = await b.api.stream(id);
+    for (const turnId of accepted) await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === turnId, 30_000);
+    const jobs = (await db.query<{ n: string }>('SELECT count(*) AS n FROM jobs WHERE session_id = $1', [id])).rows[0]!.n;
+    assert.equal(Number(jobs) - Number(jobsBefore), accepted.length, 'one job per accepted message: one preparation, the rest routed');
+    assert.equal((await db.query("SELECT 1 FROM jobs WHERE session_id = $1 AND kind = 'resume' AND id > (SELECT max(id) - $2 FROM jobs WHERE session_id = $1)", [id, accepted.length])).rowCount, 1, 'one resume');
+    const users = watch.persisted().filter((e) => e.type === 'user_message').map((e) => (e.type === 'user_message' ? e.data.turnId : ''));
+    for (const turnId of accepted) assert.equal(users.filter((u) => u === turnId).length, 1, `${turnId} recorded once`);
+    assert.equal(users.filter((u) => !accepted.includes(u)).length, 1, 'besides them, only the first prompt');
+    for (const turnId of accepted) assert.equal(watch.persisted().filter((e) => e.type === 'turn_complete' && e.data.turnId === turnId).length, 1);
+    await watch.close();
+  });
+
   it('kill -9 of the instance holding the work: another instance serves the checkpoints, and a resume there restores the work tree', async () => {
     const alive = () => instances.filter(running);
     while (alive().length < 2) instances.push(await startInstance(`inst_${randomBytes(2).toString('hex')}`, store));

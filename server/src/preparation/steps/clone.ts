@@ -54,7 +54,13 @@ async function cloneOnce(run: PreparationRun, remote: Remote, credential: GitCre
   if (result.timedOut) throw timeoutError(ctx.config.timeouts.cloneMs);
   if (result.aborted) throw new BerthError('aborted', 'cancelled');
   if (result.exitCode !== 0 || !existsSync(join(workspaceDir, '.git'))) {
-    const why = ctx.redactor.redact(result.output.lastLines(3).join('\n')) || result.spawnError?.message || 'unknown error';
+    // git's own reason, without its progress chatter or the server's paths (the workspace).
+    const reason = result.output
+      .lastLines(6)
+      .filter((l) => !/^(Cloning into|remote: (Enumerating|Counting|Compressing|Total))/.test(l))
+      .slice(-3)
+      .map((l) => l.split(workspaceDir).join('the workspace'));
+    const why = ctx.redactor.redact(reason.join('\n')) || result.spawnError?.message || 'unknown error';
     throw new BerthError('clone_failed', `git clone failed: ${why}`);
   }
 }

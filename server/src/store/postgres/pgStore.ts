@@ -48,6 +48,9 @@ export function pgConfig(url: string, max = 10): pg.PoolConfig {
   };
 }
 
+/** A change that must not happen: rolls its transaction back. */
+class Refused extends Error {}
+
 /**
  * The shared store of several server instances: PostgreSQL. Same tables and semantics as the
  * SQLite store; per-session event ids are serialised by the session row's lock, so ids commit
@@ -132,6 +135,40 @@ export class PgStore implements Store {
     );
   }
 
+  private async casUpdate(c: pg.PoolClient | pg.Pool, id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
+    const columns = { ...patchColumns(patch), updated_at: new Date().toISOString() };
+    const names = Object.keys(columns);
+    const r = await c.query(
+      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 3}`).join(', ')} WHERE id = $1 AND status = ANY($2)`,
+      [id, [...from], ...Object.values(columns)],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
+    return this.casUpdate(this.pool, id, from, patch);
+  }
+
+  async beginJob(
+    id: string,
+    from: readonly SessionStatus[],
+    patch: SessionPatch,
+    job: NewJob,
+    message?: { turnId: string; text: string },
+  ): Promise<{ job: JobRecord; event: PersistedEvent | null } | null> {
+    try {
+      return await this.tx(async (c) => {
+        if (!(await this.casUpdate(c, id, from, patch))) throw new Refused();
+        const event = message ? await this.appendIn(c, id, 'user_message', message) : null;
+        return { job: await this.insertJob(c, job), event };
+      });
+    } catch (err) {
+      // Another status, or an active job already (the unique index): nothing was written.
+      if (err instanceof Refused || (err as { code?: string }).code === '23505') return null;
+      throw err;
+    }
+  }
+
   async deleteSession(id: string): Promise<boolean> {
     return ((await this.pool.query('DELETE FROM sessions WHERE id = $1', [id])).rowCount ?? 0) > 0;
   }
@@ -149,26 +186,34 @@ export class PgStore implements Store {
     type: T,
     data: PersistedData<T>,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
+    return this.tx((c) => this.appendIn(c, sessionId, type, data));
+  }
+
+  /** Appends inside the caller's transaction. */
+  private async appendIn<T extends PersistedEventType>(
+    c: pg.PoolClient,
+    sessionId: string,
+    type: T,
+    data: PersistedData<T>,
+  ): Promise<Extract<PersistedEvent, { type: T }>> {
     const ts = new Date().toISOString();
-    return this.tx(async (c) => {
-      // The row lock taken here is held to COMMIT: appenders of one session queue up behind it.
-      const { rows } = await c.query<{ last_event_id: number }>(
-        'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = $1 WHERE id = $2 RETURNING last_event_id',
-        [ts, sessionId],
-      );
-      if (!rows[0]) throw new Error(`session ${sessionId} does not exist`);
-      const event = PersistedEvent.parse({ id: rows[0].last_event_id, sessionId, type, ts, data });
-      await c.query('INSERT INTO events (session_id, id, type, ts, data) VALUES ($1, $2, $3, $4, $5)', [
-        sessionId,
-        event.id,
-        type,
-        ts,
-        JSON.stringify(event.data),
-      ]);
-      // Sent at COMMIT, in commit order, and only if the event really was stored.
-      await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, persistedNotice(this.origin, sessionId, event.id)]);
-      return event as Extract<PersistedEvent, { type: T }>;
-    });
+    // The row lock taken here is held to COMMIT: appenders of one session queue up behind it.
+    const { rows } = await c.query<{ last_event_id: number }>(
+      'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = $1 WHERE id = $2 RETURNING last_event_id',
+      [ts, sessionId],
+    );
+    if (!rows[0]) throw new Error(`session ${sessionId} does not exist`);
+    const event = PersistedEvent.parse({ id: rows[0].last_event_id, sessionId, type, ts, data });
+    await c.query('INSERT INTO events (session_id, id, type, ts, data) VALUES ($1, $2, $3, $4, $5)', [
+      sessionId,
+      event.id,
+      type,
+      ts,
+      JSON.stringify(event.data),
+    ]);
+    // Sent at COMMIT, in commit order, and only if the event really was stored.
+    await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, persistedNotice(this.origin, sessionId, event.id)]);
+    return event as Extract<PersistedEvent, { type: T }>;
   }
 
   async readEvents(sessionId: string, afterId: number, limit = 10_000): Promise<PersistedEvent[]> {

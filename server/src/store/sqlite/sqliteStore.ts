@@ -21,6 +21,9 @@ import {
 } from '../rows';
 import { migrate } from './migrations';
 
+/** A change that must not happen: rolls its transaction back. */
+class Refused extends Error {}
+
 /** The embedded store: SQLite in WAL mode, one process per data dir. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
@@ -116,6 +119,38 @@ export class SqliteStore implements Store {
     this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id`).run(params);
   }
 
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
+    return this.casUpdate(id, from, patch);
+  }
+
+  private casUpdate(id: string, from: readonly SessionStatus[], patch: SessionPatch): boolean {
+    const columns = patchColumns(patch);
+    const sets = ['updated_at = @updated_at', ...Object.keys(columns).map((c) => `${c} = @${c}`)];
+    const marks = from.map((_, i) => `@from${i}`).join(', ');
+    const params = { ...columns, id, updated_at: new Date().toISOString(), ...Object.fromEntries(from.map((s, i) => [`from${i}`, s])) };
+    return this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND status IN (${marks})`).run(params).changes > 0;
+  }
+
+  async beginJob(
+    id: string,
+    from: readonly SessionStatus[],
+    patch: SessionPatch,
+    job: NewJob,
+    message?: { turnId: string; text: string },
+  ): Promise<{ job: JobRecord; event: PersistedEvent | null } | null> {
+    try {
+      return this.db.transaction(() => {
+        if (!this.casUpdate(id, from, patch)) throw new Refused();
+        const event = message ? this.appendNow(id, 'user_message', message) : null;
+        return { job: this.insertJob(job), event };
+      })();
+    } catch (err) {
+      // Another status, or an active job already (the unique index): nothing was written.
+      if (err instanceof Refused || /UNIQUE constraint failed: jobs\.session_id/.test(String(err))) return null;
+      throw err;
+    }
+  }
+
   async deleteSession(id: string): Promise<boolean> {
     return this.stmts.deleteSession.run(id).changes > 0;
   }
@@ -129,14 +164,17 @@ export class SqliteStore implements Store {
     type: T,
     data: PersistedData<T>,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
+    return this.db.transaction(() => this.appendNow(sessionId, type, data))();
+  }
+
+  /** Appends inside the caller's transaction. */
+  private appendNow<T extends PersistedEventType>(sessionId: string, type: T, data: PersistedData<T>): Extract<PersistedEvent, { type: T }> {
     const ts = new Date().toISOString();
-    return this.db.transaction(() => {
-      const row = this.stmts.nextEventId.get(ts, sessionId) as { last_event_id: number } | undefined;
-      if (!row) throw new Error(`session ${sessionId} does not exist`);
-      const event = PersistedEvent.parse({ id: row.last_event_id, sessionId, type, ts, data });
-      this.stmts.insertEvent.run(sessionId, event.id, type, ts, JSON.stringify(event.data));
-      return event as Extract<PersistedEvent, { type: T }>;
-    })();
+    const row = this.stmts.nextEventId.get(ts, sessionId) as { last_event_id: number } | undefined;
+    if (!row) throw new Error(`session ${sessionId} does not exist`);
+    const event = PersistedEvent.parse({ id: row.last_event_id, sessionId, type, ts, data });
+    this.stmts.insertEvent.run(sessionId, event.id, type, ts, JSON.stringify(event.data));
+    return event as Extract<PersistedEvent, { type: T }>;
   }
 
   async readEvents(sessionId: string, afterId: number, limit = 10_000): Promise<PersistedEvent[]> {
