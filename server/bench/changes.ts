@@ -12,6 +12,8 @@ import { EventBus } from '../src/events/bus';
 import { EventLog } from '../src/events/log';
 import { SqliteStore } from '../src/store/sqlite/sqliteStore';
 import { Redactor } from '../src/util/redact';
+import { Vault } from '../src/vault/vault';
+import { randomBytes } from 'node:crypto';
 import { ApiClient, AGENT_HOST, makeRepo, spawnCli, tempDir } from '../test/helpers';
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -33,7 +35,9 @@ async function checkpointTime(): Promise<void> {
   const paths = dataPaths(dataDir);
   const store = new SqliteStore(paths.database);
   const events = new EventLog(store, new EventBus());
-  const checkpoints = new Checkpoints({ config, paths, store, events, logger: pino({ level: 'silent' }), redactor: new Redactor() });
+  const redactor = new Redactor();
+  const vault = await Vault.open(store, { key: randomBytes(32), name: 'the bench key' }, redactor);
+  const checkpoints = new Checkpoints({ config, paths, store, events, logger: pino({ level: 'silent' }), redactor, vault });
   const id = 'ses_benchcheckpoint0000000';
   const now = new Date().toISOString();
   await store.createSession({

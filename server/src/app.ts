@@ -18,6 +18,8 @@ import { DevcontainerProvider } from './sandbox/devcontainer/devcontainerProvide
 import type { SandboxProvider } from './sandbox/provider';
 import { RuntimeRegistry } from './sessions/runtime';
 import { Checkpoints } from './changes/checkpoints';
+import { Vault } from './vault/vault';
+import { loadSecretKey } from './vault/key';
 import { SessionService } from './sessions/service';
 import { isPostgresUrl, openStore, storePassword } from './store/open';
 import { PgEventBus } from './cluster/pgEventBus';
@@ -126,6 +128,17 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
     : new EventBus();
   const provider = options.provider ?? createProvider(config, redactor);
   const events = new EventLog(store, bus);
+  redactor.add(config.secretKey);
+  const vault = await Vault.open(
+    store,
+    loadSecretKey({ env: config.secretKey ?? undefined, keyFile: paths.secretKeyFile, shared: isPostgresUrl(config.store) }),
+    redactor,
+  ).catch(async (err: unknown) => {
+    await bus.close();
+    await store.close();
+    releaseLock();
+    throw err;
+  });
   const ctx: ServerContext = {
     config,
     paths,
@@ -134,7 +147,8 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
     events,
     provider,
     runtimes: new RuntimeRegistry(),
-    checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor }),
+    checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor, vault }),
+    vault,
     logger,
     redactor,
     clock,

@@ -13,7 +13,7 @@ const USAGE = `usage:
   berth-server serve [--host 127.0.0.1] [--port 8717] [--data-dir DIR] [--provider local|devcontainer]
                      [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME] [--job-lease SECONDS]
                      [--default-image berth/base:bookworm]
-                     [--allow-local-repos] [--agent-command CMD] [--max-preparations N]
+                     [--allow-local-repos] [--allow-http] [--agent-command CMD] [--max-preparations N]
                      [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
                      [--mirror-max-age DAYS (unused repo mirrors are removed after it; default 14)]
@@ -24,6 +24,9 @@ const USAGE = `usage:
 
 Store: SQLite in DIR by default; --store (or BERTH_STORE) postgres://… lets several instances share one database.
 Tokens: BERTH_TOKENS="alice:tokA,bob:tokB"; without it, user "local" gets a random token in DIR/token.
+Credentials and secrets are sealed with BERTH_SECRET_KEY (32 bytes, hex or base64; required with PostgreSQL,
+the same on every instance), else with a key file created in DIR. --allow-http allows plain http:// repos
+(tests, private networks: credentials would cross the network unencrypted).
 LLM agent: --llm-base-url (any OpenAI-compatible endpoint, e.g. https://api.openai.com/v1) makes the
 built-in llm driver the default; its API key comes from BERTH_LLM_API_KEY.`;
 
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
         'job-lease': { type: 'string' },
         provider: { type: 'string', default: 'local' },
         'allow-local-repos': { type: 'boolean', default: false },
+        'allow-http': { type: 'boolean', default: false },
         'agent-command': { type: 'string' },
         'llm-base-url': { type: 'string' },
         'llm-model': { type: 'string' },
@@ -153,6 +157,8 @@ async function main(): Promise<void> {
     // An air-gapped site can serve the Dev Containers CLI's control manifest from a mirror.
     controlManifestUrl: process.env.BERTH_CONTROL_MANIFEST_URL || base.controlManifestUrl,
     allowLocalRepos: values['allow-local-repos'] === true,
+    allowHttp: values['allow-http'] === true,
+    secretKey: process.env.BERTH_SECRET_KEY || null,
     tokens,
     agentCommand: values['agent-command'] ?? null,
     llm,

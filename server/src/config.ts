@@ -15,6 +15,10 @@ export interface ServerConfig {
   /** The Dev Containers CLI's control manifest (disallowed features, advisories). */
   controlManifestUrl: string;
   allowLocalRepos: boolean;
+  /** Plain http:// repositories (tests, private networks); https, ssh and git otherwise. */
+  allowHttp: boolean;
+  /** The key that seals credentials and secrets (BERTH_SECRET_KEY); null: the data dir's key file (SQLite only). */
+  secretKey: string | null;
   /** user → token */
   tokens: Map<string, string>;
   /** Shell command run per turn by the `command` driver; none = the built-in echo driver. */
@@ -81,6 +85,8 @@ export function dataPaths(dataDir: string) {
     database: join(dataDir, 'berth.db'),
     tokenFile: join(dataDir, 'token'),
     ticketSecretFile: join(dataDir, 'ticket-secret'),
+    /** The key that seals credentials and secrets, when BERTH_SECRET_KEY is not given (one instance). */
+    secretKeyFile: join(dataDir, 'secret-key'),
     lockFile: join(dataDir, 'server.lock'),
     workspace: (sessionId: string) => join(dataDir, 'workspaces', sessionId),
     shared: (sessionId: string) => join(dataDir, 'shared', sessionId),
@@ -102,6 +108,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     defaultImage: 'berth/base:bookworm',
     controlManifestUrl: 'https://containers.dev/static/devcontainer-control-manifest.json',
     allowLocalRepos: false,
+    allowHttp: false,
+    secretKey: null,
     tokens: new Map(),
     agentCommand: null,
     llm: null,

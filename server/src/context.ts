@@ -7,6 +7,7 @@ import type { SandboxProvider } from './sandbox/provider';
 import type { Redactor } from './util/redact';
 import type { RuntimeRegistry } from './sessions/runtime';
 import type { Checkpoints } from './changes/checkpoints';
+import type { Vault } from './vault/vault';
 
 /** The server's shared parts, handed to every module that needs them. */
 export interface ServerContext {
@@ -19,6 +20,8 @@ export interface ServerContext {
   runtimes: RuntimeRegistry;
   /** The session's work: base, checkpoints, and everything read from them. */
   checkpoints: Checkpoints;
+  /** Per-user git credentials and secrets (sealed at rest). */
+  vault: Vault;
   logger: Logger;
   redactor: Redactor;
   /** Milliseconds since the epoch; injectable so tests can move time. */

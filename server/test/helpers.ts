@@ -49,6 +49,9 @@ export function makeRepo(files: Record<string, string> = { 'README.md': '# test 
  */
 export const TEST_PG_URL = process.env.BERTH_TEST_PG_URL || null;
 
+/** The secret key of test servers on PostgreSQL (every instance of one database needs the same one). */
+export const TEST_SECRET_KEY = 'b'.repeat(64);
+
 /** A fresh database on the test PostgreSQL (one per name), created on first use. */
 export async function testDatabase(name: string): Promise<string> {
   if (!TEST_PG_URL) throw new Error('BERTH_TEST_PG_URL is not set');
@@ -121,6 +124,7 @@ export async function startTestServer(
   const config: ServerConfig = {
     ...base,
     store: await testStoreFor(dataDir),
+    secretKey: TEST_PG_URL ? TEST_SECRET_KEY : null,
     port: 0,
     allowLocalRepos: true,
     tokens: new Map(Object.entries(TOKENS)),
@@ -343,7 +347,7 @@ export async function spawnCli(
   // The server ends with the test process (its stdin closes, as for the extension's embedded server),
   // even when a timed-out test file is killed before its after() hooks run.
   const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
-    env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn' },
+    env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn', ...(storeUrl || args.includes('--store') ? { BERTH_SECRET_KEY: TEST_SECRET_KEY } : {}) },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {

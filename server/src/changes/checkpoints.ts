@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import type { ChangedFile, ChangesData, ChangesSummary } from '@berth/protocol';
 import type { ServerContext } from '../context';
-import { checkRepoUrl } from '../git/repoUrl';
-import { transportConfig } from '../git/git';
+import { checkRepoUrl, repoPolicy } from '../git/repoUrl';
+import { remoteAccess } from '../git/git';
 import { hostProcessTags } from '../sandbox/hostProcesses';
 import type { CheckpointRecord, SessionRecord } from '../store/store';
 import { BerthError, errorMessage } from '../util/errors';
@@ -44,7 +44,7 @@ export class Checkpoints {
   /** One operation at a time per session: snapshots and rebuilds share the repository and its index. */
   private readonly locks = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly ctx: Pick<ServerContext, 'config' | 'paths' | 'store' | 'events' | 'logger' | 'redactor'>) {}
+  constructor(private readonly ctx: Pick<ServerContext, 'config' | 'paths' | 'store' | 'events' | 'logger' | 'redactor' | 'vault'>) {}
 
   repo(sessionId: string): CheckpointRepo {
     return new CheckpointRepo(this.ctx.paths.checkpoints(sessionId));
@@ -173,16 +173,11 @@ export class Checkpoints {
     if (repo.exists() && (await repo.hasCommit(head))) return;
     const branch = workBranchOf(session);
     if (!repo.exists() || !(await repo.hasCommit(base))) {
-      const remote = checkRepoUrl(session.repoUrl, this.ctx.config.allowLocalRepos);
+      const remote = checkRepoUrl(session.repoUrl, repoPolicy(this.ctx.config));
       if (!remote.ok) throw new BerthError('invalid_repo', remote.reason);
+      const access = remoteAccess(remote.transport, await this.ctx.vault.gitCredential(session));
       await repo.init(branch);
-      await repo.fetchBase(
-        remote.url,
-        base,
-        transportConfig(remote.transport),
-        hostProcessTags(this.ctx.config.instanceTag, session.id),
-        this.ctx.config.timeouts.cloneMs,
-      );
+      await repo.fetchBase(remote.url, base, access.args, { ...hostProcessTags(this.ctx.config.instanceTag, session.id), ...access.env }, this.ctx.config.timeouts.cloneMs);
     }
     // Checkpoints recorded elsewhere since: from the newest one held here, add the rest in order.
     let held = checkpoints.length;

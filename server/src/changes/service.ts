@@ -4,8 +4,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { ChangesResponse, PushResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
-import { transportConfig } from '../git/git';
-import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
+import { remoteAccess } from '../git/git';
+import { checkBranchName, checkRepoUrl, repoPolicy } from '../git/repoUrl';
 import { hostProcessTags } from '../sandbox/hostProcesses';
 import type { CheckpointRecord, SessionRecord } from '../store/store';
 import { ApiError } from '../util/errors';
@@ -103,16 +103,15 @@ export class ChangesService {
     const branch = requested ?? work.branch;
     const invalid = checkBranchName(branch);
     if (invalid) throw new ApiError(400, 'bad_request', invalid, { field: 'branch' });
-    const remote = checkRepoUrl(work.session.repoUrl, this.ctx.config.allowLocalRepos);
+    const remote = checkRepoUrl(work.session.repoUrl, repoPolicy(this.ctx.config));
     if (!remote.ok) throw new ApiError(409, 'conflict', remote.reason);
-    const result = await runHostGit(
-      [...transportConfig(remote.transport), 'push', '--porcelain', '--no-verify', '--', remote.url, `${work.head}:refs/heads/${branch}`],
-      {
-        gitDir: work.repo.gitDir,
-        timeoutMs: this.ctx.config.timeouts.cloneMs,
-        env: { ...hostProcessTags(this.ctx.config.instanceTag, id), GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o ConnectTimeout=15' },
-      },
-    );
+    // The owner's credential (or the one the start's URL carried), through the helper only.
+    const access = remoteAccess(remote.transport, await this.ctx.vault.gitCredential(work.session));
+    const result = await runHostGit([...access.args, 'push', '--porcelain', '--no-verify', '--', remote.url, `${work.head}:refs/heads/${branch}`], {
+      gitDir: work.repo.gitDir,
+      timeoutMs: this.ctx.config.timeouts.cloneMs,
+      env: { ...hostProcessTags(this.ctx.config.instanceTag, id), GIT_SSH_COMMAND: 'ssh -o BatchMode=yes -o ConnectTimeout=15', ...access.env },
+    });
     const shown = redactUrlCredentials(remote.url);
     if (result.code !== 0) {
       const report = this.ctx.redactor.redact(`${result.stdout.toString('utf8')}\n${result.stderr}`);

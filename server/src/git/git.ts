@@ -33,6 +33,31 @@ export function git(args: string[], options: GitRunOptions): Promise<RunResult> 
   return runProcess('git', args, { ...options, env: { ...gitEnv(), ...options.env } });
 }
 
+/** A credential for git on the host: given to a credential helper, never in a URL, argv or file. */
+export interface GitCredential {
+  username: string;
+  token: string;
+}
+
+/**
+ * How a git command reaches a remote: exactly its transport, and for http(s) the credential
+ * through a helper that reads it from the git process's environment (any helper from a config is
+ * dropped first, so nothing stores it).
+ */
+export function remoteAccess(transport: RepoTransport, credential: GitCredential | null): { args: string[]; env: Record<string, string> } {
+  const useCredential = credential && (transport === 'https' || transport === 'http');
+  return {
+    args: [
+      ...transportConfig(transport),
+      '-c', 'credential.helper=',
+      ...(useCredential
+        ? ['-c', 'credential.helper=!f() { test "$1" = get && printf \'username=%s\\npassword=%s\\n\' "$BERTH_GIT_USERNAME" "$BERTH_GIT_PASSWORD"; }; f']
+        : []),
+    ],
+    env: useCredential ? { BERTH_GIT_USERNAME: credential.username, BERTH_GIT_PASSWORD: credential.token } : {},
+  };
+}
+
 /** `-c` flags allowing exactly one transport; everything else (ext, fd, …) stays forbidden. */
 export function transportConfig(transport: RepoTransport): string[] {
   return [

@@ -1,12 +1,13 @@
 // A local bare mirror per repository, so that the second start of a repo clones mostly from disk.
-// `DATA_DIR/mirrors/<sha256(url)>.git`: the key is the whole URL, credentials included, so a mirror
-// is only ever used with the URL (and rights) that filled it; the URL itself is never written into
+// `DATA_DIR/mirrors/<sha256(url)>.git` (URLs never carry credentials here). A start borrows a
+// mirror's objects only after the remote accepted its own user's credential: the mirror is fetched
+// with it first, and the clone itself asks the remote with it too. The URL is never written into
 // the mirror (no remote is configured: every fetch names the URL explicitly).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git, transportConfig } from './git';
+import { git, remoteAccess, type GitCredential } from './git';
 import type { RepoTransport } from './repoUrl';
 
 export function mirrorDir(dataDir: string, url: string): string {
@@ -64,6 +65,8 @@ export interface MirrorUpdate {
   signal?: AbortSignal;
   onLine?: (line: string) => void;
   env?: Record<string, string>;
+  /** The starting user's credential: a mirror is brought up to date with it, or not at all. */
+  credential?: GitCredential | null;
 }
 
 /** Creates the mirror on first use, then fetches branches and tags with `--prune`. Call under the lock. */
@@ -77,16 +80,17 @@ export async function updateMirror(m: MirrorUpdate): Promise<'created' | 'fetche
     if (init.exitCode !== 0) throw new MirrorError('failed', `git init failed: ${init.output.lastLines(2).join(' ')}`);
   }
   else await removeFetchLeftovers(m.dir);
+  const access = remoteAccess(m.transport, m.credential ?? null);
   const fetch = await git(
     [
       `--git-dir=${m.dir}`,
-      ...transportConfig(m.transport),
+      ...access.args,
       // No background gc: a concurrent clone may be reading the objects (--reference).
       '-c', 'gc.auto=0',
       'fetch', '--prune', '--progress', '--no-write-fetch-head',
       '--', m.url, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*',
     ],
-    { timeoutMs: Math.max(1, deadline - Date.now()), signal: m.signal, onLine: m.onLine, env: m.env },
+    { timeoutMs: Math.max(1, deadline - Date.now()), signal: m.signal, onLine: m.onLine, env: { ...m.env, ...access.env } },
   );
   if (fetch.timedOut) throw new MirrorError('timeout', 'the mirror fetch timed out');
   if (fetch.aborted) throw new MirrorError('aborted', 'cancelled');

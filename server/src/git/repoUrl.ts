@@ -1,6 +1,13 @@
 import { isAbsolute } from 'node:path';
 
-export type RepoTransport = 'https' | 'ssh' | 'git' | 'file';
+export type RepoTransport = 'https' | 'http' | 'ssh' | 'git' | 'file';
+
+/** What a server allows besides https, ssh and git. */
+export interface RepoUrlPolicy {
+  allowLocal: boolean;
+  /** Plain http (tests, private networks): credentials would cross the network unencrypted. */
+  allowHttp?: boolean;
+}
 
 export type RepoUrlCheck = { ok: true; transport: RepoTransport; url: string } | { ok: false; reason: string };
 
@@ -12,7 +19,13 @@ const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!:)[^\s]+$/;
  * allowed (local paths and file:// only when the server allows local repos): this blocks option
  * injection (`--upload-pack=…`) and transports that run commands (`ext::`, `fd::`).
  */
-export function checkRepoUrl(raw: string, allowLocal: boolean): RepoUrlCheck {
+/** The URL policy of a server's configuration. */
+export function repoPolicy(config: { allowLocalRepos: boolean; allowHttp: boolean }): RepoUrlPolicy {
+  return { allowLocal: config.allowLocalRepos, allowHttp: config.allowHttp };
+}
+
+export function checkRepoUrl(raw: string, policy: RepoUrlPolicy | boolean): RepoUrlCheck {
+  const { allowLocal, allowHttp = false } = typeof policy === 'boolean' ? { allowLocal: policy } : policy;
   const url = raw.trim();
   if (url.length === 0) return { ok: false, reason: 'the repository URL is empty' };
   if (url.startsWith('-')) return { ok: false, reason: 'a repository URL cannot start with "-"' };
@@ -24,6 +37,10 @@ export function checkRepoUrl(raw: string, allowLocal: boolean): RepoUrlCheck {
     switch (scheme) {
       case 'https':
         return { ok: true, transport: 'https', url };
+      case 'http':
+        return allowHttp
+          ? { ok: true, transport: 'http', url }
+          : { ok: false, reason: 'plain http:// repositories are disabled on this server (use https://, or start it with --allow-http)' };
       case 'ssh':
       case 'git+ssh':
         return { ok: true, transport: 'ssh', url };

@@ -7,6 +7,7 @@ import { codeForStatus, errorBody, onClientError } from './errors';
 import { RateLimiter } from './rateLimit';
 import { registerRoutes } from './routes';
 import { registerChangesRoutes } from './changesRoutes';
+import { registerVaultRoutes } from './vaultRoutes';
 import { ChangesService } from '../changes/service';
 import { StreamServer } from './stream';
 import type { TicketIssuer } from './tickets';
@@ -73,6 +74,7 @@ export function buildHttpServer(
   const startLimit = ctx.config.startRate ? new RateLimiter(ctx.config.startRate, ctx.clock) : null;
   registerRoutes(app, sessions, tickets, startLimit);
   registerChangesRoutes(app, new ChangesService(ctx, sessions));
+  registerVaultRoutes(app, ctx.vault);
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));

@@ -21,8 +21,8 @@ export function loadTicketSecret(file: string): Buffer {
 }
 
 /** The secret of instances sharing a database: created once, by whichever starts first. */
-export async function sharedTicketSecret(store: Pick<Store, 'ticketSecret'>): Promise<Buffer> {
-  return Buffer.from(await store.ticketSecret(randomBytes(32).toString('base64url')), 'base64url');
+export async function sharedTicketSecret(store: Pick<Store, 'settingOnce'>): Promise<Buffer> {
+  return Buffer.from(await store.settingOnce('ticket_secret', randomBytes(32).toString('base64url')), 'base64url');
 }
 
 /** Where spent nonces are recorded: the store, so that every instance and every restart sees them. */

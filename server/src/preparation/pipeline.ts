@@ -66,6 +66,7 @@ export async function runPreparation(
     sandbox: null,
     agent: null,
     runtime: null,
+    secrets: { setup: {}, agent: {} },
     initiateTurn: initiateTurnFor(session, job),
     early: new Map(),
     log: (line) => logStream.write(`${new Date().toISOString()} ${line}\n`),
@@ -89,6 +90,8 @@ export async function runPreparation(
       await ctx.events.append(session.id, 'user_message', { turnId: run.initiateTurn.turnId, text: run.initiateTurn.text });
     }
     await setStatus(ctx, session.id, 'preparing', 'disk_check', { lastError: null });
+    // Read for each run: a secret changed since the last one applies to the next sandbox.
+    run.secrets = await ctx.vault.secretsFor(session);
     run.log(`preparation ${resume ? '(resume) ' : ''}started, attempt ${job.attempts}`);
 
     const steps = stepOrder(ctx.provider.setupInsideSandbox);

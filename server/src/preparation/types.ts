@@ -5,6 +5,7 @@ import type { Sandbox } from '../sandbox/provider';
 import type { AgentConnection } from '../sessions/agentConnection';
 import type { SessionRuntime } from '../sessions/runtime';
 import type { JobRecord, SessionRecord } from '../store/store';
+import type { SessionSecrets } from '../vault/vault';
 
 /** The state one preparation run carries from step to step. */
 export interface PreparationRun {
@@ -20,6 +21,8 @@ export interface PreparationRun {
   sandbox: Sandbox | null;
   agent: AgentConnection | null;
   runtime: SessionRuntime | null;
+  /** The owner's secrets for this session: all of them for setup, the agent's own for the agent. */
+  secrets: SessionSecrets;
   /** The turn this run ends with: the first prompt, or the message that woke the session. */
   initiateTurn: { turnId: string; text: string; first: boolean } | null;
   /** Steps started early, while the step before them ran (see `startsEarly`); awaited in their turn. */

@@ -13,6 +13,8 @@ export interface SandboxCreateRequest {
   sharedDir: string;
   /** The repository the clone came from (names what is built from its configs). */
   repoUrl: string;
+  /** Secrets for the repo's own lifecycle commands (a dev container's), never for the agent. */
+  secrets?: Record<string, string>;
   /** The dev container config the start named (a path in the repository); providers without configs ignore it. */
   configPath?: string | null;
   signal: AbortSignal;

@@ -7,7 +7,8 @@ import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
 import type { ControlCommand } from '../cluster/notices';
 import type { SessionRuntime } from './runtime';
-import { checkBranchName, checkRepoUrl } from '../git/repoUrl';
+import { checkBranchName, checkRepoUrl, repoPolicy } from '../git/repoUrl';
+import { splitUrlCredential } from '../vault/vault';
 import { ApiError, BerthError } from '../util/errors';
 import { newSessionId, newTurnId } from './ids';
 import { setStatus, toView } from './status';
@@ -41,8 +42,10 @@ export class SessionService {
    * Otherwise the synchronous path: the same job, awaited.
    */
   async start(owner: string, request: StartSessionRequest): Promise<{ status: number; body: StartSessionResponse }> {
-    const repo = checkRepoUrl(request.repo.url, this.ctx.config.allowLocalRepos);
+    const repo = checkRepoUrl(request.repo.url, repoPolicy(this.ctx.config));
     if (!repo.ok) throw new ApiError(400, 'bad_request', repo.reason, { field: 'repo.url' });
+    // A credential in the URL is used for this session, never stored in the URL (nor in the clone).
+    const { url: repoUrl, credential } = splitUrlCredential(repo.url);
     if (request.repo.branch !== undefined) {
       const invalid = checkBranchName(request.repo.branch);
       if (invalid) throw new ApiError(400, 'bad_request', invalid, { field: 'repo.branch' });
@@ -55,7 +58,7 @@ export class SessionService {
       {
         id,
         owner,
-        repoUrl: repo.url,
+        repoUrl,
         repoBranch: request.repo.branch ?? null,
         prompt: request.prompt ?? null,
         setup: request.setup ?? [],
@@ -72,6 +75,7 @@ export class SessionService {
         initialTurnId: null,
         lastActivityAt: now,
         devcontainer: request.devcontainer ?? null,
+        urlCredential: credential ? this.ctx.vault.sealUrlCredential(id, credential) : null,
       },
       {
         sessionId: id,

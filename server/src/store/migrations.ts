@@ -131,6 +131,33 @@ export const MIGRATIONS: Migration[] = [
     version: 5,
     sql: 'ALTER TABLE sessions ADD COLUMN devcontainer TEXT;',
   },
+  {
+    // Per-user git credentials and secrets, sealed (AES-256-GCM) with the server's secret key; a
+    // credential a start's URL carried, sealed the same way, for that session only.
+    version: 6,
+    sql: `
+      CREATE TABLE credentials (
+        owner      TEXT NOT NULL,
+        host       TEXT NOT NULL,
+        username   TEXT NOT NULL,
+        token      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (owner, host)
+      );
+      CREATE TABLE secrets (
+        owner      TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        repo       TEXT NOT NULL DEFAULT '',
+        value      TEXT NOT NULL,
+        expose_to  TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (owner, name, repo)
+      );
+      ALTER TABLE sessions ADD COLUMN url_credential TEXT;
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

@@ -1,5 +1,5 @@
 import { ErrorInfo, PersistedEvent, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, JobRecord, SessionPatch, SessionRecord } from './store';
+import type { CheckpointRecord, CredentialRecord, JobRecord, SecretRecord, SessionPatch, SessionRecord } from './store';
 
 // Row shapes and their mapping, shared by every store: both dialects keep the same columns.
 
@@ -24,6 +24,7 @@ export interface SessionRow {
   last_activity_at: string;
   instance: string | null;
   devcontainer?: string | null;
+  url_credential?: string | null;
   base_sha?: string | null;
   work_branch?: string | null;
   changes?: string | null;
@@ -147,6 +148,7 @@ export function sessionRow(session: SessionRecord): SessionRow {
     last_activity_at: session.lastActivityAt,
     instance: session.instance ?? null,
     devcontainer: session.devcontainer ?? null,
+    url_credential: session.urlCredential ?? null,
     base_sha: session.baseSha ?? null,
     work_branch: session.workBranch ?? null,
     changes: session.changes ? JSON.stringify(session.changes) : null,
@@ -176,6 +178,7 @@ export function toSession(r: SessionRow): SessionRecord {
     lastActivityAt: r.last_activity_at,
     instance: r.instance,
     devcontainer: r.devcontainer ?? null,
+    urlCredential: r.url_credential ?? null,
     baseSha: r.base_sha ?? null,
     workBranch: r.work_branch ?? null,
     changes: r.changes ? (JSON.parse(r.changes) as SessionRecord['changes']) : null,
@@ -203,3 +206,41 @@ export function toEvent(r: EventRow): PersistedEvent {
   // Rows were validated on the way in; parsing again guards against a hand-edited database.
   return PersistedEvent.parse({ id: r.id, sessionId: r.session_id, type: r.type, ts: r.ts, data: JSON.parse(r.data) });
 }
+
+export interface CredentialRow {
+  owner: string;
+  host: string;
+  username: string;
+  token: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SecretRow {
+  owner: string;
+  name: string;
+  repo: string;
+  value: string;
+  expose_to: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export const toCredential = (r: CredentialRow): CredentialRecord => ({
+  owner: r.owner,
+  host: r.host,
+  username: r.username,
+  token: r.token,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export const toSecret = (r: SecretRow): SecretRecord => ({
+  owner: r.owner,
+  name: r.name,
+  repo: r.repo,
+  value: r.value,
+  exposeTo: r.expose_to as SecretRecord['exposeTo'],
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});

@@ -35,6 +35,8 @@ export interface SessionRecord {
   instance?: string | null;
   /** The dev container config the start named (a path in the repository), or null. */
   devcontainer?: string | null;
+  /** The credential the start's URL carried (taken out of it), sealed; null when none. */
+  urlCredential?: string | null;
   /** The commit the session was cloned at; null until the clone is done. */
   baseSha?: string | null;
   /** The branch checkpoints are committed on (and pushed to by default). */
@@ -42,6 +44,27 @@ export interface SessionRecord {
   /** What changed, base → newest checkpoint (the view's `changes`, without `pushed`). */
   changes?: Omit<ChangesSummary, 'pushed'> | null;
   pushed?: PushedRef | null;
+}
+
+/** A user's git credential for one host; `token` sealed. */
+export interface CredentialRecord {
+  owner: string;
+  host: string;
+  username: string;
+  token: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A user's secret; `repo` '' for all of the user's sessions; `value` sealed. */
+export interface SecretRecord {
+  owner: string;
+  name: string;
+  repo: string;
+  value: string;
+  exposeTo: 'setup' | 'agent';
+  createdAt: string;
+  updatedAt: string;
 }
 
 /** One checkpoint: a commit of the work tree, after a turn or before its sandbox stopped. */
@@ -171,11 +194,6 @@ export interface Store {
   /** Sessions placed on the instance, in any of the given states. */
   sessionsOn(instance: string, statuses: SessionStatus[]): Promise<SessionRecord[]>;
 
-  /**
-   * The stream-ticket secret shared by every instance: `candidate` is stored if there is none yet
-   * (of instances starting together, one wins) and the stored one is returned.
-   */
-  ticketSecret(candidate: string): Promise<string>;
   /** Records a ticket's nonce as spent; false if it already was (a replay). */
   spendTicket(nonce: string, expiresAt: number): Promise<boolean>;
   /** Forgets the nonces of tickets expired before `now` (they are refused for that anyway). */
@@ -190,6 +208,20 @@ export interface Store {
   listCheckpoints(sessionId: string): Promise<CheckpointRecord[]>;
   /** The bundle that adds checkpoint `seq` to a repository holding its parent. */
   checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null>;
+
+  /** Stores (or replaces) a credential; the first `createdAt` is kept. */
+  putCredential(credential: CredentialRecord): Promise<CredentialRecord>;
+  /** A user's credentials, by host; every user's when `owner` is undefined. */
+  listCredentials(owner?: string): Promise<CredentialRecord[]>;
+  getCredential(owner: string, host: string): Promise<CredentialRecord | null>;
+  deleteCredential(owner: string, host: string): Promise<boolean>;
+  /** Stores (or replaces) a secret; the first `createdAt` is kept. */
+  putSecret(secret: SecretRecord): Promise<SecretRecord>;
+  /** A user's secrets, by name; every user's when `owner` is undefined. */
+  listSecrets(owner?: string): Promise<SecretRecord[]>;
+  deleteSecret(owner: string, name: string, repo: string): Promise<boolean>;
+  /** A named setting: `candidate` is stored if there is none yet; the stored one is returned. */
+  settingOnce(name: string, candidate: string): Promise<string>;
 
   /** A cheap round trip, for the health check. */
   ping(): Promise<void>;

@@ -1,3 +1,6 @@
+/** What a known secret becomes in text. */
+export const REDACTED = '[redacted]';
+
 /** Replaces every known secret in text: no token or key ever reaches a log, event or error. */
 export class Redactor {
   private readonly secrets = new Set<string>();
@@ -14,7 +17,7 @@ export class Redactor {
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) {
-      if (out.includes(secret)) out = out.split(secret).join('***');
+      if (out.includes(secret)) out = out.split(secret).join(REDACTED);
     }
     return redactUrlCredentials(out);
   }

@@ -32,7 +32,8 @@ export const agentStart: PreparationStepModule = {
       : llm
         ? llmDriverArgs(llm)
         : ['--driver', 'echo'];
-    const child = sandbox.spawn(sandbox.agentHost.node, [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder]);
+    // Secrets exposed to the agent are in its (and its tools') environment; setup-only ones never are.
+    const child = sandbox.spawn(sandbox.agentHost.node, [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder], { env: run.secrets.agent });
     const agent = new AgentConnection(child, (line) => run.log(ctx.redactor.redact(line)));
     run.agent = agent;
     // The API key goes on stdin, first: argv shows in `ps`, and the environment of the host is

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { checkRepoUrl, type RepoUrlCheck } from '../../git/repoUrl';
-import { git, transportConfig } from '../../git/git';
+import { checkRepoUrl, repoPolicy, type RepoUrlCheck } from '../../git/repoUrl';
+import { git, remoteAccess, type GitCredential } from '../../git/git';
 import { MirrorError, mirrorDir, updateMirror, withMirrorLock } from '../../git/mirror';
 import { hostProcessTags } from '../../sandbox/hostProcesses';
 import { BerthError, errorMessage } from '../../util/errors';
@@ -32,7 +32,7 @@ function gitProgress(run: PreparationRun, message: string): (line: string) => vo
 const gitTags = (run: PreparationRun) => hostProcessTags(run.ctx.config.instanceTag, run.session.id);
 
 /** One `git clone` into the workspace, optionally borrowing objects from the mirror (then dissociating). */
-async function cloneOnce(run: PreparationRun, remote: Remote, reference: string | null, deadline: number, signal: AbortSignal): Promise<void> {
+async function cloneOnce(run: PreparationRun, remote: Remote, credential: GitCredential | null, reference: string | null, deadline: number, signal: AbortSignal): Promise<void> {
   const { ctx, workspaceDir } = run;
   // A run cancelled while it waited for the mirror lock must not clone after its rollback.
   if (signal.aborted) throw new BerthError('aborted', 'cancelled');
@@ -40,13 +40,15 @@ async function cloneOnce(run: PreparationRun, remote: Remote, reference: string 
   await mkdir(dirname(workspaceDir), { recursive: true });
   // --dissociate: the clone copies what it borrowed, since the mirror is not mounted in containers.
   const borrow = reference ? ['--reference', reference, '--dissociate'] : [];
+  // The remote is asked with this user's credential even when objects come from the mirror.
+  const access = remoteAccess(remote.transport, credential);
   const result = await git(
-    [...transportConfig(remote.transport), 'clone', '--progress', '--no-recurse-submodules', ...borrow, '--', remote.url, workspaceDir],
+    [...access.args, 'clone', '--progress', '--no-recurse-submodules', ...borrow, '--', remote.url, workspaceDir],
     {
       timeoutMs: Math.max(1, deadline - Date.now()),
       signal,
       onLine: gitProgress(run, `cloning ${redactUrlCredentials(run.session.repoUrl)}`),
-      env: gitTags(run),
+      env: { ...gitTags(run), ...access.env },
     },
   );
   if (result.timedOut) throw timeoutError(ctx.config.timeouts.cloneMs);
@@ -63,12 +65,12 @@ async function cloneOnce(run: PreparationRun, remote: Remote, reference: string 
  * why in the log; when that plain clone works, the mirror was at fault and is removed, so that the
  * next start rebuilds it.
  */
-async function cloneViaMirror(run: PreparationRun, remote: Remote, deadline: number, signal: AbortSignal): Promise<'mirror' | 'plain'> {
+async function cloneViaMirror(run: PreparationRun, remote: Remote, credential: GitCredential | null, deadline: number, signal: AbortSignal): Promise<'mirror' | 'plain'> {
   const { ctx } = run;
   const dir = mirrorDir(ctx.config.dataDir, remote.url);
   const fallback = async (why: string): Promise<'plain'> => {
     run.log(`mirror not used, plain clone instead: ${ctx.redactor.redact(why)}`);
-    await cloneOnce(run, remote, null, deadline, signal);
+    await cloneOnce(run, remote, credential, null, deadline, signal);
     await rm(dir, { recursive: true, force: true }).catch(() => {});
     return 'plain';
   };
@@ -83,6 +85,7 @@ async function cloneViaMirror(run: PreparationRun, remote: Remote, deadline: num
         signal,
         onLine: gitProgress(run, `updating the local mirror of ${redactUrlCredentials(run.session.repoUrl)}`),
         env: gitTags(run),
+        credential,
       });
       run.log(`mirror ${how}`);
     } catch (err) {
@@ -91,7 +94,7 @@ async function cloneViaMirror(run: PreparationRun, remote: Remote, deadline: num
       return fallback(errorMessage(err));
     }
     try {
-      await cloneOnce(run, remote, dir, deadline, signal);
+      await cloneOnce(run, remote, credential, dir, deadline, signal);
       return 'mirror';
     } catch (err) {
       if (!(err instanceof BerthError) || err.code !== 'clone_failed') throw err;
@@ -109,10 +112,11 @@ export const clone: PreparationStepModule = {
   skip: (run) => (run.workspaceKept ? 'workspace kept from the earlier sandbox' : null),
   async run(run, signal) {
     const { ctx, session } = run;
-    const check = checkRepoUrl(session.repoUrl, ctx.config.allowLocalRepos);
+    const check = checkRepoUrl(session.repoUrl, repoPolicy(ctx.config));
     if (!check.ok) throw new BerthError('invalid_repo', check.reason);
     const started = Date.now();
-    const how = await cloneViaMirror(run, check, started + ctx.config.timeouts.cloneMs, signal);
+    const credential = await ctx.vault.gitCredential(session);
+    const how = await cloneViaMirror(run, check, credential, started + ctx.config.timeouts.cloneMs, signal);
     return { message: `cloned in ${((Date.now() - started) / 1000).toFixed(1)} s${how === 'mirror' ? ' (local mirror)' : ''}` };
   },
 };

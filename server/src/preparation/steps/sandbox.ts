@@ -16,6 +16,7 @@ export const sandbox: PreparationStepModule = {
       sharedDir: run.sharedDir,
       repoUrl: session.repoUrl,
       configPath: session.devcontainer ?? null,
+      secrets: run.secrets.setup,
       signal,
       onProgress: (message, detail) => run.progress(message, detail === undefined ? undefined : ctx.redactor.redact(detail)),
       onLog: (line) => run.log(ctx.redactor.redact(line)),

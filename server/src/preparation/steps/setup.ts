@@ -23,13 +23,13 @@ function runSetupCommand(run: PreparationRun, command: string, signal: AbortSign
       timeoutMs,
       signal,
       onLine,
-      spawner: (cmd, args) => sandbox.spawn(cmd, args) as ChildProcess,
+      spawner: (cmd, args) => sandbox.spawn(cmd, args, { env: run.secrets.setup }) as ChildProcess,
     });
   }
   return runProcess('/bin/sh', ['-c', command], {
     cwd: run.workspaceDir,
     // Tagged like sandbox processes, so a crash of the server cannot leave them running unseen.
-    env: sandboxEnv(hostProcessTags(ctx.config.instanceTag, run.session.id)),
+    env: sandboxEnv({ ...run.secrets.setup, ...hostProcessTags(ctx.config.instanceTag, run.session.id) }),
     timeoutMs,
     signal,
     onLine,

@@ -156,6 +156,7 @@ export class DevcontainerProvider implements SandboxProvider {
         labels: { [INSTANCE_LABEL]: this.options.instance },
         workspaceFolder: request.workspaceDir,
         configPath: request.configPath ?? null,
+        secrets: request.secrets,
         mounts: [
           { source: realpathSync(process.execPath), target: NODE_TARGET, readonly: true },
           { source: dirname(realpathSync(agentHostScript)), target: AGENT_TARGET, readonly: true },

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import type { CheckpointRecord, CredentialRecord, JobRecord, NewJob, SecretRecord, SessionPatch, SessionRecord, Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -10,7 +10,11 @@ import {
   toEvent,
   toJob,
   toSession,
+  toCredential,
+  toSecret,
   type CheckpointRow,
+  type CredentialRow,
+  type SecretRow,
   type EventRow,
   type JobRow,
   type SessionRow,
@@ -280,12 +284,6 @@ export class PgStore implements Store {
     );
   }
 
-  async ticketSecret(candidate: string): Promise<string> {
-    // ON CONFLICT DO NOTHING, then read: every instance ends up with the first one stored.
-    await this.pool.query("INSERT INTO settings (name, value) VALUES ('ticket_secret', $1) ON CONFLICT (name) DO NOTHING", [candidate]);
-    const [row] = await this.rows<{ value: string }>("SELECT value FROM settings WHERE name = 'ticket_secret'");
-    return row!.value;
-  }
 
   async spendTicket(nonce: string, expiresAt: number): Promise<boolean> {
     const r = await this.pool.query('INSERT INTO spent_tickets (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING', [
@@ -322,6 +320,61 @@ export class PgStore implements Store {
   async checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null> {
     const [row] = await this.rows<{ bundle: Buffer }>('SELECT bundle FROM checkpoints WHERE session_id = $1 AND seq = $2', [sessionId, seq]);
     return row?.bundle ?? null;
+  }
+
+  async putCredential(c: CredentialRecord): Promise<CredentialRecord> {
+    const [row] = await this.rows<CredentialRow>(
+      `INSERT INTO credentials (owner, host, username, token, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (owner, host) DO UPDATE SET username = excluded.username, token = excluded.token, updated_at = excluded.updated_at
+       RETURNING *`,
+      [c.owner, c.host, c.username, c.token, c.createdAt, c.updatedAt],
+    );
+    return toCredential(row!);
+  }
+
+  async listCredentials(owner?: string): Promise<CredentialRecord[]> {
+    const rows =
+      owner === undefined
+        ? await this.rows<CredentialRow>('SELECT * FROM credentials ORDER BY owner, host')
+        : await this.rows<CredentialRow>('SELECT * FROM credentials WHERE owner = $1 ORDER BY host', [owner]);
+    return rows.map(toCredential);
+  }
+
+  async getCredential(owner: string, host: string): Promise<CredentialRecord | null> {
+    const [row] = await this.rows<CredentialRow>('SELECT * FROM credentials WHERE owner = $1 AND host = $2', [owner, host]);
+    return row ? toCredential(row) : null;
+  }
+
+  async deleteCredential(owner: string, host: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM credentials WHERE owner = $1 AND host = $2', [owner, host])).rowCount ?? 0) > 0;
+  }
+
+  async putSecret(s: SecretRecord): Promise<SecretRecord> {
+    const [row] = await this.rows<SecretRow>(
+      `INSERT INTO secrets (owner, name, repo, value, expose_to, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (owner, name, repo) DO UPDATE SET value = excluded.value, expose_to = excluded.expose_to, updated_at = excluded.updated_at
+       RETURNING *`,
+      [s.owner, s.name, s.repo, s.value, s.exposeTo, s.createdAt, s.updatedAt],
+    );
+    return toSecret(row!);
+  }
+
+  async listSecrets(owner?: string): Promise<SecretRecord[]> {
+    const rows =
+      owner === undefined
+        ? await this.rows<SecretRow>('SELECT * FROM secrets ORDER BY owner, name, repo')
+        : await this.rows<SecretRow>('SELECT * FROM secrets WHERE owner = $1 ORDER BY name, repo', [owner]);
+    return rows.map(toSecret);
+  }
+
+  async deleteSecret(owner: string, name: string, repo: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM secrets WHERE owner = $1 AND name = $2 AND repo = $3', [owner, name, repo])).rowCount ?? 0) > 0;
+  }
+
+  async settingOnce(name: string, candidate: string): Promise<string> {
+    await this.pool.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
+    const [row] = await this.rows<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name]);
+    return row!.value;
   }
 
   async ping(): Promise<void> {

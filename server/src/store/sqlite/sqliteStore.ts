@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, JobRecord, NewJob, SessionPatch, SessionRecord, Store } from '../store';
+import type { CheckpointRecord, CredentialRecord, JobRecord, NewJob, SecretRecord, SessionPatch, SessionRecord, Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -10,7 +10,11 @@ import {
   toEvent,
   toJob,
   toSession,
+  toCredential,
+  toSecret,
   type CheckpointRow,
+  type CredentialRow,
+  type SecretRow,
   type EventRow,
   type JobRow,
   type SessionRow,
@@ -33,10 +37,10 @@ export class SqliteStore implements Store {
     this.stmts = {
       insertSession: db.prepare(`INSERT INTO sessions (id, owner, repo_url, repo_branch, prompt, setup, auto_initiate,
         status, step, created_at, updated_at, prepared_at, initiated_at, last_error, last_event_id, sandbox,
-        initial_turn_id, last_activity_at, instance, devcontainer, base_sha, work_branch, changes, pushed)
+        initial_turn_id, last_activity_at, instance, devcontainer, url_credential, base_sha, work_branch, changes, pushed)
         VALUES (@id, @owner, @repo_url, @repo_branch, @prompt, @setup, @auto_initiate, @status, @step, @created_at,
         @updated_at, @prepared_at, @initiated_at, @last_error, @last_event_id, @sandbox, @initial_turn_id,
-        @last_activity_at, @instance, @devcontainer, @base_sha, @work_branch, @changes, @pushed)`),
+        @last_activity_at, @instance, @devcontainer, @url_credential, @base_sha, @work_branch, @changes, @pushed)`),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
       listSessions: db.prepare('SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, id'),
       allIds: db.prepare('SELECT id FROM sessions'),
@@ -211,10 +215,6 @@ export class SqliteStore implements Store {
     return rows.map(toSession);
   }
 
-  async ticketSecret(candidate: string): Promise<string> {
-    this.db.prepare("INSERT INTO settings (name, value) VALUES ('ticket_secret', ?) ON CONFLICT (name) DO NOTHING").run(candidate);
-    return (this.db.prepare("SELECT value FROM settings WHERE name = 'ticket_secret'").get() as { value: string }).value;
-  }
 
   async spendTicket(nonce: string, expiresAt: number): Promise<boolean> {
     return this.stmts.spendTicket.run(nonce, expiresAt).changes === 1;
@@ -247,6 +247,60 @@ export class SqliteStore implements Store {
   async checkpointBundle(sessionId: string, seq: number): Promise<Buffer | null> {
     const row = this.db.prepare('SELECT bundle FROM checkpoints WHERE session_id = ? AND seq = ?').get(sessionId, seq) as { bundle: Buffer } | undefined;
     return row?.bundle ?? null;
+  }
+
+  async putCredential(c: CredentialRecord): Promise<CredentialRecord> {
+    const row = this.db
+      .prepare(
+        `INSERT INTO credentials (owner, host, username, token, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner, host) DO UPDATE SET username = excluded.username, token = excluded.token, updated_at = excluded.updated_at
+         RETURNING *`,
+      )
+      .get(c.owner, c.host, c.username, c.token, c.createdAt, c.updatedAt) as CredentialRow;
+    return toCredential(row);
+  }
+
+  async listCredentials(owner?: string): Promise<CredentialRecord[]> {
+    const rows = (owner === undefined
+      ? this.db.prepare('SELECT * FROM credentials ORDER BY owner, host').all()
+      : this.db.prepare('SELECT * FROM credentials WHERE owner = ? ORDER BY host').all(owner)) as CredentialRow[];
+    return rows.map(toCredential);
+  }
+
+  async getCredential(owner: string, host: string): Promise<CredentialRecord | null> {
+    const row = this.db.prepare('SELECT * FROM credentials WHERE owner = ? AND host = ?').get(owner, host) as CredentialRow | undefined;
+    return row ? toCredential(row) : null;
+  }
+
+  async deleteCredential(owner: string, host: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM credentials WHERE owner = ? AND host = ?').run(owner, host).changes > 0;
+  }
+
+  async putSecret(s: SecretRecord): Promise<SecretRecord> {
+    const row = this.db
+      .prepare(
+        `INSERT INTO secrets (owner, name, repo, value, expose_to, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner, name, repo) DO UPDATE SET value = excluded.value, expose_to = excluded.expose_to, updated_at = excluded.updated_at
+         RETURNING *`,
+      )
+      .get(s.owner, s.name, s.repo, s.value, s.exposeTo, s.createdAt, s.updatedAt) as SecretRow;
+    return toSecret(row);
+  }
+
+  async listSecrets(owner?: string): Promise<SecretRecord[]> {
+    const rows = (owner === undefined
+      ? this.db.prepare('SELECT * FROM secrets ORDER BY owner, name, repo').all()
+      : this.db.prepare('SELECT * FROM secrets WHERE owner = ? ORDER BY name, repo').all(owner)) as SecretRow[];
+    return rows.map(toSecret);
+  }
+
+  async deleteSecret(owner: string, name: string, repo: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM secrets WHERE owner = ? AND name = ? AND repo = ?').run(owner, name, repo).changes > 0;
+  }
+
+  async settingOnce(name: string, candidate: string): Promise<string> {
+    this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, candidate);
+    return (this.db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
   }
 
   async ping(): Promise<void> {
