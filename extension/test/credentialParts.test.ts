@@ -162,6 +162,8 @@ describe('quick pick rows', () => {
     assert.deepEqual(rows(secretEntries([], NOW, null)), ['$(add) Add Secret… | An environment variable for setup commands, or also for the agent']);
     assert.equal(existingSecret(secrets, 'NPM_TOKEN', null)?.exposeTo, 'setup');
     assert.equal(existingSecret(secrets, 'NPM_TOKEN', 'https://github.com/acme/app.git'), undefined, 'another scope is another secret');
+    assert.equal(existingSecret(secrets, 'OPENAI_KEY', 'https://github.com/acme/app')?.exposeTo, 'agent', 'the server spells the scope without .git');
+    assert.equal(existingSecret(secrets, 'OPENAI_KEY', null), undefined);
   });
 });
 

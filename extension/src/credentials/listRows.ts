@@ -112,7 +112,10 @@ export function secretEntries(secrets: SecretView[], now: Date, workspaceRepo: s
   return entries;
 }
 
-/** The stored secret that a new one of this name and scope would replace, if any. */
+/**
+ * The stored secret that a new one of this name and scope would replace, if any. The server keeps
+ * a scope in its own spelling (no credentials, no `.git`), so repositories compare as repositories.
+ */
 export function existingSecret(secrets: SecretView[], name: string, repo: string | null): SecretView | undefined {
-  return secrets.find((s) => s.name === name && (s.repo ?? null) === repo);
+  return secrets.find((s) => s.name === name && (s.repo === null || repo === null ? s.repo === repo : sameRepository(s.repo, repo)));
 }
