@@ -132,8 +132,8 @@ describe('quick pick rows', () => {
       '$(add) Add Git Credential… | A host, a user name and an access token (a personal access token, an app password…)',
       '$(github) Connect GitHub… | Replace the github.com credential with the token of your GitHub sign-in in VS Code',
       '-- Stored on the Berth server',
-      "$(key) github.com | x-access-token · the workspace's remote | Clones, fetches and pushes https repositories on github.com · replaced 2 minutes ago",
-      '$(key) gitlab.example.com:8443 | oauth2 | Clones, fetches and pushes https repositories on gitlab.example.com:8443 · added 2 hours ago',
+      "$(key) github.com | x-access-token · the workspace's remote | replaced 2 minutes ago · clones, fetches and pushes https repositories on github.com",
+      '$(key) gitlab.example.com:8443 | oauth2 | added 2 hours ago · clones, fetches and pushes https repositories on gitlab.example.com:8443',
     ]);
     const open = entries.filter((e) => e.kind === 'row' && e.value.action === 'open');
     assert.equal(open.length, 2);
@@ -151,12 +151,12 @@ describe('quick pick rows', () => {
     assert.deepEqual(rows(secretEntries(secrets, NOW, 'git@github.com:acme/app')), [
       '$(add) Add Secret… | An environment variable for setup commands, or also for the agent',
       '-- All of your sessions',
-      "$(eye) AWS_KEY | agent — also the agent's tools: the model can read it | all of your sessions · replaced 1 minute ago",
-      '$(lock) NPM_TOKEN | setup — setup and lifecycle commands only, never the agent | all of your sessions · added just now',
+      '$(eye) AWS_KEY | agent: the model can read it | all of your sessions · replaced 1 minute ago',
+      '$(lock) NPM_TOKEN | setup: never the agent | all of your sessions · added just now',
       '-- This repository',
-      "$(eye) OPENAI_KEY | agent — also the agent's tools: the model can read it | only sessions of https://github.com/acme/app.git · added 10 minutes ago",
+      '$(eye) OPENAI_KEY | agent: the model can read it | only sessions of https://github.com/acme/app.git · added 10 minutes ago',
       '-- Other repositories',
-      '$(lock) DB_URL | setup — setup and lifecycle commands only, never the agent | only sessions of https://github.com/acme/other · added 10 minutes ago',
+      '$(lock) DB_URL | setup: never the agent | only sessions of https://github.com/acme/other · added 10 minutes ago',
     ]);
     assert.deepEqual(rows(secretEntries(secrets, NOW, null)).filter((r) => r.startsWith('--')), ['-- All of your sessions', '-- Other repositories']);
     assert.deepEqual(rows(secretEntries([], NOW, null)), ['$(add) Add Secret… | An environment variable for setup commands, or also for the agent']);

@@ -132,14 +132,13 @@ async function askExposure(title: string, name: string, current?: SecretExposure
 }
 
 async function store(ctx: CommandContext, api: ApiClient, secret: { name: string; value: string; repo: string | null; exposeTo: SecretExposure }, replacing: boolean): Promise<void> {
-  const scope = secretScopeText(secret.repo);
   const saved = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Berth: saving the secret ${secret.name}…` }, () =>
     api.putSecret(secret.name, { value: secret.value, exposeTo: secret.exposeTo, ...(secret.repo !== null ? { repo: secret.repo } : {}) }),
   );
   const exposure = EXPOSURES[saved.exposeTo];
   ctx.log.info(`secrets: ${replacing ? 'replaced' : 'added'} ${saved.name} (${secretScopeText(saved.repo)}, ${saved.exposeTo})`);
   void vscode.window.showInformationMessage(
-    `Berth: ${replacing ? 'replaced' : 'added'} the secret ${saved.name} for ${scope} (${exposure.label}: ${exposure.explanation}). Sessions started from now on get it.`,
+    `Berth: ${replacing ? 'replaced' : 'added'} the secret ${saved.name} for ${saved.repo === null ? 'all of your sessions' : `sessions of ${saved.repo}`} (${exposure.label} — ${exposure.explanation}). Sessions started from now on get it.`,
   );
 }
 

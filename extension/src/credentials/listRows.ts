@@ -24,9 +24,9 @@ export type CredentialChoice = { action: 'add' } | { action: 'connectGitHub' } |
 export type SecretChoice = { action: 'add' } | { action: 'open'; secret: SecretView };
 
 /** The one-line explanation of each exposure, as the add flow offers it and the list shows it. */
-export const EXPOSURES: Record<SecretExposure, { label: string; explanation: string }> = {
-  setup: { label: 'setup', explanation: 'setup and lifecycle commands only, never the agent' },
-  agent: { label: 'agent', explanation: "also the agent's tools: the model can read it" },
+export const EXPOSURES: Record<SecretExposure, { label: string; explanation: string; short: string }> = {
+  setup: { label: 'setup', explanation: 'setup and lifecycle commands only, never the agent', short: 'never the agent' },
+  agent: { label: 'agent', explanation: "also the agent's tools: the model can read it", short: 'the model can read it' },
 };
 
 /** "just now", "5 minutes ago", "yesterday", "12 days ago", then the date. */
@@ -68,7 +68,7 @@ export function credentialEntries(credentials: CredentialView[], now: Date, work
       kind: 'row',
       label: `$(key) ${credential.host}`,
       description: `${credential.username}${here}`,
-      detail: `Clones, fetches and pushes https repositories on ${credential.host} · ${changedText(credential, now)}`,
+      detail: `${changedText(credential, now)} · clones, fetches and pushes https repositories on ${credential.host}`,
       value: { action: 'open', credential },
     });
   }
@@ -103,7 +103,7 @@ export function secretEntries(secrets: SecretView[], now: Date, workspaceRepo: s
       entries.push({
         kind: 'row',
         label: `$(${secret.exposeTo === 'agent' ? 'eye' : 'lock'}) ${secret.name}`,
-        description: `${exposure.label} — ${exposure.explanation}`,
+        description: `${exposure.label}: ${exposure.short}`,
         detail: `${secretScopeText(secret.repo)} · ${changedText(secret, now)}`,
         value: { action: 'open', secret },
       });
