@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
 import { Workbench } from './workbench.mjs';
@@ -89,6 +90,17 @@ function multiDiff(page) {
         : [],
     };
   });
+}
+
+/** An http remote that refuses everyone (401, Basic), and remembers the Authorization headers it was shown. */
+function refusingRemote() {
+  const authorizations = [];
+  const server = createServer((req, res) => {
+    if (req.headers.authorization) authorizations.push(req.headers.authorization);
+    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"', 'Content-Type': 'text/plain' });
+    res.end('authentication required\n');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port, authorizations })));
 }
 
 /** The extension's own log (its LogOutputChannel's file in the profile). */
@@ -743,6 +755,43 @@ export const scenarios = [
       const errors = (await wb.notificationTexts()).filter((m) => /GitHub/.test(m));
       assert.deepEqual(errors, [], 'no notification about it');
       assert.deepEqual((await t.berth.api('GET', '/v1/credentials')).body.credentials, [], 'nothing stored');
+    },
+  },
+  {
+    id: 16,
+    name: 'a clone the remote refuses for want of a credential: the notification offers Add Git Credential for its host, then Retry; the remote is shown that credential',
+    async run(t) {
+      const { wb } = t;
+      const remote = await refusingRemote();
+      onCleanup('the refusing http remote', () => new Promise((r) => remote.server.close(r)));
+      const host = `127.0.0.1:${remote.port}`;
+      const url = `http://${host}/acme/private.git`;
+      const token = `e2e_retry_${Date.now().toString(36)}_token`;
+      t.shared.typedValues = [...(t.shared.typedValues ?? []), token];
+      await wb.runCommand('Berth: Start Session');
+      await wb.pick('(1/3)', 'Enter a repository URL…');
+      await wb.answer('(1/3)', url);
+      await wb.answer('(2/3)', '');
+      await wb.answer('(3/3)', 'hello private repository');
+      await wb.waitForChat('the clone failed', (s) => s.errorVisible, 60_000);
+      await wb.notification(new RegExp(`${host.replace(/\./g, '\\.')} asks to sign in`));
+      const offer = (await wb.notificationTexts()).find((m) => m.includes('asks to sign in'));
+      t.note(`offer: "${offer}"`);
+      await wb.screenshot('16-credential-offer');
+      await wb.page.locator('.notifications-toasts .monaco-button', { hasText: 'Add Git Credential…' }).first().click();
+      // The host is known: the user name and the token are asked.
+      await wb.answer(`Replace the credential for ${host} (1/2)`, '');
+      await wb.answer(`Replace the credential for ${host} (2/2)`, token);
+      await wb.notification(new RegExp(`saved the credential for ${host.replace(/\./g, '\\.')}`));
+      const retriedAt = Date.now();
+      await wb.page.locator('.notifications-toasts .monaco-button', { hasText: 'Retry' }).first().click();
+      const shown = await wb.poll('the remote to be shown the credential', async () => ({ header: remote.authorizations[0] }), (r) => !!r.header, 60_000);
+      t.timing('Retry to the credential reaching the remote', Date.now() - retriedAt);
+      assert.equal(Buffer.from(shown.header.replace(/^Basic /, ''), 'base64').toString('utf8'), `x-access-token:${token}`);
+      // This remote refuses everyone: the next offer is to replace the token that was refused.
+      await wb.notification(/refused the stored credential/, 60_000);
+      await wb.screenshot('16-credential-refused');
+      assert.equal((await t.berth.api('DELETE', `/v1/credentials/${encodeURIComponent(host)}`)).status, 204);
     },
   },
   {

@@ -9,7 +9,7 @@ import { credentialEntries } from '../credentials/listRows';
 import { cleanToken, hostProblem, tokenProblem, usernameProblem } from '../credentials/validation';
 import { currentRepo } from '../git';
 import { ApiError, type ApiClient } from '../session/apiClient';
-import { type CommandContext } from './context';
+import { errorMessage, type CommandContext } from './context';
 import { pickFromList, toValidation } from './quickInputs';
 
 const ADD_TITLE = 'Berth: Add Git Credential';
@@ -20,8 +20,32 @@ export interface AddCredentialArgs {
   host?: string;
 }
 
+/** What to offer on the success notification once the credential is stored (e.g. Retry the clone). */
+export interface FollowUp {
+  label: string;
+  run(): Promise<unknown>;
+}
+
+/** The success notification; its follow-up button runs after the command has returned. */
+function announce(ctx: CommandContext, message: string, followUp?: FollowUp): void {
+  if (!followUp) {
+    void vscode.window.showInformationMessage(message);
+    return;
+  }
+  void vscode.window.showInformationMessage(message, followUp.label).then(async (choice) => {
+    if (choice !== followUp.label) return;
+    try {
+      await followUp.run();
+    } catch (err) {
+      const text = ctx.log.redactText(errorMessage(err));
+      ctx.log.error(`${followUp.label}: ${text}`);
+      void vscode.window.showErrorMessage(`Berth: ${text}`);
+    }
+  });
+}
+
 /** VS Code's GitHub sign-in (scope `repo`), its token stored on the server for github.com. */
-export async function connectGitHub(ctx: CommandContext): Promise<void> {
+export async function connectGitHub(ctx: CommandContext, followUp?: FollowUp): Promise<void> {
   const api = await ctx.connection.ready();
   const outcome = await connect({
     getSession: async () => vscode.authentication.getSession('github', ['repo'], { createIfNone: true }),
@@ -32,9 +56,7 @@ export async function connectGitHub(ctx: CommandContext): Promise<void> {
     case 'connected': {
       ctx.log.info(`connect GitHub: stored the token of ${outcome.account} for ${GITHUB_HOST}${outcome.replaced ? ' (replacing the earlier one)' : ''}`);
       const replaced = outcome.replaced ? ` It replaces the ${GITHUB_HOST} credential stored before.` : '';
-      void vscode.window.showInformationMessage(
-        `Berth: GitHub connected as ${outcome.account}; Berth uses it to clone, fetch and push ${GITHUB_HOST} repositories.${replaced}`,
-      );
+      announce(ctx, `Berth: GitHub connected as ${outcome.account}; Berth uses it to clone, fetch and push ${GITHUB_HOST} repositories.${replaced}`, followUp);
       return;
     }
     case 'cancelled':
@@ -47,7 +69,7 @@ export async function connectGitHub(ctx: CommandContext): Promise<void> {
         `Berth: GitHub sign-in is not available in this editor (${outcome.reason}). Add a personal access token for ${GITHUB_HOST} instead.`,
         add,
       );
-      if (choice === add) await addGitCredential(ctx, { host: GITHUB_HOST });
+      if (choice === add) await addGitCredential(ctx, { host: GITHUB_HOST }, followUp);
       return;
     }
     case 'failed':
@@ -56,7 +78,7 @@ export async function connectGitHub(ctx: CommandContext): Promise<void> {
 }
 
 /** Host (the workspace's https remote prefilled), user name (optional), token (a password box). */
-export async function addGitCredential(ctx: CommandContext, args: AddCredentialArgs = {}): Promise<CredentialView | undefined> {
+export async function addGitCredential(ctx: CommandContext, args: AddCredentialArgs = {}, followUp?: FollowUp): Promise<CredentialView | undefined> {
   const api = await ctx.connection.ready();
   const stored = api.listCredentials();
   stored.catch(() => {}); // only a hint for the user name; the PUT reports a server problem
@@ -109,8 +131,10 @@ export async function addGitCredential(ctx: CommandContext, args: AddCredentialA
     () => api.putCredential(host, { ...(username.trim() ? { username: username.trim() } : {}), token }),
   );
   ctx.log.info(`credentials: ${existing ? 'replaced' : 'added'} ${credential.host} (user ${credential.username})`);
-  void vscode.window.showInformationMessage(
+  announce(
+    ctx,
     `Berth: ${existing ? 'replaced' : 'saved'} the credential for ${credential.host} (user ${credential.username}); Berth uses it to clone, fetch and push https repositories on ${credential.host}.`,
+    followUp,
   );
   return credential;
 }
