@@ -291,6 +291,11 @@ describe('fuzz: hostile input', () => {
         ['GET', `/v1/sessions/${id}/diff`],
         ['GET', `/v1/sessions/${id}/content`],
         ['GET', `/v1/sessions/${id}/bundle`],
+        ['PUT', `/v1/credentials/${gen.pick(['github.com', 'a:99999', '..', '%2e', 'x'.repeat(300), gen.string().slice(0, 50)])}`],
+        ['GET', '/v1/credentials'],
+        ['DELETE', `/v1/credentials/${gen.pick(['nowhere.example', gen.string().slice(0, 50)])}`],
+        ['PUT', `/v1/secrets/${gen.pick(['NPM_TOKEN', 'bad-name', '', gen.string().slice(0, 50)])}`],
+        ['GET', '/v1/secrets'],
         [gen.pick(['PUT', 'PATCH', 'OPTIONS', 'HEAD', 'DELETE', 'TRACE']), `/v1/sessions/${id}`],
       ]);
     };
