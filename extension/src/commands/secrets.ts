@@ -39,7 +39,7 @@ export async function manageSecrets(ctx: CommandContext): Promise<void> {
   const action = await vscode.window.showQuickPick(
     [
       { label: '$(edit) Replace the value…', detail: `A new value for ${secret.name} (${secretScopeText(secret.repo)}); the exposure can change too`, action: 'replace' as const },
-      { label: '$(trash) Remove…', detail: 'Sessions started from now on no longer get it', action: 'remove' as const },
+      { label: '$(trash) Remove…', detail: 'Sandboxes prepared from now on no longer get it', action: 'remove' as const },
     ],
     { title: `${TITLE}: ${secret.name} (${secretScopeText(secret.repo)})`, placeHolder: 'What should happen to this secret?' },
   );
@@ -138,7 +138,7 @@ async function store(ctx: CommandContext, api: ApiClient, secret: { name: string
   const exposure = EXPOSURES[saved.exposeTo];
   ctx.log.info(`secrets: ${replacing ? 'replaced' : 'added'} ${saved.name} (${secretScopeText(saved.repo)}, ${saved.exposeTo})`);
   void vscode.window.showInformationMessage(
-    `Berth: ${replacing ? 'replaced' : 'added'} the secret ${saved.name} for ${saved.repo === null ? 'all of your sessions' : `sessions of ${saved.repo}`} (${exposure.label} — ${exposure.explanation}). Sessions started from now on get it.`,
+    `Berth: ${replacing ? 'replaced' : 'added'} the secret ${saved.name} for ${saved.repo === null ? 'all of your sessions' : `sessions of ${saved.repo}`} (${exposure.label} — ${exposure.explanation}). New sessions get it; running ones at their next sandbox (Retry, resume after sleeping).`,
   );
 }
 
@@ -146,7 +146,7 @@ async function removeSecret(ctx: CommandContext, api: ApiClient, secret: SecretV
   const remove = 'Remove';
   const confirm = await vscode.window.showWarningMessage(
     `Remove the secret ${secret.name} (${secretScopeText(secret.repo)})?`,
-    { modal: true, detail: 'Sessions started from now on no longer get it. Its value cannot be shown or recovered.' },
+    { modal: true, detail: 'Sandboxes prepared from now on (new sessions, Retry, resume after sleeping) no longer get it; running ones keep it until then. Its value cannot be shown or recovered.' },
     remove,
   );
   if (confirm !== remove) return;
