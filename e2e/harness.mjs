@@ -160,6 +160,8 @@ export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
         '--data-dir', dataDir,
         '--provider', provider,
         '--allow-local-repos',
+        // For the refusing http remote of scenario 16 (served by the e2e runner on loopback).
+        '--allow-http',
         '--agent-command', 'sh .berth/agent.sh',
       ],
       { env: { ...process.env, BERTH_TOKENS: `e2e:${token}` }, logFile: join(artifacts, 'berth-server.log') },

@@ -113,7 +113,7 @@ async function main() {
       await page.keyboard.press('Escape').catch(() => {});
     }
   }
-  await afterRun({ berth, profile });
+  await afterRun({ berth, profile, berthDataDir: join(root, 'berth-data'), typedValues: shared.typedValues ?? [] });
   const failed = [...results.values()].filter((r) => r !== 'passed').length + (leakedToken ? 1 : 0);
   say(`${results.size - failed}/${results.size} scenarios passed`);
   return failed === 0;
@@ -121,8 +121,18 @@ async function main() {
 
 let leakedToken = false;
 
-/** The extension's own measurements, and a check that the token reached no log. */
-async function afterRun({ berth, profile }) {
+/** The files under `dirs` whose bytes contain `value` (binary files such as SQLite databases included). */
+function filesContaining(value, dirs) {
+  const r = spawnSync('grep', ['-rlF', '--binary-files=text', '-e', value, '--', ...dirs], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/**
+ * The extension's own measurements, and a check that no access token reached a log; nor did the git
+ * credential tokens and secret values typed into the scenarios' password boxes, which must also be
+ * absent from VS Code's state and storage (the whole profile) and from the server's data dir (sealed).
+ */
+async function afterRun({ berth, profile, berthDataDir, typedValues }) {
   const logs = spawnSync('sh', ['-c', `find ${JSON.stringify(profile.data)}/logs ${JSON.stringify(artifacts)} -type f -name '*.log' -print0 | xargs -0 cat`], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
@@ -134,6 +144,15 @@ async function afterRun({ berth, profile }) {
   const tokens = [berth.token, embeddedToken].filter(Boolean);
   leakedToken = tokens.some((token) => logs.includes(token));
   say(leakedToken ? 'FAIL an access token appears in a log' : `the access tokens (${tokens.length}) appear in no log (VS Code, extension, servers)`);
+  if (typedValues.length === 0) return;
+  const typedInLogs = typedValues.filter((value) => logs.includes(value)).length;
+  const stored = [...new Set(typedValues.flatMap((value) => filesContaining(value, [profile.data, berthDataDir])))];
+  if (typedInLogs || stored.length) {
+    leakedToken = true;
+    say(`FAIL ${typedInLogs} of the typed credential tokens and secret values appear in a log; in clear in stored files: ${stored.join(', ') || 'none'}`);
+  } else {
+    say(`the typed credential tokens and secret values (${typedValues.length}) appear in no log, in no VS Code state or storage, and not in clear in the server's data dir`);
+  }
 }
 
 const started = Date.now();

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
 import { Workbench } from './workbench.mjs';
@@ -89,6 +90,22 @@ function multiDiff(page) {
         : [],
     };
   });
+}
+
+/** An http remote that refuses everyone (401, Basic), and remembers the Authorization headers it was shown. */
+function refusingRemote() {
+  const authorizations = [];
+  const server = createServer((req, res) => {
+    if (req.headers.authorization) authorizations.push(req.headers.authorization);
+    res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="private"', 'Content-Type': 'text/plain' });
+    res.end('authentication required\n');
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port, authorizations })));
+}
+
+/** The extension's own log (its LogOutputChannel's file in the profile). */
+function extensionLog(t) {
+  return spawnSync('sh', ['-c', `cat ${JSON.stringify(t.profile.data)}/logs/*/exthost*/berth.berth/Berth.log 2>/dev/null`], { encoding: 'utf8' }).stdout;
 }
 
 async function startWithPrompt(wb, { repoUrl, setup, prompt }) {
@@ -571,6 +588,210 @@ export const scenarios = [
       await page.keyboard.press('Escape');
       await page.locator('.monaco-dialog-box').waitFor({ state: 'hidden', timeout: 10_000 });
       assert.equal((await t.berth.api('GET', `/v1/sessions/${id}`)).status, 200, 'the session is still there');
+    },
+  },
+  {
+    id: 13,
+    name: 'git credentials: Add Git Credential (host, user name, token in a password box), listed by Git Credentials without the token, removed after a confirmation',
+    async run(t) {
+      const { wb } = t;
+      const token = `e2e_tok_${Date.now().toString(36)}_credential`;
+      const host = 'git.example.com:8443';
+      t.shared.typedValues = [...(t.shared.typedValues ?? []), token];
+      await wb.runCommand('Berth: Add Git Credential');
+      await wb.waitForQuickInput('Add Git Credential (1/3)');
+      // The workspace's remote is a local path: nothing to prefill (an https remote's host would be).
+      assert.equal((await wb.quickInputState()).value, '', 'no host prefilled from a non-https remote');
+      const badHost = await wb.typeUntilMessage('not a host', /is not a host/);
+      t.note(`host box refuses "not a host": "${badHost.message}"`);
+      await wb.answer('Add Git Credential (1/3)', 'https://Git.Example.com:8443/team/app.git'); // a pasted URL becomes its host
+      await wb.answer('Add Git Credential (2/3)', 'e2e-bot');
+      await wb.waitForQuickInput('Add Git Credential (3/3)');
+      const tokenBox = await wb.typeUntilMessage('abc1234', /at least 8 characters/);
+      assert.equal(tokenBox.password, true, 'the token box hides what is typed');
+      await wb.page.keyboard.press('Enter'); // refused: the box stays open
+      await wb.page.waitForTimeout(300);
+      await wb.waitForQuickInput('Add Git Credential (3/3)', 1000);
+      await wb.screenshot('13-token-too-short');
+      await wb.answer('Add Git Credential (3/3)', token);
+      await wb.notification(/saved the credential for git\.example\.com:8443/);
+      const shown = (await wb.notificationTexts()).find((m) => m.includes('saved the credential'));
+      t.note(`notification: "${shown}"`);
+      assert.match(shown, /user e2e-bot/);
+      assert.ok(!shown.includes(token), 'the notification never shows the token');
+
+      const stored = await t.berth.api('GET', '/v1/credentials');
+      assert.deepEqual(stored.body.credentials.map((c) => `${c.host} ${c.username}`), [`${host} e2e-bot`]);
+      assert.ok(!JSON.stringify(stored.body).includes(token), 'the server lists no token');
+
+      await wb.runCommand('Berth: Git Credentials');
+      await wb.waitForQuickInput('Berth: Git Credentials');
+      const row = wb.page.locator('.quick-input-list .monaco-list-row', { hasText: host }).first();
+      await row.waitFor({ timeout: 20_000 });
+      const rows = await wb.quickPickRows();
+      t.note(`Git Credentials: ${rows.join(' / ')}`);
+      const line = rows.find((r) => r.includes(host));
+      assert.match(line, /e2e-bot/, 'the row shows the user name');
+      assert.match(line, /added just now/);
+      assert.ok(rows.every((r) => !r.includes(token)), 'no row shows the token');
+      assert.ok(rows.some((r) => /Add Git Credential/.test(r)) && rows.some((r) => /Connect GitHub/.test(r)), 'Add and Connect GitHub are offered');
+      await wb.screenshot('13-git-credentials');
+      await row.click();
+      await wb.pick(host, 'Remove…');
+      const dialog = await wb.dialog();
+      t.note(`remove dialog: "${dialog.message}" — ${dialog.detail}`);
+      assert.match(dialog.message, /Remove the credential for git\.example\.com:8443 \(user e2e-bot\)/);
+      await wb.clickDialogButton('Remove');
+      await wb.notification(/removed the credential for git\.example\.com:8443/);
+      assert.deepEqual((await t.berth.api('GET', '/v1/credentials')).body.credentials, [], 'removed on the server');
+    },
+  },
+  {
+    id: 14,
+    name: "secrets: Manage Secrets adds one (name, value in a password box, this repository, agent); the list shows it without its value; a session's agent gets it (blanked in the chat), a setup secret stays out of the agent; replace says so; remove",
+    async run(t) {
+      const { wb } = t;
+      const agentValue = `e2e-agent-secret-${Date.now().toString(36)}`;
+      const setupValue = `e2e-setup-secret-${Date.now().toString(36)}`;
+      t.shared.typedValues = [...(t.shared.typedValues ?? []), agentValue, setupValue];
+      // A second secret, for all sessions and setup only, straight through the API.
+      assert.equal((await t.berth.api('PUT', '/v1/secrets/E2E_SETUP_SECRET', { value: setupValue, exposeTo: 'setup' })).status, 200);
+
+      await wb.runCommand('Berth: Manage Secrets');
+      await wb.pick('Berth: Manage Secrets', 'Add Secret…');
+      await wb.waitForQuickInput('Add Secret (1/4)');
+      const badName = await wb.typeUntilMessage('MY-SECRET', /not an environment variable name/);
+      t.note(`name box refuses "MY-SECRET": "${badName.message}"`);
+      await wb.answer('Add Secret (1/4)', 'E2E_AGENT_SECRET');
+      await wb.waitForQuickInput('Add Secret (2/4)');
+      const valueBox = await wb.typeUntilMessage('short', /at least 8 characters/);
+      assert.equal(valueBox.password, true, 'the value box hides what is typed');
+      await wb.answer('Add Secret (2/4)', agentValue);
+      await wb.waitForQuickInput('Add Secret (3/4)');
+      const scopes = await wb.quickPickRows();
+      t.note(`scopes offered: ${scopes.join(' / ')}`);
+      assert.ok(scopes.some((r) => r.includes('Only this repository') && r.includes(t.repo.bare)), "the workspace's remote is offered as the scope");
+      await wb.pick('Add Secret (3/4)', 'Only this repository');
+      await wb.waitForQuickInput('Add Secret (4/4)');
+      const exposures = await wb.quickPickRows();
+      assert.ok(exposures.some((r) => /setup.*setup and lifecycle commands only, never the agent/.test(r)), exposures.join(' / '));
+      assert.ok(exposures.some((r) => /agent.*also the agent's tools: the model can read it/.test(r)), exposures.join(' / '));
+      await wb.screenshot('14-exposure');
+      await wb.pick('Add Secret (4/4)', "the model can read it");
+      await wb.notification(/added the secret E2E_AGENT_SECRET/);
+      const added = (await wb.notificationTexts()).find((m) => m.includes('added the secret'));
+      t.note(`notification: "${added}"`);
+      assert.ok(!added.includes(agentValue));
+
+      const { body } = await t.berth.api('GET', '/v1/secrets');
+      const scope = t.repo.bare.replace(/\.git$/, '');
+      assert.deepEqual(body.secrets.map((s) => `${s.name} ${s.repo} ${s.exposeTo}`).sort(), [`E2E_AGENT_SECRET ${scope} agent`, 'E2E_SETUP_SECRET null setup']);
+      assert.ok(![agentValue, setupValue].some((v) => JSON.stringify(body).includes(v)), 'the server lists no value');
+
+      await wb.runCommand('Berth: Manage Secrets');
+      await wb.waitForQuickInput('Berth: Manage Secrets');
+      await wb.page.locator('.quick-input-list .monaco-list-row', { hasText: 'E2E_AGENT_SECRET' }).first().waitFor({ timeout: 20_000 });
+      const rows = await wb.quickPickRows();
+      t.note(`Manage Secrets: ${rows.join(' / ')}`);
+      const agentRow = rows.find((r) => r.includes('E2E_AGENT_SECRET'));
+      assert.match(agentRow, /agent: the model can read it/);
+      assert.match(rows.find((r) => r.includes('E2E_SETUP_SECRET')), /setup: never the agent/);
+      assert.match(agentRow, /only sessions of/);
+      assert.match(rows.find((r) => r.includes('E2E_SETUP_SECRET')), /all of your sessions/);
+      // A group's separator label shows at the right of its first row.
+      assert.match(agentRow, /This repository$/, 'grouped by where they apply');
+      assert.match(rows.find((r) => r.includes('E2E_SETUP_SECRET')), /All of your sessions$/);
+      assert.ok(rows.every((r) => !r.includes(agentValue) && !r.includes(setupValue)), 'no row shows a value');
+      await wb.screenshot('14-secrets');
+      await wb.page.keyboard.press('Escape');
+
+      // A session of this repository: the setup command sees the setup secret; the agent only its own.
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: 'test -n "$E2E_SETUP_SECRET"', prompt: 'show secrets' });
+      const answered = await wb.waitForChat('the agent\'s answer', (s) => /agent secret:/.test(last(s.assistants)) && s.inputDisabled === false, 120_000);
+      t.note(`agent answered: "${last(answered.assistants)}"`);
+      assert.match(last(answered.assistants), /agent secret: \[redacted\]; setup secret: unset/);
+      await wb.screenshot('14-session-with-secrets');
+
+      // Replacing (same name and scope) says so.
+      await wb.runCommand('Berth: Manage Secrets');
+      await wb.pick('Berth: Manage Secrets', 'E2E_AGENT_SECRET');
+      await wb.pick('E2E_AGENT_SECRET', 'Replace the value…');
+      await wb.answer('Replace the secret E2E_AGENT_SECRET (1/2)', `${agentValue}-2`);
+      await wb.pick('Replace the secret E2E_AGENT_SECRET (2/2)', 'setup and lifecycle commands only');
+      await wb.notification(/replaced the secret E2E_AGENT_SECRET/);
+      const replaced = (await t.berth.api('GET', '/v1/secrets')).body.secrets.filter((s) => s.name === 'E2E_AGENT_SECRET');
+      assert.deepEqual(replaced.map((s) => s.exposeTo), ['setup'], 'one secret, its exposure changed');
+
+      // Remove it with the row's trash button.
+      await wb.runCommand('Berth: Manage Secrets');
+      await wb.waitForQuickInput('Berth: Manage Secrets');
+      const row = wb.page.locator('.quick-input-list .monaco-list-row', { hasText: 'E2E_AGENT_SECRET' }).first();
+      await row.waitFor({ timeout: 20_000 });
+      await row.hover();
+      await row.locator('.codicon-trash').click();
+      const dialog = await wb.dialog();
+      assert.match(dialog.message, /Remove the secret E2E_AGENT_SECRET \(only sessions of /);
+      await wb.clickDialogButton('Remove');
+      await wb.notification(/removed the secret E2E_AGENT_SECRET/);
+      assert.deepEqual((await t.berth.api('GET', '/v1/secrets')).body.secrets.map((s) => s.name), ['E2E_SETUP_SECRET']);
+      assert.equal((await t.berth.api('DELETE', '/v1/secrets/E2E_SETUP_SECRET')).status, 204);
+    },
+  },
+  {
+    id: 15,
+    name: "Connect GitHub: VS Code's own GitHub sign-in asks for consent; Cancel stores nothing and shows no error",
+    async run(t) {
+      const { wb } = t;
+      await wb.runCommand('Berth: Connect GitHub');
+      const box = wb.page.locator('.monaco-dialog-box');
+      await box.waitFor({ state: 'visible', timeout: 20_000 });
+      const asked = (await box.innerText()).replace(/\s+/g, ' ').trim();
+      t.note(`VS Code asks: "${asked}"`);
+      assert.match(asked, /Berth.*wants to sign in using GitHub/);
+      await wb.screenshot('15-connect-github-consent');
+      await wb.clickDialogButton('Cancel');
+      const log = await wb.poll('the extension log says the sign-in was cancelled', async () => ({ text: extensionLog(t) }), (l) => /connect GitHub: the sign-in was cancelled/.test(l.text), 10_000);
+      assert.doesNotMatch(log.text, /\[error\] connect GitHub/, 'a cancel is no error');
+      const errors = (await wb.notificationTexts()).filter((m) => /GitHub/.test(m));
+      assert.deepEqual(errors, [], 'no notification about it');
+      assert.deepEqual((await t.berth.api('GET', '/v1/credentials')).body.credentials, [], 'nothing stored');
+    },
+  },
+  {
+    id: 16,
+    name: 'a clone the remote refuses for want of a credential: the notification offers Add Git Credential for its host, then Retry; the remote is shown that credential',
+    async run(t) {
+      const { wb } = t;
+      const remote = await refusingRemote();
+      onCleanup('the refusing http remote', () => new Promise((r) => remote.server.close(r)));
+      const host = `127.0.0.1:${remote.port}`;
+      const url = `http://${host}/acme/private.git`;
+      const token = `e2e_retry_${Date.now().toString(36)}_token`;
+      t.shared.typedValues = [...(t.shared.typedValues ?? []), token];
+      await wb.runCommand('Berth: Start Session');
+      await wb.pick('(1/3)', 'Enter a repository URL…');
+      await wb.answer('(1/3)', url);
+      await wb.answer('(2/3)', '');
+      await wb.answer('(3/3)', 'hello private repository');
+      await wb.waitForChat('the clone failed', (s) => s.errorVisible, 60_000);
+      await wb.notification(new RegExp(`${host.replace(/\./g, '\\.')} asks to sign in`));
+      const offer = (await wb.notificationTexts()).find((m) => m.includes('asks to sign in'));
+      t.note(`offer: "${offer}"`);
+      await wb.screenshot('16-credential-offer');
+      await wb.page.locator('.notifications-toasts .monaco-button', { hasText: 'Add Git Credential…' }).first().click();
+      // The host is known: the user name and the token are asked.
+      await wb.answer(`Replace the credential for ${host} (1/2)`, '');
+      await wb.answer(`Replace the credential for ${host} (2/2)`, token);
+      await wb.notification(new RegExp(`saved the credential for ${host.replace(/\./g, '\\.')}`));
+      const retriedAt = Date.now();
+      await wb.page.locator('.notifications-toasts .monaco-button', { hasText: 'Retry' }).first().click();
+      const shown = await wb.poll('the remote to be shown the credential', async () => ({ header: remote.authorizations[0] }), (r) => !!r.header, 60_000);
+      t.timing('Retry to the credential reaching the remote', Date.now() - retriedAt);
+      assert.equal(Buffer.from(shown.header.replace(/^Basic /, ''), 'base64').toString('utf8'), `x-access-token:${token}`);
+      // This remote refuses everyone: the next offer is to replace the token that was refused.
+      await wb.notification(/refused the stored credential/, 60_000);
+      await wb.screenshot('16-credential-refused');
+      assert.equal((await t.berth.api('DELETE', `/v1/credentials/${encodeURIComponent(host)}`)).status, 204);
     },
   },
   {

@@ -195,6 +195,31 @@ export class Workbench {
     await this.page.locator('.monaco-dialog-box').waitFor({ state: 'hidden', timeout: 10_000 });
   }
 
+  /** The open quick input: its value, whether the box hides what is typed, and its validation message. */
+  async quickInputState() {
+    return {
+      value: await this.input.inputValue().catch(() => ''),
+      password: (await this.input.getAttribute('type').catch(() => null)) === 'password',
+      message: (await this.page.locator('.quick-input-widget .quick-input-message').innerText().catch(() => '')).trim(),
+    };
+  }
+
+  /** Fills the open quick input and waits for its validation message to match `pattern`. */
+  async typeUntilMessage(value, pattern, timeout = 10_000) {
+    await this.input.fill(value);
+    return this.poll(`the validation message ${pattern}`, () => this.quickInputState(), (s) => pattern.test(s.message), timeout);
+  }
+
+  /** The rows of the open quick pick, as shown (label, description, detail; separators included). */
+  async quickPickRows() {
+    return (await this.page.locator('.quick-input-list .monaco-list-row').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+  }
+
+  /** The text of every notification toast shown now. */
+  async notificationTexts() {
+    return (await this.page.locator('.notifications-toasts .notification-list-item-message').allInnerTexts()).map((t) => t.trim());
+  }
+
   /** Picks the quick pick row containing `text` (waits for the quick input titled `title`). */
   async pick(title, text) {
     await this.waitForQuickInput(title);

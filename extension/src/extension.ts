@@ -5,6 +5,7 @@ import { Deliveries } from './changes/deliveries';
 import { SessionFileSystem } from './changes/sessionFileSystem';
 import { registerCommands } from './commands';
 import { openFileDiff } from './commands/changes';
+import { watchCloneFailures } from './commands/credentialHint';
 import type { CommandContext } from './commands/context';
 import { Connection } from './connection';
 import { rememberSession, reopenLastSession } from './lastSession';
@@ -65,6 +66,9 @@ export function activate(context: vscode.ExtensionContext): void {
     chatView.schedulePost();
     sessions.refresh();
   });
+
+  // A clone the remote refused for want of a credential: offer one, then Retry.
+  controller.onDidChange(watchCloneFailures(ctx));
 
   // Context keys for `when` clauses, and a sessions list that follows status changes (not every delta).
   let lastStatusKey = '';

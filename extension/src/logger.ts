@@ -47,6 +47,11 @@ export class RedactingLogger implements Logger {
     this.secrets.delete(secret);
   }
 
+  /** `text` with every registered secret blanked out: for what is shown rather than logged (notifications). */
+  redactText(text: string): string {
+    return redact(text, this.secrets);
+  }
+
   trace(message: string): void {
     this.target.trace(redact(message, this.secrets));
   }

@@ -10,6 +10,8 @@ import { BranchExistsError, LocalRepo, MissingBaseError, short } from '../change
 import { sessionFileUri } from '../changes/sessionFileSystem';
 import { applyPlan, describePlan, planApply, planCounts, WorktreeChangedError, type ApplyResult } from '../changes/worktreeApply';
 import { ApiError, type ApiClient } from '../session/apiClient';
+import { credentialNeeded } from '../credentials/cloneAuth';
+import { offerCredential } from './credentialHint';
 import { errorMessage, type CommandContext } from './context';
 
 export interface CommitRange {
@@ -314,6 +316,11 @@ export async function pushBranch(ctx: CommandContext, arg?: unknown, branch?: st
       void vscode.window.showInformationMessage(`Berth: nothing to push: ${err.message}`);
       return undefined;
     }
+    const needed = err instanceof ApiError && err.code === 'push_failed' ? credentialNeeded(view.repo.url, err) : null;
+    if (needed) {
+      await offerCredential(ctx, needed.host, `the push of ${target}`, { label: 'Push Again', run: () => pushBranch(ctx, id, branch) });
+      return undefined;
+    }
     throw err;
   }
   await ctx.deliveries.setPushed(id, { ...res, at: new Date().toISOString() });
@@ -382,6 +389,11 @@ async function pushBranchQuietly(ctx: CommandContext, id: string, branch: string
   } catch (err) {
     if (err instanceof ApiError && err.code === 'push_rejected') {
       void vscode.window.showErrorMessage(`Berth: ${rejectedText(err.message)} Use "Berth: Push Branch" to push to another branch.`);
+      return undefined;
+    }
+    const needed = err instanceof ApiError && err.code === 'push_failed' ? credentialNeeded(view.repo.url, err) : null;
+    if (needed) {
+      await offerCredential(ctx, needed.host, `the push of ${target}`, { label: 'Open Pull Request', run: () => openPullRequest(ctx, id) });
       return undefined;
     }
     throw err;

@@ -5,7 +5,9 @@ import { OPEN_CHAT_COMMAND, REVEAL_ERROR_COMMAND } from '../statusBar';
 import { signIn, signOut } from './account';
 import { errorMessage, type CommandContext } from './context';
 import { applyChanges, openPullRequest, pushBranch, reviewChanges } from './changes';
+import { addGitCredential, connectGitHub, gitCredentials, type AddCredentialArgs } from './credentials';
 import { openSession } from './openSession';
+import { manageSecrets } from './secrets';
 import { deleteSession, openChat, retry, revealError, stopSession } from './sessionActions';
 import { showLogs } from './showLogs';
 import { startSession, type StartSessionArgs } from './startSession';
@@ -24,6 +26,10 @@ export const COMMANDS = {
   signIn: 'berth.signIn',
   signOut: 'berth.signOut',
   showLogs: 'berth.showLogs',
+  connectGitHub: 'berth.connectGitHub',
+  addGitCredential: 'berth.addGitCredential',
+  gitCredentials: 'berth.gitCredentials',
+  manageSecrets: 'berth.manageSecrets',
   openChat: OPEN_CHAT_COMMAND,
   revealError: REVEAL_ERROR_COMMAND,
 } as const;
@@ -38,7 +44,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       try {
         return await run(...args);
       } catch (err) {
-        const message = errorMessage(err);
+        // Blanked like the log: a credential or secret being handled may be in a server's answer.
+        const message = ctx.log.redactText(errorMessage(err));
         ctx.log.error(`${name}: ${message}`);
         void vscode.window.showErrorMessage(`Berth: ${message}`);
         return undefined;
@@ -61,6 +68,13 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     vscode.commands.registerCommand(COMMANDS.signIn, guard('sign in', () => signIn(ctx))),
     vscode.commands.registerCommand(COMMANDS.signOut, guard('sign out', () => signOut(ctx))),
     vscode.commands.registerCommand(COMMANDS.showLogs, guard('logs', () => showLogs(ctx))),
+    vscode.commands.registerCommand(COMMANDS.connectGitHub, guard('connect GitHub', () => connectGitHub(ctx))),
+    vscode.commands.registerCommand(
+      COMMANDS.addGitCredential,
+      guard('add git credential', (args?: AddCredentialArgs) => addGitCredential(ctx, typeof args?.host === 'string' ? { host: args.host } : {})),
+    ),
+    vscode.commands.registerCommand(COMMANDS.gitCredentials, guard('git credentials', () => gitCredentials(ctx))),
+    vscode.commands.registerCommand(COMMANDS.manageSecrets, guard('secrets', () => manageSecrets(ctx))),
     vscode.commands.registerCommand(COMMANDS.openChat, guard('open chat', () => openChat(ctx))),
     vscode.commands.registerCommand(COMMANDS.revealError, guard('reveal error', () => revealError(ctx))),
   ];

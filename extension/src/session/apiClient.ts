@@ -9,13 +9,19 @@ import type { z } from 'zod';
 import {
   ApiErrorBody,
   ChangesResponse,
+  CredentialListResponse,
+  CredentialView,
   PushResponse,
+  SecretListResponse,
+  SecretView,
   SendMessageResponse,
   SessionListResponse,
   SessionView,
   StartSessionResponse,
   StopSessionResponse,
   StreamTicketResponse,
+  type PutCredentialRequest,
+  type PutSecretRequest,
   type StartSessionRequest,
 } from '@berth/protocol';
 
@@ -146,6 +152,36 @@ export class ApiClient {
     return this.call('POST', `${sessionPath(id)}/push`, PushResponse, branch ? { branch } : {}, { timeoutMs: TRANSFER_TIMEOUT_MS });
   }
 
+  // ---- the user's git credentials and session secrets (answers never carry a token or a value) ----
+
+  /** Stores (or replaces) the credential the server uses for https/http repositories on `host` (`host[:port]`). */
+  putCredential(host: string, request: PutCredentialRequest): Promise<CredentialView> {
+    return this.call('PUT', credentialPath(host), CredentialView, request);
+  }
+
+  async listCredentials(): Promise<CredentialView[]> {
+    return (await this.call('GET', '/v1/credentials', CredentialListResponse)).credentials;
+  }
+
+  /** An ApiError 404 when there is no credential for `host`. */
+  async deleteCredential(host: string): Promise<void> {
+    await this.call('DELETE', credentialPath(host), null);
+  }
+
+  /** Stores (or replaces) a secret: for all of the user's sessions, or (`repo`) for one repository's. */
+  putSecret(name: string, request: PutSecretRequest): Promise<SecretView> {
+    return this.call('PUT', secretPath(name), SecretView, request);
+  }
+
+  async listSecrets(): Promise<SecretView[]> {
+    return (await this.call('GET', '/v1/secrets', SecretListResponse)).secrets;
+  }
+
+  /** Removes the secret of that name for all sessions, or (`repo`) the one scoped to that repository; an ApiError 404 when there is none. */
+  async deleteSecret(name: string, repo?: string | null): Promise<void> {
+    await this.call('DELETE', `${secretPath(name)}${query({ repo: repo ?? undefined })}`, null);
+  }
+
   streamTicket(id: string): Promise<StreamTicketResponse> {
     return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/stream-ticket`, StreamTicketResponse);
   }
@@ -208,6 +244,14 @@ export class ApiClient {
 
 function sessionPath(id: string): string {
   return `/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+function credentialPath(host: string): string {
+  return `/v1/credentials/${encodeURIComponent(host)}`;
+}
+
+function secretPath(name: string): string {
+  return `/v1/secrets/${encodeURIComponent(name)}`;
 }
 
 function query(params: Record<string, string | undefined>): string {
