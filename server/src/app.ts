@@ -151,6 +151,8 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
     checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor, vault }),
     vault,
     lifecycle: new SessionLifecycle({ store, events }),
+    // An injected clock (tests moving time) is the shared one too.
+    sharedClock: isPostgresUrl(config.store) && !options.clock ? () => store.now() : async () => clock(),
     logger,
     redactor,
     clock,
@@ -168,7 +170,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   bus.onControl((command) => sessions.onControl(command));
   // Several instances must accept each other's tickets: their secret lives in the shared store.
   const ticketSecret = isPostgresUrl(config.store) ? await sharedTicketSecret(store) : loadTicketSecret(paths.ticketSecretFile);
-  const tickets = new TicketIssuer(ticketSecret, config.ticketTtlMs, clock, store);
+  const tickets = new TicketIssuer(ticketSecret, config.ticketTtlMs, ctx.sharedClock, store);
   const { app, streams } = buildHttpServer(ctx, sessions, new TokenAuthenticator(config.tokens), tickets);
   const reaper = new Reaper(ctx, jobs);
 

@@ -29,4 +29,9 @@ export interface ServerContext {
   redactor: Redactor;
   /** Milliseconds since the epoch; injectable so tests can move time. */
   clock: () => number;
+  /**
+   * The time compared across instances (job leases and due times, heartbeats, ticket expiry): the
+   * database's clock on PostgreSQL, never one instance's against another's; `clock` on SQLite.
+   */
+  sharedClock: () => Promise<number>;
 }

@@ -341,13 +341,15 @@ export async function spawnCli(
   args: string[],
   tokens: string,
   extraEnv: Record<string, string | undefined> = {},
+  /** A command the server runs under (e.g. `faketime -f +5m`). */
+  wrapper: string[] = [],
 ): Promise<{ child: import('node:child_process').ChildProcess; url: string; port: number }> {
   const { spawn } = await import('node:child_process');
   const storeUrl = args.includes('--store') ? null : await testStoreFor(dataDir);
   const store = storeUrl ? ['--store', storeUrl] : [];
   // The server ends with the test process (its stdin closes, as for the extension's embedded server),
   // even when a timed-out test file is killed before its after() hooks run.
-  const child = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
+  const child = spawn(wrapper[0] ?? process.execPath, [...wrapper.slice(1), ...(wrapper.length ? [process.execPath] : []), '--import', EXIT_WITH_PARENT, CLI, 'serve', '--port', '0', '--data-dir', dataDir, ...store, ...args], {
     env: { ...process.env, BERTH_TOKENS: tokens, BERTH_LOG_LEVEL: 'warn', ...(storeUrl || args.includes('--store') ? { BERTH_SECRET_KEY: TEST_SECRET_KEY } : {}), ...extraEnv },
     stdio: ['pipe', 'pipe', 'inherit'],
   });

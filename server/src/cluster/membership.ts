@@ -18,24 +18,24 @@ export class Membership {
   }
 
   async start(): Promise<void> {
-    await this.ctx.store.heartbeat(this.id, this.ctx.clock());
+    await this.ctx.store.heartbeat(this.id, await this.ctx.sharedClock());
     this.timer = setInterval(() => void this.tick(), Math.max(200, Math.floor(this.ctx.config.jobLeaseMs / 3)));
   }
 
   /** Whether `instance` (another one) is alive now. */
   async alive(instance: string): Promise<boolean> {
     if (instance === this.id) return true;
-    return this.ctx.store.instanceAlive(instance, this.ctx.clock() - this.ctx.config.jobLeaseMs);
+    return this.ctx.store.instanceAlive(instance, (await this.ctx.sharedClock()) - this.ctx.config.jobLeaseMs);
   }
 
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
-    const { store, clock, config, logger } = this.ctx;
+    const { store, sharedClock, config, logger } = this.ctx;
     try {
-      await store.heartbeat(this.id, clock());
+      await store.heartbeat(this.id, await sharedClock());
       await this.stopDeleted();
-      for (const dead of await store.takeDeadInstances(clock() - config.jobLeaseMs)) {
+      for (const dead of await store.takeDeadInstances((await sharedClock()) - config.jobLeaseMs)) {
         if (dead === this.id) continue;
         const sessions = await store.sessionsOn(dead, ['ready', 'running', 'preparing']);
         logger.warn({ instance: dead, sessions: sessions.length }, 'an instance stopped; adopting its sessions');

@@ -83,7 +83,7 @@ export function registerRoutes(
   app.post('/v1/sessions/:id/stream-ticket', async (request) => {
     const id = sessionIdOf(request);
     if (!(await sessions.exists(request.user, id))) throw new ApiError(404, 'not_found', 'no such session');
-    const { ticket, expiresAt } = tickets.issue(request.user, id);
+    const { ticket, expiresAt } = await tickets.issue(request.user, id);
     return { ticket, expiresAt: new Date(expiresAt).toISOString() };
   });
 }

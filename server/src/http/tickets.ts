@@ -46,7 +46,8 @@ export class TicketIssuer {
   constructor(
     private readonly secret: Buffer,
     private readonly ttlMs: number,
-    private readonly clock: () => number,
+    /** The clock every instance agrees on: a ticket issued by one is checked by another. */
+    private readonly clock: () => Promise<number>,
     private readonly spent: SpentTickets,
   ) {}
 
@@ -54,8 +55,8 @@ export class TicketIssuer {
     return createHmac('sha256', this.secret).update(payload).digest('base64url');
   }
 
-  issue(user: string, sessionId: string): { ticket: string; expiresAt: number } {
-    const issuedAt = this.clock();
+  async issue(user: string, sessionId: string): Promise<{ ticket: string; expiresAt: number }> {
+    const issuedAt = await this.clock();
     const expiresAt = issuedAt + this.ttlMs;
     const nonce = randomBytes(12).toString('base64url');
     const payload = Buffer.from(JSON.stringify({ u: user, s: sessionId, i: issuedAt, e: expiresAt, n: nonce })).toString('base64url');
@@ -82,7 +83,7 @@ export class TicketIssuer {
     } catch {
       return { ok: false, reason: 'malformed ticket' };
     }
-    const now = this.clock();
+    const now = await this.clock();
     if (claims.expiresAt <= now) return { ok: false, reason: 'ticket expired' };
     if (claims.sessionId !== sessionId) return { ok: false, reason: 'ticket is for another session' };
     this.prune(now);

@@ -65,10 +65,10 @@ export class JobRunner {
   }
 
   private async pump(): Promise<void> {
-    const { store, config, clock, logger } = this.ctx;
+    const { store, config, logger } = this.ctx;
     try {
       while (!this.stopped && this.running.size < config.maxConcurrentPreparations) {
-        const job = await store.claimJob(this.owner, clock(), config.jobLeaseMs, config.instanceTag);
+        const job = await store.claimJob(this.owner, await this.ctx.sharedClock(), config.jobLeaseMs, config.instanceTag);
         if (!job) break;
         this.launch(job);
       }
@@ -102,7 +102,7 @@ export class JobRunner {
       try {
         if (reason === 'shutdown') {
           // Picked up again by the next start; the clock is read now, not when the job began.
-          await store.reschedule(job.id, this.ctx.clock());
+          await store.reschedule(job.id, await this.ctx.sharedClock());
         } else if (reason !== 'lease_lost' && reason !== 'deleted') {
           await store.finishJob(job.id, outcome.result === 'ready' ? 'done' : 'failed');
         }
@@ -122,7 +122,7 @@ export class JobRunner {
   private async announceQueue(): Promise<void> {
     if (this.running.size < this.ctx.config.maxConcurrentPreparations) return;
     if (this.ctx.bus.watchedSessions().length === 0) return; // nobody here to tell: spare the query
-    const queued = await this.ctx.store.queuedSessions(this.ctx.clock());
+    const queued = await this.ctx.store.queuedSessions(await this.ctx.sharedClock());
     queued.forEach((sessionId, ahead) => {
       if (this.ctx.bus.subscriberCount(sessionId) === 0) return;
       this.ctx.events.broadcast(
@@ -138,7 +138,10 @@ export class JobRunner {
     const { store, config } = this.ctx;
     for (const entry of this.running.values()) {
       // The lease runs from the moment of renewal: the clock is read here, never captured earlier.
-      const ok = await store.renewLease(entry.job.id, this.owner, this.ctx.clock() + config.jobLeaseMs).catch(() => false);
+      const ok = await this.ctx
+        .sharedClock()
+        .then((now) => store.renewLease(entry.job.id, this.owner, now + config.jobLeaseMs))
+        .catch(() => false);
       if (!ok && !entry.controller.signal.aborted) entry.controller.abort('lease_lost' satisfies CancelReason);
     }
   }

@@ -81,7 +81,7 @@ export class SessionService {
         sessionId: id,
         kind: 'prepare',
         payload: { mode: autoInitiate ? 'async' : 'sync' },
-        runAt: this.ctx.clock(),
+        runAt: await this.ctx.sharedClock(),
         // The synchronous caller waits on this instance's runner: another instance must not take it.
         target: autoInitiate ? null : this.ctx.config.instanceTag,
       },
@@ -162,7 +162,7 @@ export class SessionService {
   /** A message for a sandbox on another instance: a job addressed to that instance (see deliverRouted). */
   private async routeTo(session: SessionRecord, text: string): Promise<SendMessageResponse> {
     const turnId = newTurnId();
-    const job: NewJob = { sessionId: session.id, kind: 'message', payload: { mode: 'async', turn: { turnId, text } }, runAt: this.ctx.clock(), target: session.instance ?? null };
+    const job: NewJob = { sessionId: session.id, kind: 'message', payload: { mode: 'async', turn: { turnId, text } }, runAt: await this.ctx.sharedClock(), target: session.instance ?? null };
     // Only while it is ready, and only one job at a time: a second message meanwhile is refused.
     if (!(await this.ctx.store.beginJob(session.id, ['ready'], {}, job))) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
     return { turnId, status: 'running' };
@@ -205,7 +205,7 @@ export class SessionService {
   }
 
   private async begin(session: SessionRecord, from: SessionStatus[], kind: JobKind, turn: { turnId: string; text: string } | undefined, refused: string): Promise<void> {
-    const job: NewJob = { sessionId: session.id, kind, payload: { mode: 'async', ...(turn ? { turn } : {}) }, runAt: this.ctx.clock() };
+    const job: NewJob = { sessionId: session.id, kind, payload: { mode: 'async', ...(turn ? { turn } : {}) }, runAt: await this.ctx.sharedClock() };
     if (!(await this.ctx.lifecycle.begin(session.id, from, job, turn))) throw new ApiError(409, 'not_ready', refused);
     this.jobs.nudge();
   }

@@ -237,6 +237,9 @@ export interface Store {
   /** A named setting: `candidate` is stored if there is none yet; the stored one is returned. */
   settingOnce(name: string, candidate: string): Promise<string>;
 
+  /** The database's clock (epoch milliseconds): the one time every instance agrees on. */
+  now(): Promise<number>;
+
   /** A cheap round trip, for the health check. */
   ping(): Promise<void>;
   integrityCheck(): Promise<string>;

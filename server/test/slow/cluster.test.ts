@@ -30,9 +30,9 @@ interface Instance {
   api: ApiClient;
 }
 
-async function startInstance(name: string, store: string): Promise<Instance> {
+async function startInstance(name: string, store: string, wrapper: string[] = []): Promise<Instance> {
   const args = ['--store', store, '--instance-id', name, '--job-lease', String(LEASE_S), '--allow-local-repos', '--agent-command', TRANSCRIPT_AGENT];
-  const { child, url } = await spawnCli(tempDir(`berth-${name}-`), args, `alice:${TOKEN}`);
+  const { child, url } = await spawnCli(tempDir(`berth-${name}-`), args, `alice:${TOKEN}`, {}, wrapper);
   return { name, child, api: new ApiClient(url, TOKEN) };
 }
 
@@ -325,6 +325,44 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     assert.deepEqual(persistedJson(watch), persistedJson(replay), 'no event lost or repeated across the takeover');
     assert.equal(replay.persisted().filter((e) => e.type === 'user_message').length, 2);
     await Promise.all([watch.close(), replay.close()]);
+  });
+
+  it('an instance whose clock is 5 minutes ahead and one 5 minutes behind: nobody adopts a healthy session, tickets and messages cross them', async () => {
+    const ahead = await startInstance('inst_ahead', store, ['faketime', '-f', '+5m']);
+    const behind = await startInstance('inst_behind', store, ['faketime', '-f', '-5m']);
+    instances.push(ahead, behind);
+    const normal = instances.find((i) => running(i) && i !== ahead && i !== behind)!;
+    const sessions: { id: string; host: Instance }[] = [];
+    for (const host of [normal, ahead, behind]) {
+      // A synchronous start is prepared by the instance that took it: each holds one session.
+      const { body, status } = await host.api.start({ repo: { url: makeRepo() }, prompt: `on ${host.name}` });
+      assert.equal(status, 201, JSON.stringify(body));
+      assert.equal(await placement(body.sessionId), host.name);
+      sessions.push({ id: body.sessionId, host });
+    }
+    const jobsBefore = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM jobs')).rows[0]!.n);
+    // Three leases: a janitor judging others' heartbeats by its own clock would have adopted by now.
+    await sleep(LEASE_S * 3000 + 500);
+    for (const { id, host } of sessions) {
+      assert.equal(await placement(id), host.name, `${id} stays on ${host.name}`);
+      const view = (await normal.api.get(id)).body;
+      assert.equal(view.status, 'ready', `${id} on ${host.name}: ${view.status}`);
+      const events = await host.api.stream(id);
+      await events.waitFor((e) => e.type === 'connected');
+      assert.ok(!events.persisted().some((e) => e.type === 'error'), `no takeover error on ${id}`);
+      await events.close();
+    }
+    assert.equal(Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM jobs')).rows[0]!.n), jobsBefore, 'no preparation ran twice');
+    // A ticket issued by the instance ahead opens a stream on the one behind, and a message there runs.
+    const ticket = (await ahead.api.request('POST', `/v1/sessions/${sessions[0]!.id}/stream-ticket`)).body.ticket as string;
+    const wsUrl = `${behind.api.baseUrl.replace(/^http/, 'ws')}/v1/sessions/${sessions[0]!.id}/stream?ticket=${encodeURIComponent(ticket)}`;
+    assert.equal(await wsStatus(wsUrl), 101);
+    const sent = await behind.api.message(sessions[0]!.id, 'across the skew');
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const watch = await normal.api.stream(sessions[0]!.id);
+    await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === sent.body.turnId, 20_000);
+    await watch.close();
+    for (const i of [ahead, behind]) await kill9(i);
   });
 
   it('20 concurrent messages to a sleeping session through two instances: one preparation, each accepted message answered once, nothing of the refused', async () => {

@@ -422,6 +422,11 @@ export class PgStore implements Store {
     return row!.value;
   }
 
+  async now(): Promise<number> {
+    const [row] = await this.rows<{ now: number }>('SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now');
+    return Number(row!.now);
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }

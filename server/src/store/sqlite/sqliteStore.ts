@@ -341,6 +341,10 @@ export class SqliteStore implements Store {
     return (this.db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
   }
 
+  async now(): Promise<number> {
+    return Date.now(); // one process: its clock is the database's
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
