@@ -37,7 +37,7 @@ let files = ['protocol/test', 'server/test', 'extension/test', 'webview/test'].f
 if (unitOnly) files = files.filter((f) => !f.includes('/slow/'));
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 
-const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000'];
+const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000'];
 // Suites that take a machine-wide resource away (faults-docker stops dockerd) run alone, after the rest.
 const isExclusive = (f) => f.includes('faults-docker');
 run('node', [...testArgs, ...files.filter((f) => !isExclusive(f))], {

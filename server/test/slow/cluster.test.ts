@@ -366,9 +366,8 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
   });
 
   it('20 concurrent messages to a sleeping session through two instances: one preparation, each accepted message answered once, nothing of the refused', async () => {
-    const alive = instances.filter(running);
-    while (alive.length < 2) alive.push(await startInstance(`inst_${randomBytes(2).toString('hex')}`, store));
-    const [a, b] = alive as [Instance, Instance];
+    while (instances.filter(running).length < 2) instances.push(await startInstance(`inst_${randomBytes(2).toString('hex')}`, store));
+    const [a, b] = instances.filter(running) as [Instance, Instance];
     const { body } = await a.api.start({ repo: { url: makeRepo() }, prompt: 'first', autoInitiate: true });
     const id = body.sessionId as string;
     await a.api.waitFor(id, (s) => s.status === 'ready', 20_000);
