@@ -8,7 +8,7 @@ import type { ServerContext } from '../context';
 import { checkRepoUrl, repoPolicy } from '../git/repoUrl';
 import { remoteAccess } from '../git/git';
 import { hostProcessTags } from '../sandbox/hostProcesses';
-import type { CheckpointRecord, SessionRecord } from '../store/store';
+import { FencedError, type CheckpointRecord, type SessionRecord } from '../store/store';
 import { BerthError, errorMessage } from '../util/errors';
 import { CheckpointRepo } from './checkpointRepo';
 import { totals } from './diffStat';
@@ -21,6 +21,8 @@ export interface RecordRequest {
   turnId: string | null;
   /** The turn's prompt, for the commit message. */
   prompt?: string;
+  /** The instance that must still hold the session (a runtime's checkpoint: see FencedError). */
+  fence?: string;
 }
 
 export function commitMessage(sessionId: string, request: RecordRequest): string {
@@ -95,6 +97,7 @@ export class Checkpoints {
     try {
       return await this.exclusive(sessionId, () => this.recordNow(sessionId, request));
     } catch (err) {
+      if (err instanceof FencedError) throw err; // the caller stops what it runs, writes nothing
       const message = this.ctx.redactor.redact(errorMessage(err));
       this.ctx.logger.error({ sessionId, err: message }, 'checkpoint failed');
       await this.ctx.events
@@ -156,7 +159,7 @@ export class Checkpoints {
       ...totals(files),
       ...(result.skipped.length ? { skipped: result.skipped } : {}),
     };
-    await this.ctx.events.append(sessionId, 'changes', data);
+    await this.ctx.events.append(sessionId, 'changes', data, request.fence);
     return data;
   }
 

@@ -33,7 +33,7 @@ export class Membership {
     this.ticking = true;
     const { store, sharedClock, config, logger } = this.ctx;
     try {
-      await store.heartbeat(this.id, await sharedClock());
+      if (!(await store.heartbeat(this.id, await sharedClock()))) await this.fence();
       await this.stopDeleted();
       for (const dead of await store.takeDeadInstances((await sharedClock()) - config.jobLeaseMs)) {
         if (dead === this.id) continue;
@@ -52,6 +52,16 @@ export class Membership {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * This instance was declared dead while it stalled (a pause longer than a lease): whatever it
+   * runs was adopted elsewhere. Its runtimes stop before anything else is done for them.
+   */
+  private async fence(): Promise<void> {
+    const runtimes = this.ctx.runtimes.all();
+    if (runtimes.length) this.ctx.logger.warn({ runtimes: runtimes.length }, 'this instance was taken for dead: stopping its sandboxes');
+    await Promise.all(runtimes.map((r) => r.stopFenced()));
   }
 
   /** A session deleted through another instance: its sandbox here has nobody left to serve. */

@@ -19,12 +19,14 @@ export class EventLog {
     private readonly bus: EventBus,
   ) {}
 
+  /** `fence`: the instance that must still hold the session (see FencedError). */
   async append<T extends PersistedEventType>(
     sessionId: string,
     type: T,
     data: PersistedData<T>,
+    fence?: string,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
-    const event = await this.store.appendEvent(sessionId, type, data);
+    const event = await this.store.appendEvent(sessionId, type, data, fence);
     this.bus.publish(event);
     return event;
   }

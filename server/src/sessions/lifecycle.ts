@@ -28,6 +28,8 @@ export interface TransitionOptions {
   patch?: SessionPatch;
   /** Narrower than the table: only from these. */
   from?: readonly SessionStatus[];
+  /** Only while the session is placed on this instance (a runtime's writes: see FencedError). */
+  fence?: string;
 }
 
 export class SessionLifecycle {
@@ -55,7 +57,7 @@ export class SessionLifecycle {
   async transition(id: string, to: SessionStatus, options: TransitionOptions = {}): Promise<boolean> {
     const from = this.allowedFrom(to, options.from);
     if (from.length === 0) return false;
-    if (!(await this.ctx.store.transitionSession(id, from, this.row(to, options)))) return false;
+    if (!(await this.ctx.store.transitionSession(id, from, this.row(to, options), options.fence))) return false;
     this.announce(id, to, options);
     return true;
   }

@@ -1,7 +1,7 @@
 import type { AgentMessage } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
-import type { SessionPatch } from '../store/store';
+import { FencedError, type SessionPatch } from '../store/store';
 import type { AgentConnection } from './agentConnection';
 
 /** Assistant output is persisted in chunks of at most this size or this age, not one row per token. */
@@ -26,6 +26,8 @@ export class SessionRuntime {
   /** Persisted writes of this session, in order. */
   private writes: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** Adopted elsewhere: nothing more is written (see stopFenced). */
+  private fenced = false;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -40,7 +42,9 @@ export class SessionRuntime {
 
   /** Queues a persisted write behind the earlier ones of this session. */
   private enqueue(write: () => Promise<unknown>): Promise<unknown> {
-    const next = this.writes.then(write, write).catch((err) => {
+    const guarded = () => (this.fenced ? Promise.resolve() : write());
+    const next = this.writes.then(guarded, guarded).catch((err: unknown) => {
+      if (err instanceof FencedError) return this.stopFenced();
       this.ctx.logger.error({ err, sessionId: this.sessionId }, 'persisting an agent event failed');
     });
     this.writes = next;
@@ -54,7 +58,7 @@ export class SessionRuntime {
    */
   settleStatus(patch: SessionPatch = {}): Promise<void> {
     const write = this.writes.then(async () => {
-      await this.ctx.lifecycle.transition(this.sessionId, this.turn ? 'running' : 'ready', { patch });
+      await this.ctx.lifecycle.transition(this.sessionId, this.turn ? 'running' : 'ready', { patch, fence: this.fence });
     });
     this.writes = write.catch(() => {});
     return write;
@@ -100,18 +104,18 @@ export class SessionRuntime {
         return;
       case 'tool_call':
         this.flushOutput();
-        void this.enqueue(() => events.append(id, 'tool_call', { turnId: m.turnId, callId: m.callId, name: m.name, args: m.args }));
+        void this.enqueue(() => events.append(id, 'tool_call', { turnId: m.turnId, callId: m.callId, name: m.name, args: m.args }, this.fence));
         return;
       case 'tool_result':
         this.flushOutput();
         void this.enqueue(() =>
-          events.append(id, 'tool_result', { turnId: m.turnId, callId: m.callId, ok: m.ok, output: this.ctx.redactor.redact(m.output) }),
+          events.append(id, 'tool_result', { turnId: m.turnId, callId: m.callId, ok: m.ok, output: this.ctx.redactor.redact(m.output) }, this.fence),
         );
         return;
       case 'error':
         this.flushOutput();
         void this.enqueue(() =>
-          events.append(id, 'error', { code: m.code, message: this.ctx.redactor.redact(m.message), turnId: m.turnId }),
+          events.append(id, 'error', { code: m.code, message: this.ctx.redactor.redact(m.message), turnId: m.turnId }, this.fence),
         );
         return;
       case 'turn_complete': {
@@ -120,15 +124,15 @@ export class SessionRuntime {
         // The turn stays open (no new message is taken) until its checkpoint is recorded: the
         // next turn must not change the work tree while it is read, and `changes` precedes the end.
         void this.enqueue(async () => {
-          await this.ctx.checkpoints.record(id, { reason: 'turn', turnId: m.turnId, prompt: turn.text });
-          await events.append(id, 'turn_complete', {
-            turnId: m.turnId,
-            status: m.status,
-            exitCode: m.exitCode ?? null,
-            durationMs,
-          });
+          await this.ctx.checkpoints.record(id, { reason: 'turn', turnId: m.turnId, prompt: turn.text, fence: this.fence });
+          await events.append(
+            id,
+            'turn_complete',
+            { turnId: m.turnId, status: m.status, exitCode: m.exitCode ?? null, durationMs },
+            this.fence,
+          );
           if (this.turn === turn) this.turn = null;
-          if (!this.disposed) await this.ctx.lifecycle.transition(id, 'ready', { patch: { lastActivityAt: new Date().toISOString() } });
+          if (!this.disposed) await this.ctx.lifecycle.transition(id, 'ready', { patch: { lastActivityAt: new Date().toISOString() }, fence: this.fence });
         });
         return;
       }
@@ -154,7 +158,30 @@ export class SessionRuntime {
     if (!pending) return;
     this.pendingOutput = null;
     const text = this.ctx.redactor.redact(pending.text);
-    void this.enqueue(() => this.ctx.events.append(this.sessionId, 'assistant_output', { turnId: pending.turnId, text }));
+    void this.enqueue(() => this.ctx.events.append(this.sessionId, 'assistant_output', { turnId: pending.turnId, text }, this.fence));
+  }
+
+  /** Its writes are conditional on the session still being placed here (see FencedError). */
+  private get fence(): string {
+    return this.ctx.config.instanceTag;
+  }
+
+  /**
+   * Another instance adopted the session while this one stalled (its write was fenced, or its
+   * heartbeat was taken over): stop the agent host and the sandbox, and write nothing more. What
+   * the adopter recorded (the turn closed, the session asleep) stands.
+   */
+  async stopFenced(): Promise<void> {
+    if (this.fenced) return;
+    this.fenced = true;
+    this.disposed = true;
+    this.turn = null;
+    this.ctx.runtimes.remove(this.sessionId, this);
+    this.ctx.logger.warn({ sessionId: this.sessionId }, 'session adopted by another instance: stopping its sandbox here');
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.pendingOutput = null;
+    this.agent.kill();
+    await this.sandbox.destroy().catch((err: unknown) => this.ctx.logger.error({ err, sessionId: this.sessionId }, 'could not stop a fenced sandbox'));
   }
 
   /** The agent host died on its own: record it, end the turn, and let the next message resume. */
@@ -171,21 +198,15 @@ export class SessionRuntime {
         reason: turn?.started ? 'turn' : 'stop',
         turnId: turn?.started ? turn.turnId : null,
         prompt: turn?.text,
+        fence: this.fence,
       });
       if (turn?.started) {
-        await this.ctx.events.append(this.sessionId, 'error', {
-          code: 'agent_exited',
-          message: `${this.ctx.redactor.redact(reason)}; your next message restarts the sandbox`,
-          turnId: turn.turnId,
-        });
-        await this.ctx.events.append(this.sessionId, 'turn_complete', {
-          turnId: turn.turnId,
-          status: 'failed',
-          exitCode: null,
-          durationMs: Math.max(0, this.ctx.clock() - turn.startedAt),
-        });
+        const message = `${this.ctx.redactor.redact(reason)}; your next message restarts the sandbox`;
+        await this.ctx.events.append(this.sessionId, 'error', { code: 'agent_exited', message, turnId: turn.turnId }, this.fence);
+        const durationMs = Math.max(0, this.ctx.clock() - turn.startedAt);
+        await this.ctx.events.append(this.sessionId, 'turn_complete', { turnId: turn.turnId, status: 'failed', exitCode: null, durationMs }, this.fence);
       }
-      await this.ctx.lifecycle.transition(this.sessionId, 'sleeping', { patch: { sandbox: null } });
+      await this.ctx.lifecycle.transition(this.sessionId, 'sleeping', { patch: { sandbox: null }, fence: this.fence });
     });
     await this.sandbox.destroy().catch(() => {});
   }
@@ -201,7 +222,12 @@ export class SessionRuntime {
     await this.drain();
     if (options.checkpoint) {
       const turn = this.turn;
-      await this.ctx.checkpoints.record(this.sessionId, turn?.started ? { reason: 'turn', turnId: turn.turnId, prompt: turn.text } : { reason: 'stop', turnId: null });
+      const request = turn?.started ? { reason: 'turn' as const, turnId: turn.turnId, prompt: turn.text } : { reason: 'stop' as const, turnId: null };
+      const fenced = await this.ctx.checkpoints.record(this.sessionId, { ...request, fence: this.fence }).then(
+        () => false,
+        (err: unknown) => err instanceof FencedError,
+      );
+      if (fenced) return this.stopFenced();
     }
     try {
       this.agent.send({ type: 'shutdown' });

@@ -46,6 +46,17 @@ export interface SessionRecord {
   pushed?: PushedRef | null;
 }
 
+/**
+ * A write refused because the session is no longer placed on the writing instance: another one
+ * adopted it while this one stalled (the writer must stop what it runs for that session).
+ */
+export class FencedError extends Error {
+  constructor(readonly sessionId: string) {
+    super(`session ${sessionId} was adopted by another instance`);
+    this.name = 'FencedError';
+  }
+}
+
 /** A user's git credential for one host; `token` sealed. */
 export interface CredentialRecord {
   owner: string;
@@ -149,8 +160,11 @@ export interface Store {
   sessionsByStatus(statuses: SessionStatus[]): Promise<SessionRecord[]>;
   allSessionIds(): Promise<Set<string>>;
   updateSession(id: string, patch: SessionPatch): Promise<void>;
-  /** A status change as a compare-and-set: applied only while the session is in one of `from`. */
-  transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean>;
+  /**
+   * A status change as a compare-and-set: applied only while the session is in one of `from` (and,
+   * with `fence`, placed on that instance).
+   */
+  transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean>;
   /**
    * Starts a job atomically: the session's change (only from one of `from`), the message that
    * starts it (if any) as a persisted `user_message`, and the job. Nothing of it happens (null)
@@ -167,11 +181,15 @@ export interface Store {
   /** Deletes the session only if it holds no persisted events (the seed's `onlyIfEmpty`). */
   deleteSessionIfEmpty(id: string): Promise<boolean>;
 
-  /** Appends a persisted event with the session's next id (strictly increasing, starting at 1). */
+  /**
+   * Appends a persisted event with the session's next id (strictly increasing, starting at 1).
+   * `fence`: only while the session is placed on that instance (else a FencedError, nothing written).
+   */
   appendEvent<T extends PersistedEventType>(
     sessionId: string,
     type: T,
     data: PersistedData<T>,
+    fence?: string,
   ): Promise<Extract<PersistedEvent, { type: T }>>;
   readEvents(sessionId: string, afterId: number, limit?: number): Promise<PersistedEvent[]>;
 
@@ -194,8 +212,11 @@ export interface Store {
   /** Session ids of the queued, due jobs, oldest first (for "queued: N ahead"). */
   queuedSessions(now: number): Promise<string[]>;
 
-  /** Records that the instance is alive now. */
-  heartbeat(instance: string, now: number): Promise<void>;
+  /**
+   * Records that the instance is alive now. False when it had no row: another instance declared
+   * it dead (and adopted its sessions) meanwhile, or it is new.
+   */
+  heartbeat(instance: string, now: number): Promise<boolean>;
   /** Whether the instance's last heartbeat is at or after `since`. */
   instanceAlive(instance: string, since: number): Promise<boolean>;
   /**

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import type { StreamEvent } from '@berth/protocol';
@@ -363,6 +364,52 @@ describe('several instances on one PostgreSQL', { skip: TEST_PG_URL ? false : 'n
     await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === sent.body.turnId, 20_000);
     await watch.close();
     for (const i of [ahead, behind]) await kill9(i);
+  });
+
+  it('an instance that stalls longer than a lease (SIGSTOP) and comes back: what was adopted is stopped there, no turn ends twice, one agent host after', async () => {
+    const stalled = await startInstance('inst_stall', store);
+    instances.push(stalled);
+    const other = instances.find((i) => running(i) && i !== stalled)!;
+    const { body, status } = await stalled.api.start({ repo: { url: makeRepo() }, prompt: 'first' });
+    assert.equal(status, 201, JSON.stringify(body));
+    const id = body.sessionId as string;
+    assert.equal(await placement(id), stalled.name);
+    const watch = await other.api.stream(id);
+    const hold = await stalled.api.message(id, 'hold on');
+    assert.equal(hold.status, 202);
+    await watch.waitFor((e) => e.type === 'assistant_output' && e.data.turnId === hold.body.turnId, 20_000);
+    const agentPids = sandboxPids(id);
+    assert.ok(agentPids.length > 0);
+
+    stalled.child.kill('SIGSTOP');
+    await other.api.waitFor(id, (s) => s.status === 'sleeping', LEASE_S * 1000 * 4 + 10_000);
+    await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === hold.body.turnId, 10_000);
+    stalled.child.kill('SIGCONT');
+    await sleep(LEASE_S * 1000 + 1500); // its next heartbeat finds it was taken for dead
+    const alive = agentPids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'its sandbox processes are stopped');
+    const ends = watch.persisted().filter((e) => e.type === 'turn_complete' && e.data.turnId === hold.body.turnId);
+    assert.equal(ends.length, 1, 'the held turn ended once (by the adopter), not again when the stalled instance woke');
+    assert.equal((await other.api.get(id)).body.status, 'sleeping', 'the stalled instance did not take the session back');
+    const next = await other.api.message(id, 'files');
+    assert.equal(next.status, 202, JSON.stringify(next.body));
+    await watch.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === next.body.turnId, 30_000);
+    const hosts = sandboxPids(id).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('agent-host');
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(hosts.length, 1, `one agent host for the session (${hosts.join(', ')})`);
+    await watch.close();
   });
 
   it('20 concurrent messages to a sleeping session through two instances: one preparation, each accepted message answered once, nothing of the refused', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, CredentialRecord, JobRecord, NewJob, SecretRecord, SessionPatch, SessionRecord, Store } from '../store';
+import { FencedError, type CheckpointRecord, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -135,18 +135,19 @@ export class PgStore implements Store {
     );
   }
 
-  private async casUpdate(c: pg.PoolClient | pg.Pool, id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
+  private async casUpdate(c: pg.PoolClient | pg.Pool, id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
     const columns = { ...patchColumns(patch), updated_at: new Date().toISOString() };
     const names = Object.keys(columns);
     const r = await c.query(
-      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 3}`).join(', ')} WHERE id = $1 AND status = ANY($2)`,
-      [id, [...from], ...Object.values(columns)],
+      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 4}`).join(', ')}
+       WHERE id = $1 AND status = ANY($2) AND ($3::text IS NULL OR instance = $3)`,
+      [id, [...from], fence ?? null, ...Object.values(columns)],
     );
     return (r.rowCount ?? 0) > 0;
   }
 
-  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
-    return this.casUpdate(this.pool, id, from, patch);
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
+    return this.casUpdate(this.pool, id, from, patch, fence);
   }
 
   async beginJob(
@@ -185,8 +186,9 @@ export class PgStore implements Store {
     sessionId: string,
     type: T,
     data: PersistedData<T>,
+    fence?: string,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
-    return this.tx((c) => this.appendIn(c, sessionId, type, data));
+    return this.tx((c) => this.appendIn(c, sessionId, type, data, fence));
   }
 
   /** Appends inside the caller's transaction. */
@@ -195,14 +197,18 @@ export class PgStore implements Store {
     sessionId: string,
     type: T,
     data: PersistedData<T>,
+    fence?: string,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
     const ts = new Date().toISOString();
     // The row lock taken here is held to COMMIT: appenders of one session queue up behind it.
     const { rows } = await c.query<{ last_event_id: number }>(
-      'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = $1 WHERE id = $2 RETURNING last_event_id',
-      [ts, sessionId],
+      'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = $1 WHERE id = $2 AND ($3::text IS NULL OR instance = $3) RETURNING last_event_id',
+      [ts, sessionId, fence ?? null],
     );
-    if (!rows[0]) throw new Error(`session ${sessionId} does not exist`);
+    if (!rows[0]) {
+      if (fence !== undefined && (await c.query('SELECT 1 FROM sessions WHERE id = $1', [sessionId])).rowCount) throw new FencedError(sessionId);
+      throw new Error(`session ${sessionId} does not exist`);
+    }
     const event = PersistedEvent.parse({ id: rows[0].last_event_id, sessionId, type, ts, data });
     await c.query('INSERT INTO events (session_id, id, type, ts, data) VALUES ($1, $2, $3, $4, $5)', [
       sessionId,
@@ -302,11 +308,13 @@ export class PgStore implements Store {
     ).map((r) => r.session_id);
   }
 
-  async heartbeat(instance: string, now: number): Promise<void> {
+  async heartbeat(instance: string, now: number): Promise<boolean> {
+    if (((await this.pool.query('UPDATE instances SET heartbeat_at = $2 WHERE id = $1', [instance, now])).rowCount ?? 0) > 0) return true;
     await this.pool.query(
       'INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
       [instance, now],
     );
+    return false;
   }
 
   async instanceAlive(instance: string, since: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, CredentialRecord, JobRecord, NewJob, SecretRecord, SessionPatch, SessionRecord, Store } from '../store';
+import { FencedError, type CheckpointRecord, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -52,7 +52,7 @@ export class SqliteStore implements Store {
         'DELETE FROM sessions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = ?)',
       ),
       nextEventId: db.prepare(
-        'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = ? WHERE id = ? RETURNING last_event_id',
+        'UPDATE sessions SET last_event_id = last_event_id + 1, updated_at = @ts WHERE id = @id AND (@fence IS NULL OR instance = @fence) RETURNING last_event_id',
       ),
       insertEvent: db.prepare('INSERT INTO events (session_id, id, type, ts, data) VALUES (?, ?, ?, ?, ?)'),
       readEvents: db.prepare('SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?'),
@@ -119,16 +119,17 @@ export class SqliteStore implements Store {
     this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id`).run(params);
   }
 
-  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch): Promise<boolean> {
-    return this.casUpdate(id, from, patch);
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
+    return this.casUpdate(id, from, patch, fence);
   }
 
-  private casUpdate(id: string, from: readonly SessionStatus[], patch: SessionPatch): boolean {
+  private casUpdate(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): boolean {
     const columns = patchColumns(patch);
     const sets = ['updated_at = @updated_at', ...Object.keys(columns).map((c) => `${c} = @${c}`)];
     const marks = from.map((_, i) => `@from${i}`).join(', ');
-    const params = { ...columns, id, updated_at: new Date().toISOString(), ...Object.fromEntries(from.map((s, i) => [`from${i}`, s])) };
-    return this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND status IN (${marks})`).run(params).changes > 0;
+    const params = { ...columns, id, updated_at: new Date().toISOString(), fence: fence ?? null, ...Object.fromEntries(from.map((s, i) => [`from${i}`, s])) };
+    const where = `id = @id AND status IN (${marks}) AND (@fence IS NULL OR instance = @fence)`;
+    return this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE ${where}`).run(params).changes > 0;
   }
 
   async beginJob(
@@ -163,15 +164,19 @@ export class SqliteStore implements Store {
     sessionId: string,
     type: T,
     data: PersistedData<T>,
+    fence?: string,
   ): Promise<Extract<PersistedEvent, { type: T }>> {
-    return this.db.transaction(() => this.appendNow(sessionId, type, data))();
+    return this.db.transaction(() => this.appendNow(sessionId, type, data, fence))();
   }
 
   /** Appends inside the caller's transaction. */
-  private appendNow<T extends PersistedEventType>(sessionId: string, type: T, data: PersistedData<T>): Extract<PersistedEvent, { type: T }> {
+  private appendNow<T extends PersistedEventType>(sessionId: string, type: T, data: PersistedData<T>, fence?: string): Extract<PersistedEvent, { type: T }> {
     const ts = new Date().toISOString();
-    const row = this.stmts.nextEventId.get(ts, sessionId) as { last_event_id: number } | undefined;
-    if (!row) throw new Error(`session ${sessionId} does not exist`);
+    const row = this.stmts.nextEventId.get({ ts, id: sessionId, fence: fence ?? null }) as { last_event_id: number } | undefined;
+    if (!row) {
+      if (fence !== undefined && this.stmts.getSession.get(sessionId)) throw new FencedError(sessionId);
+      throw new Error(`session ${sessionId} does not exist`);
+    }
     const event = PersistedEvent.parse({ id: row.last_event_id, sessionId, type, ts, data });
     this.stmts.insertEvent.run(sessionId, event.id, type, ts, JSON.stringify(event.data));
     return event as Extract<PersistedEvent, { type: T }>;
@@ -228,10 +233,12 @@ export class SqliteStore implements Store {
     return (this.stmts.queuedSessions.all(now) as { session_id: string }[]).map((r) => r.session_id);
   }
 
-  async heartbeat(instance: string, now: number): Promise<void> {
-    this.db
-      .prepare('INSERT INTO instances (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at')
-      .run(instance, now);
+  async heartbeat(instance: string, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.db.prepare('UPDATE instances SET heartbeat_at = ? WHERE id = ?').run(now, instance).changes > 0) return true;
+      this.db.prepare('INSERT INTO instances (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at').run(instance, now);
+      return false;
+    })();
   }
 
   async instanceAlive(instance: string, since: number): Promise<boolean> {
