@@ -42,7 +42,11 @@ export class Connection implements vscode.Disposable {
 
   /** (Re)connects according to the settings; resolves when connected or known to be signed out. */
   refresh(): Promise<void> {
-    this.startup = this.startup.then(() => this.connect()).catch(() => {});
+    // A failed connect (a secret store that will not answer, a server that refuses) is logged and
+    // shown as signed out; the next refresh starts over.
+    this.startup = this.startup
+      .then(() => this.connect())
+      .catch((err: unknown) => this.log.error(`connecting to the Berth server failed: ${errorMessage(err)}`));
     return this.startup;
   }
 

@@ -20,6 +20,7 @@ import { RuntimeRegistry } from './sessions/runtime';
 import { Checkpoints } from './changes/checkpoints';
 import { Vault } from './vault/vault';
 import { SessionLifecycle } from './sessions/lifecycle';
+import { SandboxTeardown } from './sandbox/teardown';
 import { loadSecretKey } from './vault/key';
 import { SessionService } from './sessions/service';
 import { isPostgresUrl, openStore, storePassword } from './store/open';
@@ -87,7 +88,7 @@ async function recover(ctx: ServerContext): Promise<void> {
   for (const session of sessions) {
     // What the agent changed since the last checkpoint is still in the work tree: keep it first.
     if (session.status !== 'preparing') await ctx.checkpoints.record(session.id, { reason: 'stop', turnId: null });
-    if (session.sandbox) await provider.destroy(session.sandbox).catch(() => {});
+    if (session.sandbox) await ctx.teardown.destroy(session.sandbox, session.id);
     await settleOrphan(ctx, session, 'restart');
   }
   if (released || orphans) logger.info({ released, orphans }, 'recovered from the previous run');
@@ -147,6 +148,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
     bus,
     events,
     provider,
+    teardown: new SandboxTeardown({ store, provider, logger, instance: config.instanceTag }),
     runtimes: new RuntimeRegistry(),
     checkpoints: new Checkpoints({ config, paths, store, events, logger, redactor, vault }),
     vault,

@@ -9,6 +9,7 @@ import type { RuntimeRegistry } from './sessions/runtime';
 import type { Checkpoints } from './changes/checkpoints';
 import type { Vault } from './vault/vault';
 import type { SessionLifecycle } from './sessions/lifecycle';
+import type { SandboxTeardown } from './sandbox/teardown';
 
 /** The server's shared parts, handed to every module that needs them. */
 export interface ServerContext {
@@ -18,6 +19,8 @@ export interface ServerContext {
   events: EventLog;
   bus: EventBus;
   provider: SandboxProvider;
+  /** Destroys sandboxes; what could not be destroyed is retried by the reaper. */
+  teardown: SandboxTeardown;
   runtimes: RuntimeRegistry;
   /** The session's work: base, checkpoints, and everything read from them. */
   checkpoints: Checkpoints;

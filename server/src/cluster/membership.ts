@@ -41,7 +41,7 @@ export class Membership {
         logger.warn({ instance: dead, sessions: sessions.length }, 'an instance stopped; adopting its sessions');
         for (const session of sessions) {
           // Only reaches a sandbox on this host (same machine, same Docker); elsewhere it fails harmlessly.
-          if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
+          if (session.sandbox) await this.ctx.teardown.destroy(session.sandbox, session.id);
           await settleOrphan(this.ctx, session, 'instance_lost');
         }
         // After the sessions are settled: a message addressed there now resumes anywhere.

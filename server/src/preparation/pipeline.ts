@@ -83,7 +83,7 @@ export async function runPreparation(
 
   try {
     // A job picked up again after a crash: clear what the interrupted attempt may have left.
-    if (job.attempts > 1 && session.sandbox) await ctx.provider.destroy(session.sandbox).catch(() => {});
+    if (job.attempts > 1 && session.sandbox) await ctx.teardown.destroy(session.sandbox, session.id);
     if (run.initiateTurn?.first && session.initialTurnId === null) {
       await ctx.store.updateSession(session.id, { initialTurnId: run.initiateTurn.turnId });
       await ctx.events.append(session.id, 'user_message', { turnId: run.initiateTurn.turnId, text: run.initiateTurn.text });
@@ -198,7 +198,7 @@ async function rollback(ctx: ServerContext, run: PreparationRun): Promise<void> 
   if (run.runtime) await run.runtime.dispose({ checkpoint: false }).catch(() => {});
   else {
     run.agent?.kill();
-    await run.sandbox?.destroy().catch(() => {});
+    if (run.sandbox) await ctx.teardown.destroySandbox(run.sandbox, run.session.id);
   }
   if (!run.resume) {
     await rm(run.workspaceDir, { recursive: true, force: true }).catch(() => {});

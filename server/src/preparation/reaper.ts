@@ -39,6 +39,8 @@ export class Reaper {
         await runtime.dispose();
         await this.ctx.lifecycle.transition(runtime.sessionId, 'sleeping', { patch: { sandbox: null } });
       }
+      const destroyed = await this.ctx.teardown.retry();
+      if (destroyed) this.ctx.logger.info({ destroyed }, 'destroyed sandboxes that had resisted');
       if (now - this.lastMirrorPrune >= MIRROR_PRUNE_INTERVAL_MS) {
         this.lastMirrorPrune = now;
         const removed = await pruneMirrors(this.ctx.config.dataDir, this.ctx.config.mirrorMaxAgeMs);

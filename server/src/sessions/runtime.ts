@@ -181,7 +181,7 @@ export class SessionRuntime {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.pendingOutput = null;
     this.agent.kill();
-    await this.sandbox.destroy().catch((err: unknown) => this.ctx.logger.error({ err, sessionId: this.sessionId }, 'could not stop a fenced sandbox'));
+    await this.ctx.teardown.destroySandbox(this.sandbox, this.sessionId);
   }
 
   /** The agent host died on its own: record it, end the turn, and let the next message resume. */
@@ -208,7 +208,7 @@ export class SessionRuntime {
       }
       await this.ctx.lifecycle.transition(this.sessionId, 'sleeping', { patch: { sandbox: null }, fence: this.fence });
     });
-    await this.sandbox.destroy().catch(() => {});
+    await this.ctx.teardown.destroySandbox(this.sandbox, this.sessionId);
   }
 
   /**
@@ -235,7 +235,7 @@ export class SessionRuntime {
       /* already gone */
     }
     this.agent.kill();
-    await this.sandbox.destroy();
+    await this.ctx.teardown.destroySandbox(this.sandbox, this.sessionId);
   }
 }
 

@@ -288,7 +288,7 @@ export class SessionService {
     const session = await this.owned(owner, id);
     await this.jobs.cancelSession(id, 'deleted');
     await this.ctx.runtimes.get(id)?.dispose({ checkpoint: false });
-    if (session.sandbox) await this.ctx.provider.destroy(session.sandbox).catch(() => {});
+    if (session.sandbox) await this.ctx.teardown.destroy(session.sandbox, id);
     await this.ctx.store.deleteSession(id);
     await Promise.all([
       this.ctx.checkpoints.discard(id),

@@ -169,6 +169,20 @@ export const MIGRATIONS: Migration[] = [
       CREATE UNIQUE INDEX jobs_one_active ON jobs(session_id) WHERE state IN ('queued', 'running');
     `,
   },
+  {
+    // Sandboxes that could not be destroyed (Docker refused, timed out): retried until gone.
+    version: 8,
+    sql: `
+      CREATE TABLE doomed_sandboxes (
+        ref        TEXT PRIMARY KEY,
+        instance   TEXT NOT NULL,
+        session_id TEXT,
+        since      TEXT NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 1,
+        last_error TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

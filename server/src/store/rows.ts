@@ -1,5 +1,5 @@
 import { ErrorInfo, PersistedEvent, type SessionStatus } from '@berth/protocol';
-import type { CheckpointRecord, CredentialRecord, JobRecord, SecretRecord, SessionPatch, SessionRecord } from './store';
+import type { CheckpointRecord, CredentialRecord, DoomedSandbox, JobRecord, SecretRecord, SessionPatch, SessionRecord } from './store';
 
 // Row shapes and their mapping, shared by every store: both dialects keep the same columns.
 
@@ -243,4 +243,22 @@ export const toSecret = (r: SecretRow): SecretRecord => ({
   exposeTo: r.expose_to as SecretRecord['exposeTo'],
   createdAt: r.created_at,
   updatedAt: r.updated_at,
+});
+
+export interface DoomedRow {
+  ref: string;
+  instance: string;
+  session_id: string | null;
+  since: string;
+  attempts: number;
+  last_error: string;
+}
+
+export const toDoomed = (r: DoomedRow): DoomedSandbox => ({
+  ref: r.ref,
+  instance: r.instance,
+  sessionId: r.session_id,
+  since: r.since,
+  attempts: Number(r.attempts),
+  lastError: r.last_error,
 });

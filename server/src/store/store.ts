@@ -57,6 +57,16 @@ export class FencedError extends Error {
   }
 }
 
+/** A sandbox recorded as to be destroyed; `ref` is its SandboxRef as JSON. */
+export interface DoomedSandbox {
+  ref: string;
+  instance: string;
+  sessionId: string | null;
+  since: string;
+  attempts: number;
+  lastError: string;
+}
+
 /** A user's git credential for one host; `token` sealed. */
 export interface CredentialRecord {
   owner: string;
@@ -257,6 +267,12 @@ export interface Store {
   deleteSecret(owner: string, name: string, repo: string): Promise<boolean>;
   /** A named setting: `candidate` is stored if there is none yet; the stored one is returned. */
   settingOnce(name: string, candidate: string): Promise<string>;
+
+  /** Records a sandbox that could not be destroyed (or another failed attempt at it). */
+  recordDoomed(doomed: { ref: string; instance: string; sessionId: string | null; error: string }): Promise<void>;
+  /** The sandboxes of an instance still to be destroyed. */
+  listDoomed(instance: string): Promise<DoomedSandbox[]>;
+  forgetDoomed(ref: string): Promise<void>;
 
   /** The database's clock (epoch milliseconds): the one time every instance agrees on. */
   now(): Promise<number>;

@@ -87,8 +87,12 @@ class DevcontainerSandbox implements Sandbox {
 
   async destroy(): Promise<void> {
     // Removing the container ends everything inside it; the exec clients then exit on their own.
-    await removeContainer(this.up.containerId).catch(() => {});
-    this.processes.killAll();
+    // A container Docker would not remove is the caller's to record (SandboxTeardown retries it).
+    try {
+      await removeContainer(this.up.containerId);
+    } finally {
+      this.processes.killAll();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import { FencedError, type CheckpointRecord, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
+import { FencedError, type CheckpointRecord, type DoomedSandbox, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -11,9 +11,11 @@ import {
   toJob,
   toSession,
   toCredential,
+  toDoomed,
   toSecret,
   type CheckpointRow,
   type CredentialRow,
+  type DoomedRow,
   type SecretRow,
   type EventRow,
   type JobRow,
@@ -428,6 +430,22 @@ export class PgStore implements Store {
     await this.pool.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
     const [row] = await this.rows<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name]);
     return row!.value;
+  }
+
+  async recordDoomed(d: { ref: string; instance: string; sessionId: string | null; error: string }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO doomed_sandboxes (ref, instance, session_id, since, last_error) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (ref) DO UPDATE SET attempts = doomed_sandboxes.attempts + 1, last_error = excluded.last_error`,
+      [d.ref, d.instance, d.sessionId, new Date().toISOString(), d.error],
+    );
+  }
+
+  async listDoomed(instance: string): Promise<DoomedSandbox[]> {
+    return (await this.rows<DoomedRow>('SELECT * FROM doomed_sandboxes WHERE instance = $1 ORDER BY since', [instance])).map(toDoomed);
+  }
+
+  async forgetDoomed(ref: string): Promise<void> {
+    await this.pool.query('DELETE FROM doomed_sandboxes WHERE ref = $1', [ref]);
   }
 
   async now(): Promise<number> {

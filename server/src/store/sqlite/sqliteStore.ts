@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
-import { FencedError, type CheckpointRecord, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
+import { FencedError, type CheckpointRecord, type DoomedSandbox, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
   checkpointRow,
@@ -11,9 +11,11 @@ import {
   toJob,
   toSession,
   toCredential,
+  toDoomed,
   toSecret,
   type CheckpointRow,
   type CredentialRow,
+  type DoomedRow,
   type SecretRow,
   type EventRow,
   type JobRow,
@@ -346,6 +348,23 @@ export class SqliteStore implements Store {
   async settingOnce(name: string, candidate: string): Promise<string> {
     this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, candidate);
     return (this.db.prepare('SELECT value FROM settings WHERE name = ?').get(name) as { value: string }).value;
+  }
+
+  async recordDoomed(d: { ref: string; instance: string; sessionId: string | null; error: string }): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO doomed_sandboxes (ref, instance, session_id, since, last_error) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (ref) DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error`,
+      )
+      .run(d.ref, d.instance, d.sessionId, new Date().toISOString(), d.error);
+  }
+
+  async listDoomed(instance: string): Promise<DoomedSandbox[]> {
+    return (this.db.prepare('SELECT * FROM doomed_sandboxes WHERE instance = ? ORDER BY since').all(instance) as DoomedRow[]).map(toDoomed);
+  }
+
+  async forgetDoomed(ref: string): Promise<void> {
+    this.db.prepare('DELETE FROM doomed_sandboxes WHERE ref = ?').run(ref);
   }
 
   async now(): Promise<number> {
