@@ -27,4 +27,36 @@ describe('runProcess', () => {
     const r = await runProcess('/bin/sh', ['-c', 'sleep 30'], { timeoutMs: 300 });
     assert.equal(r.timedOut, true);
   });
+
+  it('decodes UTF-8 across chunk boundaries (a character split between two writes stays whole)', async () => {
+    // "€" is e2 82 ac: the first two bytes, a pause, then the last one.
+    const script = 'process.stdout.write(Buffer.from([0x61, 0xe2, 0x82])); setTimeout(() => process.stdout.write(Buffer.from([0xac, 0x0a, 0xf0, 0x9f])), 80); setTimeout(() => process.stdout.write(Buffer.from([0x98, 0x80, 0x0a])), 160);';
+    const lines: string[] = [];
+    let text = '';
+    const r = await runProcess(process.execPath, ['-e', script], { timeoutMs: 10_000, onLine: (l) => lines.push(l), onText: (t) => (text += t), collectStdout: 1024 });
+    assert.deepEqual(lines, ['a€', '😀']);
+    assert.equal(text, 'a€\n😀\n');
+    assert.ok(!r.output.toString().includes('\ufffd'), 'no replacement character');
+    assert.equal(r.stdout.toString('utf8'), 'a€\n😀\n');
+  });
+
+  it('stops gracefully: SIGTERM first, SIGKILL after the grace for a process that ignores it', async () => {
+    const polite = await runProcess('/bin/sh', ['-c', 'trap "echo got-term; exit 7" TERM; while :; do sleep 0.05; done'], { timeoutMs: 200, killGraceMs: 2000 });
+    assert.equal(polite.timedOut, true);
+    assert.match(polite.output.toString(), /got-term/, 'it had the chance to clean up');
+    const started = Date.now();
+    const stubborn = await runProcess('/bin/sh', ['-c', 'trap "" TERM; while :; do sleep 0.05; done'], { timeoutMs: 200, killGraceMs: 400 });
+    assert.equal(stubborn.timedOut, true);
+    assert.equal(stubborn.signal, 'SIGKILL');
+    assert.ok(Date.now() - started >= 550, 'killed only after the grace');
+  });
+
+  it('an abort stops it; a process that cannot start says why', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const aborted = await runProcess('/bin/sh', ['-c', 'sleep 30'], { timeoutMs: 10_000, signal: controller.signal });
+    assert.equal(aborted.aborted, true);
+    const missing = await runProcess('/no/such/program', [], { timeoutMs: 10_000 });
+    assert.match(String(missing.spawnError?.message), /ENOENT/);
+  });
 });

@@ -6,7 +6,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killGroup } from '../util/process';
+import { killGroup, runProcess } from '../util/process';
 
 /** An empty, private home: git finds no `~/.gitconfig`, no `$XDG_CONFIG_HOME/git/*` there. */
 const EMPTY_HOME = join(tmpdir(), `berth-git-home-${process.getuid?.() ?? 'u'}`);
@@ -115,42 +115,20 @@ export function spawnHostGit(args: string[], options: HostGitOptions): ChildProc
 }
 
 /** Runs git to completion and collects its output. */
-export function runHostGit(args: string[], options: HostGitOptions): Promise<HostGitResult> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const maxOutput = options.maxOutputBytes ?? 64 * 1024 * 1024;
-  return new Promise((resolve) => {
-    const child = spawnHostGit(args, { ...options, timeoutMs: undefined });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let truncated = false;
-    let stderr = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child);
-    }, timeoutMs);
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (truncated) return;
-      if (size + chunk.length > maxOutput) {
-        truncated = true;
-        killGroup(child);
-        return;
-      }
-      size += chunk.length;
-      chunks.push(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < 16_384) stderr += chunk.toString('utf8');
-    });
-    child.on('error', (err) => {
-      stderr += err.message;
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      killGroup(child);
-      resolve({ code, stdout: Buffer.concat(chunks), stderr, timedOut, truncated });
-    });
+export async function runHostGit(args: string[], options: HostGitOptions): Promise<HostGitResult> {
+  let stderr = '';
+  const result = await runProcess('git', [...HARDENING_CONFIG, ...args], {
+    cwd: options.workTree ?? options.gitDir,
+    env: hostGitEnv(options),
+    input: options.input ?? '',
+    timeoutMs: options.timeoutMs ?? 60_000,
+    collectStdout: options.maxOutputBytes ?? 64 * 1024 * 1024,
+    onText: (text, stream) => {
+      if (stream === 'stderr' && stderr.length < 16_384) stderr += text;
+    },
   });
+  if (result.spawnError) stderr += result.spawnError.message;
+  return { code: result.exitCode, stdout: result.stdout, stderr, timedOut: result.timedOut, truncated: result.stdoutTruncated };
 }
 
 /** Runs git and returns its stdout; anything but exit 0 is a HostGitError naming the command. */

@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { numberArg, stringArg, ToolError } from './guard';
 import { workspaceRoot } from './guard';
 import type { Tool } from './types';
-import { killGroup } from '../../util/process';
+import { runProcess } from '../../util/process';
 
 const KILL_GRACE_MS = 2000;
 /** After the shell exits, output still in the pipes is collected for at most this long. */
@@ -71,50 +70,23 @@ export const runCommand: Tool = {
     );
     const cwd = await workspaceRoot(ctx.workspace);
     if (ctx.signal.aborted) return { ok: false, output: 'interrupted before the command started' };
-    return new Promise((resolve) => {
-      const output = new CappedOutput(ctx.limits.commandOutputChars);
-      const child = spawn('/bin/sh', ['-c', command], { cwd, env: commandEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stopped: 'timeout' | 'interrupted' | null = null;
-      let killTimer: NodeJS.Timeout | undefined;
-      let drainTimer: NodeJS.Timeout | undefined;
-      const stop = (why: 'timeout' | 'interrupted') => {
-        if (stopped) return;
-        stopped = why;
-        killGroup(child, 'SIGTERM');
-        killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
-      };
-      const timer = setTimeout(() => stop('timeout'), timeoutMs);
-      const onAbort = () => stop('interrupted');
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      child.stdout.setEncoding('utf8');
-      child.stderr.setEncoding('utf8');
-      child.stdout.on('data', (t: string) => output.push(t));
-      child.stderr.on('data', (t: string) => output.push(t));
-      let settled = false;
-      const finish = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(killTimer);
-        clearTimeout(drainTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        killGroup(child, 'SIGKILL'); // whatever the command left running
-        child.stdout.destroy();
-        child.stderr.destroy();
-        const text = output.toString();
-        const body = text ? `\n${text}` : '\n(no output)';
-        if (spawnError) resolve({ ok: false, output: `the command could not start: ${spawnError.message}` });
-        else if (stopped === 'timeout') resolve({ ok: false, output: `stopped after the time limit of ${Math.round(timeoutMs / 1000)} s${body}` });
-        else if (stopped === 'interrupted') resolve({ ok: false, output: `interrupted${body}` });
-        else if (code === null) resolve({ ok: false, output: `killed by signal ${signal}${body}` });
-        else resolve({ ok: code === 0, output: `exit code ${code}${body}` });
-      };
-      child.on('error', (err) => finish(null, null, err));
-      child.on('close', (code, signal) => finish(code, signal));
+    const output = new CappedOutput(ctx.limits.commandOutputChars);
+    const result = await runProcess('/bin/sh', ['-c', command], {
+      cwd,
+      env: commandEnv(),
+      timeoutMs,
+      signal: ctx.signal,
+      killGraceMs: KILL_GRACE_MS,
       // A background process may hold the pipes open after the shell is gone: do not wait for it.
-      child.on('exit', (code, signal) => {
-        drainTimer = setTimeout(() => finish(code, signal), DRAIN_MS);
-      });
+      drainMs: DRAIN_MS,
+      onText: (text) => output.push(text),
     });
+    const text = output.toString();
+    const body = text ? `\n${text}` : '\n(no output)';
+    if (result.spawnError) return { ok: false, output: `the command could not start: ${result.spawnError.message}` };
+    if (result.timedOut) return { ok: false, output: `stopped after the time limit of ${Math.round(timeoutMs / 1000)} s${body}` };
+    if (result.aborted) return { ok: false, output: `interrupted${body}` };
+    if (result.exitCode === null) return { ok: false, output: `killed by signal ${result.signal}${body}` };
+    return { ok: result.exitCode === 0, output: `exit code ${result.exitCode}${body}` };
   },
 };

@@ -15,7 +15,7 @@ import type { ContainerImage } from './images.js';
 import { SESSION_LABEL, removeSessionContainers, runDocker, type ExecCommand } from './docker.js';
 import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
 import { containerInspectSchema, labelRemoteEnv, parseCommandResult, parseReadConfiguration, parseUpResult, type ContainerInspect, type ReadConfiguration } from './schemas.js';
-import { killGroup } from '../../util/process';
+import { runProcess } from '../../util/process';
 
 export { DEFAULT_IMAGE, listRepoConfigs, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
 export {
@@ -633,58 +633,28 @@ interface CliOutcome {
   spawnError?: Error;
 }
 
-function runCli(
+async function runCli(
   cliPath: string,
   args: string[],
   options: { env: NodeJS.ProcessEnv; timeoutMs: number; signal: AbortSignal | undefined; interpreter: UpLogInterpreter },
 ): Promise<CliOutcome> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      env: options.env,
-      // Own process group, so a kill reaches the docker clients it spawned too.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderrRest = '';
-    let ended: CliOutcome['ended'] = 'exited';
-    let spawnError: Error | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-
-    const stop = (reason: 'timeout' | 'aborted') => {
-      if (ended !== 'exited') return;
-      ended = reason;
-      options.interpreter.log(`devcontainer up: ${reason === 'timeout' ? `timed out after ${options.timeoutMs} ms` : 'aborted'}, killing the CLI`);
-      killGroup(child, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS);
-    };
-    const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
-    const onAbort = () => stop('aborted');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (stdout.length < STDOUT_LIMIT) stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      const lines = (stderrRest + chunk).split('\n');
-      stderrRest = lines.pop() ?? '';
-      for (const line of lines) options.interpreter.handleLine(line);
-    });
-    child.on('error', (error) => {
-      spawnError = error;
-    });
-    child.on('close', (exitCode, signal) => {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      // The CLI is gone; make sure nothing of its group stays behind (e.g. `docker events`).
-      killGroup(child, 'SIGKILL');
-      if (killTimer) clearTimeout(killTimer);
-      if (stderrRest) options.interpreter.handleLine(stderrRest);
-      resolvePromise({ ended, stdout, exitCode, signal, spawnError });
-    });
+  let stdout = '';
+  // Its own process group: a kill reaches the docker clients it spawned too.
+  const result = await runProcess(process.execPath, [cliPath, ...args], {
+    env: options.env,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    killGraceMs: KILL_GRACE_MS,
+    onText: (text, stream) => {
+      if (stream === 'stdout' && stdout.length < STDOUT_LIMIT) stdout += text;
+    },
+    onLine: (line, stream) => {
+      if (stream === 'stderr') options.interpreter.handleLine(line);
+    },
   });
+  const ended: CliOutcome['ended'] = result.timedOut ? 'timeout' : result.aborted ? 'aborted' : 'exited';
+  if (ended !== 'exited') options.interpreter.log(`devcontainer: ${ended === 'timeout' ? `timed out after ${options.timeoutMs} ms` : 'aborted'}, the CLI was stopped`);
+  return { ended, stdout, exitCode: result.exitCode, signal: result.signal, ...(result.spawnError ? { spawnError: result.spawnError } : {}) };
 }
 
 /**

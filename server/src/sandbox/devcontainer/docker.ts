@@ -1,5 +1,5 @@
 // Small, bounded-time Docker CLI helpers for the devcontainer provider.
-import { execFile } from 'node:child_process';
+import { runProcess } from '../../util/process';
 import { statfs } from 'node:fs/promises';
 
 /** The label every Berth container carries: `berth.session=<sessionId>`. */
@@ -24,21 +24,22 @@ export class DockerCommandError extends Error {
 }
 
 /** Runs `docker …` and resolves with stdout; rejects on a non-zero exit or after `timeoutMs`. */
-export function runDocker(args: readonly string[], options: DockerOptions = {}): Promise<string> {
+export async function runDocker(args: readonly string[], options: DockerOptions = {}): Promise<string> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  return new Promise((resolve, reject) => {
-    execFile(
-      options.dockerPath ?? 'docker',
-      [...args],
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (!error) return resolve(stdout);
-        const timedOut = (error as NodeJS.ErrnoException & { killed?: boolean }).killed === true;
-        const reason = timedOut ? `timed out after ${timeoutMs} ms` : stderr.trim() || error.message;
-        reject(new DockerCommandError(`docker ${args[0] ?? ''} failed: ${reason}`, args, stderr, timedOut));
-      },
-    );
+  let stderr = '';
+  const result = await runProcess(options.dockerPath ?? 'docker', [...args], {
+    env: process.env,
+    timeoutMs,
+    collectStdout: 16 * 1024 * 1024,
+    onText: (text, stream) => {
+      if (stream === 'stderr' && stderr.length < 65_536) stderr += text;
+    },
   });
+  if (result.exitCode === 0 && !result.stdoutTruncated) return result.stdout.toString('utf8');
+  const reason = result.timedOut
+    ? `timed out after ${timeoutMs} ms`
+    : stderr.trim() || result.spawnError?.message || (result.stdoutTruncated ? 'too much output' : `exit ${result.exitCode ?? result.signal}`);
+  throw new DockerCommandError(`docker ${args[0] ?? ''} failed: ${reason}`, args, stderr, result.timedOut);
 }
 
 /** Whether a Docker daemon answers within `timeoutMs` (a wedged socket must not hang the caller). */
