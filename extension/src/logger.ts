@@ -1,3 +1,5 @@
+import { Redactor } from '@berth/protocol';
+
 // A logger interface that vscode's LogOutputChannel satisfies, so vscode-free modules can log too,
 // and a wrapper that blanks out secrets (the server token) before anything is written.
 
@@ -22,50 +24,41 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export const REDACTED = '‹redacted›';
+export { REDACTED } from '@berth/protocol';
 
-export function redact(text: string, secrets: Iterable<string>): string {
-  let out = text;
-  for (const secret of secrets) {
-    // Short strings would blank out ordinary words; tokens are long.
-    if (secret.length >= 8) out = out.split(secret).join(REDACTED);
-  }
-  return out;
-}
-
-/** Every line goes through `redact` with the secrets registered so far. */
+/** Every line goes through the shared Redactor with the secrets registered so far. */
 export class RedactingLogger implements Logger {
-  private readonly secrets = new Set<string>();
+  private readonly redactor = new Redactor();
 
   constructor(private readonly target: Logger) {}
 
   addSecret(secret: string): void {
-    this.secrets.add(secret);
+    this.redactor.add(secret);
   }
 
   removeSecret(secret: string): void {
-    this.secrets.delete(secret);
+    this.redactor.remove(secret);
   }
 
   /** `text` with every registered secret blanked out: for what is shown rather than logged (notifications). */
   redactText(text: string): string {
-    return redact(text, this.secrets);
+    return this.redactor.redact(text);
   }
 
   trace(message: string): void {
-    this.target.trace(redact(message, this.secrets));
+    this.target.trace(this.redactor.redact(message));
   }
   debug(message: string): void {
-    this.target.debug(redact(message, this.secrets));
+    this.target.debug(this.redactor.redact(message));
   }
   info(message: string): void {
-    this.target.info(redact(message, this.secrets));
+    this.target.info(this.redactor.redact(message));
   }
   warn(message: string): void {
-    this.target.warn(redact(message, this.secrets));
+    this.target.warn(this.redactor.redact(message));
   }
   error(message: string | Error): void {
     const text = message instanceof Error ? `${message.name}: ${message.message}` : message;
-    this.target.error(redact(text, this.secrets));
+    this.target.error(this.redactor.redact(text));
   }
 }

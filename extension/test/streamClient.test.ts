@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ConnectionState, SessionView, StreamEvent } from '@berth/protocol';
 import { ApiError } from '../src/session/apiClient';
-import { backoffDelay, StreamClient, type StreamClientOptions } from '../src/session/streamClient';
+import { backoffDelay } from '@berth/protocol';
+import { StreamClient, type StreamClientOptions } from '../src/session/streamClient';
 import { startRealServer, waitFor, type RealServer } from './helpers/realServer';
 
 const SESSION = 'ses_aaaaaaaaaaaaaaaaaaaaaaaa';
@@ -175,7 +176,7 @@ describe('StreamClient (scripted server)', () => {
     const { client } = collect({
       connectUrl: async (a) => {
         calls++;
-        if (calls <= 2) throw new ApiError('Cannot reach the Berth server (ECONNREFUSED)', 'network', 0);
+        if (calls <= 2) throw new ApiError(0, 'network', 'Cannot reach the Berth server (ECONNREFUSED)');
         return server.connectUrl(a);
       },
       isPermanentError: (e) => e instanceof ApiError && e.isPermanent,
@@ -193,7 +194,7 @@ describe('StreamClient (scripted server)', () => {
     const { client, states } = collect({
       connectUrl: async () => {
         calls++;
-        throw new ApiError('no such session', 'not_found', 404);
+        throw new ApiError(404, 'not_found', 'no such session');
       },
       isPermanentError: (e) => e instanceof ApiError && e.isPermanent,
       onFatal: (e) => (fatal = e),

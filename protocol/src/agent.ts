@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TurnStatus } from './events';
+import { FailureCode, TurnStatus } from './events';
 
 /**
  * The JSON-lines protocol between the server and the agent host running in a sandbox.
@@ -70,7 +70,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('error'),
     turnId: z.string().optional(),
-    code: z.string(),
+    code: FailureCode,
     message: z.string(),
   }),
   z.object({ type: z.literal('log'), level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string() }),

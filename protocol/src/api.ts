@@ -199,6 +199,11 @@ export const ERROR_CODES = [
 export const ErrorCode = z.enum(ERROR_CODES);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/** Failures a client meets before it has a valid answer from the server. */
+export const CLIENT_ERROR_CODES = ['network', 'invalid_response', 'http_error', 'client_error'] as const;
+export const ClientErrorCode = z.enum(CLIENT_ERROR_CODES);
+export type ClientErrorCode = z.infer<typeof ClientErrorCode>;
+
 export const ApiErrorBody = z.object({
   error: z.object({
     code: ErrorCode,

@@ -27,8 +27,31 @@ export const SessionStatus = z.enum([
 ]);
 export type SessionStatus = z.infer<typeof SessionStatus>;
 
+/** Why a step, a session or a turn failed: each code names something a user or a client can act on. */
+export const FAILURE_CODES = [
+  // preparation steps
+  'disk_full', 'invalid_repo', 'invalid_branch', 'clone_failed', 'clone_timeout', 'branch_failed',
+  'setup_failed', 'setup_timeout', 'step_timeout', 'import_failed', 'initiate_failed',
+  'preparation_timeout', 'preparation_interrupted', 'preparation_failed',
+  // the dev container
+  'config_invalid', 'config_unsupported', 'image_unavailable', 'feature_unavailable', 'lifecycle_failed',
+  'sandbox_failed', 'sandbox_timeout',
+  // the agent host and its turns
+  'agent_gone', 'agent_timeout', 'agent_exited', 'agent_version_mismatch', 'agent_failed', 'agent_command_failed',
+  'bad_command', 'turn_in_progress', 'turn_not_started', 'turn_timeout', 'turn_limit',
+  // the model endpoint
+  'llm_auth', 'llm_not_found', 'llm_rate_limited', 'llm_request_rejected', 'llm_server_error', 'llm_unreachable',
+  'llm_timeout', 'llm_bad_stream', 'llm_stream_error',
+  // the server and its cluster
+  'checkpoint_failed', 'server_restarted', 'instance_lost', 'interrupted', 'aborted', 'not_ready', 'conflict',
+  'internal',
+] as const;
+/** A code a newer server sends that this client does not know reads as `internal` (its message still shows). */
+export const FailureCode = z.enum(FAILURE_CODES).catch('internal');
+export type FailureCode = z.infer<typeof FailureCode>;
+
 export const ErrorInfo = z.object({
-  code: z.string(),
+  code: FailureCode,
   message: z.string(),
   step: ProgressStep.optional(),
 });

@@ -3,3 +3,6 @@ export * from './events';
 export * from './api';
 export * from './agent';
 export * from './webview';
+export * from './redact';
+export * from './backoff';
+export * from './apiError';

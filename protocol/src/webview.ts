@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { LIMITS, RepoPath } from './api';
-import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, PreparationStep, ProgressStep, SessionStatus, SkippedFile, TurnStatus } from './events';
+import { ClientErrorCode, ErrorCode, LIMITS, RepoPath } from './api';
+import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, FAILURE_CODES, PreparationStep, ProgressStep, SessionStatus, SkippedFile, TurnStatus } from './events';
 
 /**
  * Messages between the extension host and the chat webview.
@@ -9,6 +9,12 @@ import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, PreparationStep, Pro
  */
 
 // ---- the state the webview renders ----
+
+/** An error the chat shows: the session's own, an API refusal, or the client's (network, bad answer). */
+export const ShownErrorCode = z.union([z.enum(FAILURE_CODES), ErrorCode, ClientErrorCode]).catch('internal');
+export type ShownErrorCode = z.infer<typeof ShownErrorCode>;
+export const ShownError = ErrorInfo.extend({ code: ShownErrorCode });
+export type ShownError = z.infer<typeof ShownError>;
 
 export const StepViewState = z.enum(['pending', 'running', 'done', 'skipped', 'failed']);
 export type StepViewState = z.infer<typeof StepViewState>;
@@ -48,7 +54,7 @@ export const ChatItem = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('error'),
     key: z.string(),
-    code: z.string(),
+    code: ShownErrorCode,
     message: z.string(),
     step: ProgressStep.optional(),
     turnId: z.string().optional(),
@@ -86,7 +92,7 @@ export const ChatSession = z.object({
   items: z.array(ChatItem),
   /** The turn in progress, from persisted events (user_message without its turn_complete). */
   activeTurnId: z.string().nullable(),
-  error: ErrorInfo.nullable(),
+  error: ShownError.nullable(),
   /** Cumulative from the base commit (the server's summary); null before the clone or from an older server. */
   changes: ChangesSummary.nullable(),
 });

@@ -11,7 +11,7 @@ import { dataPaths, defaultConfig } from '../src/config';
 import { EventBus } from '../src/events/bus';
 import { EventLog } from '../src/events/log';
 import { SqliteStore } from '../src/store/sqlite/sqliteStore';
-import { Redactor } from '../src/util/redact';
+import { Redactor } from '@berth/protocol';
 import { Vault } from '../src/vault/vault';
 import { randomBytes } from 'node:crypto';
 import { ApiClient, AGENT_HOST, makeRepo, spawnCli, tempDir } from '../test/helpers';

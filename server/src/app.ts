@@ -27,7 +27,7 @@ import { isPostgresUrl, openStore, storePassword } from './store/open';
 import { PgEventBus } from './cluster/pgEventBus';
 import { Membership } from './cluster/membership';
 import { settleOrphan } from './cluster/orphans';
-import { Redactor } from './util/redact';
+import { Redactor } from '@berth/protocol';
 
 export interface BerthServer {
   url: string;

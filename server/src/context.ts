@@ -4,7 +4,7 @@ import type { Store } from './store/store';
 import type { EventLog } from './events/log';
 import type { EventBus } from './events/bus';
 import type { SandboxProvider } from './sandbox/provider';
-import type { Redactor } from './util/redact';
+import type { Redactor } from '@berth/protocol';
 import type { RuntimeRegistry } from './sessions/runtime';
 import type { Checkpoints } from './changes/checkpoints';
 import type { Vault } from './vault/vault';

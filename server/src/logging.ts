@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import type { Redactor } from './util/redact';
+import { REDACTED, type Redactor } from '@berth/protocol';
 
 /**
  * The server's logger: JSON lines on stderr. Header and token fields are censored by path, and
@@ -12,7 +12,7 @@ export function createLogger(level: string, redactor: Redactor): Logger {
       base: undefined,
       redact: {
         paths: ['authorization', 'token', 'ticket', 'apiKey', '*.authorization', '*.token', '*.ticket', '*.apiKey', 'headers.authorization'],
-        censor: '***',
+        censor: REDACTED,
       },
       hooks: {
         logMethod(args, method) {

@@ -231,7 +231,7 @@ describe('llm driver against a chat completions server', () => {
     assert.equal(fake.requests.length, 1);
     assert.equal(io.of('started').length, 0);
     assert.equal(io.errors[0]!.code, 'llm_auth');
-    assert.match(io.errors[0]!.message, /refused the request \(401 Unauthorized\): Incorrect API key provided: \*\*\*; check the API key/);
+    assert.match(io.errors[0]!.message, /refused the request \(401 Unauthorized\): Incorrect API key provided: \[redacted\]; check the API key/);
     assert.ok(!JSON.stringify(io.calls).includes(KEY), 'the key never reaches an event');
   });
 
@@ -409,7 +409,7 @@ describe('llm agent end to end (server, agent host, fake endpoint)', () => {
     const failed = await alice.waitFor(id, (s) => s.status === 'failed');
     assert.equal(failed.initiatedAt, null);
     assert.equal(failed.lastError?.step, 'initiate');
-    assert.match(failed.lastError!.message, /refused the request \(401 Unauthorized\): invalid key \*\*\*/);
+    assert.match(failed.lastError!.message, /refused the request \(401 Unauthorized\): invalid key \[redacted\]/);
     assert.ok(!failed.lastError!.message.includes(KEY));
     assert.equal(stream.persisted().filter((e) => e.type === 'error').length, 1, 'a persisted error');
     assert.equal((await alice.message(id, 'follow-up')).status, 409);

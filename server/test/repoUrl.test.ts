@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkBranchName, checkRepoUrl } from '../src/git/repoUrl';
-import { Redactor, redactUrlCredentials } from '../src/util/redact';
+import { Redactor, redactUrlCredentials } from '@berth/protocol';
+import { createRedactor } from '../src/sandbox/devcontainer/progress';
 
 describe('repository URLs', () => {
   it('accepts https, ssh, git and scp-like remotes', () => {
@@ -43,13 +44,26 @@ describe('repository URLs', () => {
 
 describe('redaction', () => {
   it('masks URL credentials and known secrets', () => {
-    assert.equal(redactUrlCredentials('fatal: https://bob:hunter2@git.example/x'), 'fatal: https://bob:***@git.example/x');
-    assert.equal(redactUrlCredentials('https://ghp_abcdef@github.com/x'), 'https://***@github.com/x');
+    assert.equal(redactUrlCredentials('fatal: https://bob:hunter2@git.example/x'), 'fatal: https://bob:[redacted]@git.example/x');
+    assert.equal(redactUrlCredentials('https://ghp_abcdef@github.com/x'), 'https://[redacted]@github.com/x');
     const r = new Redactor();
     r.add('sk-live-123456789');
     r.add('abc'); // too short to be a secret: ignored
     assert.equal(r.redact('key=sk-live-123456789 abc'), 'key=[redacted] abc');
-    assert.equal(redactUrlCredentials('x git+ssh://u:pw@h'), 'x git+ssh://u:***@h');
+    assert.equal(redactUrlCredentials('x git+ssh://u:pw@h'), 'x git+ssh://u:[redacted]@h');
+  });
+
+  it('replaces a secret that contains another whole, and forgets a removed one', () => {
+    const r = new Redactor(['token-abc', 'token-abcdef-123']);
+    assert.equal(r.redact('a token-abcdef-123 b token-abc'), 'a [redacted] b [redacted]');
+    r.remove('token-abc');
+    assert.equal(r.redact('token-abc'), 'token-abc');
+  });
+
+  it('is the same redactor in the Dev Containers CLI output, with its env rules on top', () => {
+    const cli = createRedactor(['hunter22-secret']);
+    assert.equal(cli('docker run -e KEY=hunter22-secret -e A=1 x'), 'docker run -e KEY=[redacted] -e A=[redacted] x');
+    assert.equal(cli('clone https://u:pw@h/x hunter22-secret'), 'clone https://u:[redacted]@h/x [redacted]');
   });
 
   it('takes linear time on long lines (agent output such as minified code or base64)', () => {

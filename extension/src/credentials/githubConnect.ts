@@ -1,7 +1,8 @@
 // Berth: Connect GitHub, without vscode: the GitHub sign-in (VS Code's authentication provider) is
 // passed in, so the outcomes — connected, cancelled, no provider, refused — are tested in plain node.
 import type { CredentialView, PutCredentialRequest } from '@berth/protocol';
-import { errorMessage, redact } from '../logger';
+import { Redactor } from '@berth/protocol';
+import { errorMessage } from '../logger';
 import { DEFAULT_USERNAME, GITHUB_HOST } from './hosts';
 import { tokenProblem } from './validation';
 
@@ -46,7 +47,7 @@ export async function connectGitHub(deps: ConnectGitHubDeps): Promise<ConnectGit
     const credential = await deps.api.putCredential(GITHUB_HOST, { username: DEFAULT_USERNAME, token });
     return { kind: 'connected', account, credential, replaced };
   } catch (err) {
-    return { kind: 'failed', message: `signed in to GitHub as ${account}, but the Berth server did not store the token: ${redact(errorMessage(err), [token])}` };
+    return { kind: 'failed', message: `signed in to GitHub as ${account}, but the Berth server did not store the token: ${new Redactor([token]).redact(errorMessage(err))}` };
   }
 }
 

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import {
+  ApiError,
   ApiErrorBody,
   ChangesResponse,
   CredentialListResponse,
@@ -42,23 +43,7 @@ export interface ServerConnection {
   token: string;
 }
 
-export class ApiError extends Error {
-  constructor(
-    message: string,
-    /** The server's error code, or `network` / `invalid_response` for failures before a valid answer. */
-    readonly code: string,
-    /** HTTP status, or 0 when no response arrived. */
-    readonly status: number,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-
-  /** Errors no retry can fix (the session is gone or the credentials are wrong). */
-  get isPermanent(): boolean {
-    return this.status === 401 || this.status === 403 || this.status === 404;
-  }
-}
+export { ApiError };
 
 export class ApiClient {
   private readonly http: AxiosInstance;
@@ -142,7 +127,7 @@ export class ApiClient {
       await pipeline(body, createWriteStream(file, { mode: 0o600 }));
     } catch {
       await rm(file, { force: true });
-      throw new ApiError('The download of the session\'s changes was interrupted', 'network', 0);
+      throw new ApiError(0, 'network', 'The download of the session\'s changes was interrupted');
     }
     return size;
   }
@@ -214,7 +199,7 @@ export class ApiClient {
     if (!schema) return undefined;
     const parsed = schema.safeParse(res.data);
     if (!parsed.success) {
-      throw new ApiError(`Unexpected response from ${method} ${path}`, 'invalid_response', res.status);
+      throw new ApiError(res.status, 'invalid_response', `Unexpected response from ${method} ${path}`);
     }
     return parsed.data;
   }
@@ -233,12 +218,12 @@ export class ApiClient {
     } catch (err) {
       // AxiosError holds the request config (and with it the Authorization header): keep only the reason.
       const reason = err instanceof AxiosError ? (err.code ?? 'request failed') : 'request failed';
-      throw new ApiError(`Cannot reach the Berth server (${reason})`, 'network', 0);
+      throw new ApiError(0, 'network', `Cannot reach the Berth server (${reason})`);
     }
     if (res.status >= 200 && res.status < 300) return res;
     const parsed = ApiErrorBody.safeParse(await errorBody(res.data));
-    if (parsed.success) throw new ApiError(parsed.data.error.message, parsed.data.error.code, res.status);
-    throw new ApiError(`${method} ${path} failed with HTTP ${res.status}`, 'http_error', res.status);
+    if (parsed.success) throw new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details);
+    throw new ApiError(res.status, 'http_error', `${method} ${path} failed with HTTP ${res.status}`);
   }
 }
 

@@ -1,6 +1,6 @@
 // Drives the current session: API calls and the event stream feed the state machine,
 // and listeners (status bar, chat view) are told about every new state. No vscode import.
-import type { ErrorInfo, StartSessionRequest, StreamEvent } from '@berth/protocol';
+import type { ShownError, StartSessionRequest, StreamEvent } from '@berth/protocol';
 import { errorMessage, silentLogger, type Logger } from '../logger';
 import { ApiError, type ApiClient } from './apiClient';
 import { initialState, inputLock, reduce, type SessionAction, type SessionMachineState } from './stateMachine';
@@ -236,7 +236,7 @@ export class SessionController {
   }
 }
 
-export function toErrorInfo(err: unknown): ErrorInfo {
+export function toErrorInfo(err: unknown): ShownError {
   if (err instanceof ApiError) return { code: err.code, message: err.message };
   return { code: 'client_error', message: errorMessage(err) };
 }

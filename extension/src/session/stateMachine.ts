@@ -12,7 +12,7 @@ import {
   type ChatSession,
   type ChatViewState,
   type ConnectionState,
-  type ErrorInfo,
+  type ShownError,
   type InputLock,
   type PersistedEvent,
   type PreparationStep,
@@ -44,7 +44,7 @@ export type SessionAction =
   | { type: 'start_requested'; repo: RepoSpec; prompt: string | null }
   | { type: 'start_accepted'; sessionId: string; status: SessionStatus }
   /** A request failed (start, open or retry): shown as a failed session that Retry repeats. */
-  | { type: 'request_failed'; error: ErrorInfo }
+  | { type: 'request_failed'; error: ShownError }
   /** An existing session is being reopened: everything is rebuilt from the server. */
   | { type: 'opened'; sessionId: string }
   | { type: 'snapshot'; session: SessionView }
@@ -54,9 +54,9 @@ export type SessionAction =
   | { type: 'send_started' }
   /** The server accepted a message; its turn is in progress until `turn_complete` arrives. */
   | { type: 'send_finished'; turnId: string; status: SessionStatus }
-  | { type: 'send_failed'; error: ErrorInfo }
+  | { type: 'send_failed'; error: ShownError }
   /** The stream cannot be resumed (the session is gone or access was revoked). */
-  | { type: 'stream_failed'; error: ErrorInfo }
+  | { type: 'stream_failed'; error: ShownError }
   /** The server's cumulative summary of the session's work, fetched after a checkpoint or a push. */
   | { type: 'changes_summary'; sessionId: string; changes: ChangesSummary | null };
 
@@ -126,7 +126,7 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
   }
 }
 
-function addLocalError(s: ChatSession, error: ErrorInfo): ChatSession {
+function addLocalError(s: ChatSession, error: ShownError): ChatSession {
   return { ...s, items: [...s.items, { kind: 'error', key: `local-${s.items.length}`, ...error }] };
 }
 

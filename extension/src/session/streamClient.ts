@@ -4,23 +4,10 @@
 // - persisted events at or below the cursor are duplicates and are dropped;
 // - reconnects back off exponentially with jitter; the ticket endpoint decides when to give up.
 import WebSocket from 'ws';
-import { StreamEvent, isPersisted, type ConnectionState } from '@berth/protocol';
+import { StreamEvent, backoffDelay, isPersisted, type BackoffOptions, type ConnectionState } from '@berth/protocol';
 import { errorMessage, silentLogger, type Logger } from '../logger';
 
-export interface BackoffOptions {
-  initialMs: number;
-  maxMs: number;
-  /** 0..1: the share of each delay that is randomised. */
-  jitter: number;
-}
-
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, jitter: 0.5 };
-
-/** Delay before reconnect attempt `attempt` (0-based): exponential, capped, with part of it random. */
-export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
-  const base = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base * (1 - options.jitter) + base * options.jitter * random());
-}
 
 export interface StreamClientOptions {
   sessionId: string;

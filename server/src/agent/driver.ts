@@ -1,4 +1,4 @@
-import type { HostSecrets, TranscriptEntry } from '@berth/protocol';
+import type { FailureCode, HostSecrets, TranscriptEntry } from '@berth/protocol';
 
 export interface TurnInput {
   turnId: string;
@@ -14,7 +14,7 @@ export interface TurnIO {
   output(text: string): void;
   toolCall(callId: string, name: string, args: unknown): void;
   toolResult(callId: string, ok: boolean, output: string): void;
-  error(code: string, message: string): void;
+  error(code: FailureCode, message: string): void;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
 }
 

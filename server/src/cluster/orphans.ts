@@ -1,11 +1,11 @@
 import type { ServerContext } from '../context';
-import type { PersistedEvent } from '@berth/protocol';
+import type { FailureCode, PersistedEvent } from '@berth/protocol';
 import type { SessionRecord } from '../store/store';
 
 /** Why a session lost its sandbox: its own server restarted, or another instance took over a dead one's. */
 export type OrphanCause = 'restart' | 'instance_lost';
 
-const MESSAGES: Record<OrphanCause, { code: string; turn: string; preparation: string }> = {
+const MESSAGES: Record<OrphanCause, { code: FailureCode; turn: string; preparation: string }> = {
   restart: {
     code: 'server_restarted',
     turn: 'the server restarted during this turn; your next message restarts the sandbox',

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { SendMessageRequest, SESSION_ID_PATTERN, StartSessionRequest } from '@berth/protocol';
 import type { SessionService } from '../sessions/service';
-import { ApiError } from '../util/errors';
+import { ApiError } from '@berth/protocol';
 import type { RateLimiter } from './rateLimit';
 import type { TicketIssuer } from './tickets';
 

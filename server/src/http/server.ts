@@ -1,7 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServerContext } from '../context';
 import type { SessionService } from '../sessions/service';
-import { ApiError } from '../util/errors';
+import { ApiError, ErrorCode } from '@berth/protocol';
 import type { TokenAuthenticator } from './auth';
 import { codeForStatus, errorBody, onClientError } from './errors';
 import { RateLimiter } from './rateLimit';
@@ -82,7 +82,9 @@ export function buildHttpServer(
 
   app.setErrorHandler((err: FastifyError | ApiError | Error, request, reply) => {
     if (err instanceof ApiError) {
-      return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+      // A client-side code never comes from the server's own throws; should one, it is the server's fault.
+      const code = ErrorCode.safeParse(err.code);
+      return reply.code(err.status).send(errorBody(code.success ? code.data : 'internal', err.message, err.details));
     }
     const status = 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : 500;
     if (status >= 400 && status < 500) {

@@ -1,5 +1,5 @@
 import { rm, readFile } from 'node:fs/promises';
-import type { SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
+import type { FailureCode, SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
 import type { JobKind, JobRecord, NewJob, SessionRecord } from '../store/store';
@@ -9,7 +9,8 @@ import type { ControlCommand } from '../cluster/notices';
 import type { SessionRuntime } from './runtime';
 import { checkBranchName, checkRepoUrl, repoPolicy } from '../git/repoUrl';
 import { splitUrlCredential } from '../vault/vault';
-import { ApiError, BerthError } from '../util/errors';
+import { ApiError } from '@berth/protocol';
+import { BerthError } from '../util/errors';
 import { newSessionId, newTurnId } from './ids';
 import { toView } from './status';
 
@@ -154,7 +155,7 @@ export class SessionService {
   }
 
   /** A turn that never ran: why, then its (failed) end, so clients close it like any other. */
-  private async refuseTurn(id: string, turnId: string, code: string, message: string): Promise<void> {
+  private async refuseTurn(id: string, turnId: string, code: FailureCode, message: string): Promise<void> {
     await this.ctx.events.append(id, 'error', { code, message, turnId });
     await this.ctx.events.append(id, 'turn_complete', { turnId, status: 'failed', exitCode: null, durationMs: 0 });
   }

@@ -1,6 +1,6 @@
 import type { PreparationStep, ProgressStep, SessionStatus, SessionView } from '@berth/protocol';
 import type { SessionRecord } from '../store/store';
-import { redactUrlCredentials } from '../util/redact';
+import { redactUrlCredentials } from '@berth/protocol';
 import { changesView } from '../changes/checkpoints';
 
 /**

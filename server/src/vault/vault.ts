@@ -4,8 +4,8 @@
 // opened, so no log, event or error shows it.
 import type { CredentialView, SecretExposure, SecretView } from '@berth/protocol';
 import type { CredentialRecord, SecretRecord, SessionRecord, Store } from '../store/store';
-import { ApiError } from '../util/errors';
-import type { Redactor } from '../util/redact';
+import { ApiError } from '@berth/protocol';
+import type { Redactor } from '@berth/protocol';
 import { SecretCipher } from './cipher';
 import { SecretKeyError, type KeySource } from './key';
 

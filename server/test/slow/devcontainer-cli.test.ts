@@ -360,8 +360,8 @@ describe('devcontainer CLI output handling (no Docker)', () => {
 
   test('the redactor hides secrets, -e values, env maps and env probe dumps', () => {
     const redact = createRedactor(['hunter22']);
-    assert.equal(redact('password is hunter22!'), 'password is ***!');
-    assert.equal(redact('Run: docker run -e A=1 -e TOKEN=abc --entrypoint /bin/sh'), 'Run: docker run -e A=*** -e TOKEN=*** --entrypoint /bin/sh');
+    assert.equal(redact('password is hunter22!'), 'password is [redacted]!');
+    assert.equal(redact('Run: docker run -e A=1 -e TOKEN=abc --entrypoint /bin/sh'), 'Run: docker run -e A=[redacted] -e TOKEN=[redacted] --entrypoint /bin/sh');
     assert.equal(redact('-l devcontainer.metadata=[{"containerEnv":{"K":"v"},"remoteEnv":{"R":"w"}}]'), '-l devcontainer.metadata=[{"containerEnv":{…},"remoteEnv":{…}}]');
     assert.equal(redact('uuidHOME=/root\u0000TOKEN=abc\u0000uuid'), '[environment redacted]');
     assert.equal(redact('userEnvProbe parsed: {\n "TOKEN": "abc"\n}'), 'userEnvProbe parsed: [environment redacted]');

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { Redactor } from '@berth/protocol';
 import { retryAfterMs } from './retry';
 import { SseParser, type SseEvent } from './sse';
 import { LlmError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from './types';
@@ -31,17 +32,17 @@ export class LlmClient {
   readonly endpoint: string;
   private readonly url: string;
 
+  private readonly redactor: Redactor;
+
   constructor(private readonly options: LlmClientOptions) {
+    this.redactor = new Redactor([options.apiKey]);
     this.url = options.baseUrl.replace(/\/+$/, '') + '/chat/completions';
     this.endpoint = this.scrub(this.url);
   }
 
   /** Removes the API key and URL credentials from text meant for users. */
   scrub(text: string): string {
-    let out = text;
-    const key = this.options.apiKey;
-    if (key && key.length >= 4) out = out.split(key).join('***');
-    return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+    return this.redactor.redact(text);
   }
 
   /**

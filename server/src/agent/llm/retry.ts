@@ -1,3 +1,4 @@
+import { backoffDelay } from '@berth/protocol';
 import { LlmError } from './types';
 
 export interface RetryPolicy {
@@ -25,8 +26,7 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | null 
 /** The wait before retry number `attempt` (1-based): Retry-After when given, else jittered exponential backoff. */
 export function backoffMs(policy: RetryPolicy, attempt: number, retryAfter: number | null): number {
   if (retryAfter !== null) return Math.min(retryAfter, policy.maxDelayMs);
-  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(exp * (0.75 + Math.random() * 0.25));
+  return backoffDelay(attempt - 1, { initialMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 0.25 });
 }
 
 /** Waits, or rejects with the signal's reason as soon as it aborts. */

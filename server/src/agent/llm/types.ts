@@ -1,3 +1,4 @@
+import type { FailureCode } from '@berth/protocol';
 // The subset of the OpenAI-compatible chat completions wire format the llm driver speaks.
 
 export interface ToolCall {
@@ -29,9 +30,11 @@ export interface Completion {
  * event) and never contains the API key; `retryable` failures (429, 5xx, a reset connection) are
  * tried again with backoff.
  */
+export type LlmErrorCode = Extract<FailureCode, `llm_${string}`>;
+
 export class LlmError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: LlmErrorCode,
     message: string,
     readonly retryable = false,
     /** What the endpoint asked for (Retry-After), in ms. */

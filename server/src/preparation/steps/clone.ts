@@ -6,7 +6,7 @@ import { git, remoteAccess, type GitCredential } from '../../git/git';
 import { MirrorError, mirrorDir, updateMirror, withMirrorLock } from '../../git/mirror';
 import { hostProcessTags } from '../../sandbox/hostProcesses';
 import { BerthError, errorMessage } from '../../util/errors';
-import { redactUrlCredentials } from '../../util/redact';
+import { redactUrlCredentials } from '@berth/protocol';
 import type { PreparationRun, PreparationStepModule } from '../types';
 
 type Remote = Extract<RepoUrlCheck, { ok: true }>;

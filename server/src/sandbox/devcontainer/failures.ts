@@ -3,17 +3,14 @@
 // output, the build's error). Never server paths, stack frames or the same sentence twice; the
 // CLI's whole output stays in the session log.
 import { tmpdir } from 'node:os';
+import type { FailureCode } from '@berth/protocol';
 import type { DevcontainerError } from './cli.js';
 import { stripAnsi } from './progress.js';
 
-export type SandboxFailureCode =
-  | 'config_invalid'
-  | 'config_unsupported'
-  | 'image_unavailable'
-  | 'feature_unavailable'
-  | 'lifecycle_failed'
-  | 'sandbox_failed'
-  | 'sandbox_timeout';
+export type SandboxFailureCode = Extract<
+  FailureCode,
+  'config_invalid' | 'config_unsupported' | 'image_unavailable' | 'feature_unavailable' | 'lifecycle_failed' | 'sandbox_failed' | 'sandbox_timeout'
+>;
 
 export interface SandboxFailure {
   code: SandboxFailureCode;

@@ -2,6 +2,7 @@
 // - short user-facing progress messages ("running postCreateCommand (npm ci)"),
 // - a readable, redacted per-session log (one call per line),
 // - the last lines of the failing lifecycle command, so an error can say WHY.
+import { REDACTED, Redactor } from '@berth/protocol';
 import { parseLogLine, type CliLogEvent } from './schemas.js';
 
 const TAIL_LINES = 20;
@@ -23,20 +24,18 @@ function truncate(text: string, max: number): string {
 }
 
 /**
- * Hides environment values: explicit secrets, `-e NAME=value` arguments of docker commands,
- * env maps inside the devcontainer.metadata label, and the CLI's user-env probe dumps.
+ * Hides environment values: explicit secrets (the shared Redactor), `-e NAME=value` arguments of
+ * docker commands, env maps inside the devcontainer.metadata label, and the CLI's user-env probe dumps.
  */
-export function createRedactor(secrets: readonly string[]): (text: string) => string {
-  // Very short values would redact ordinary words.
-  const values = [...new Set(secrets.filter((s) => s.length >= 3))].sort((a, b) => b.length - a.length);
+export function createRedactor(secrets: Iterable<string>): (text: string) => string {
+  const redactor = new Redactor(secrets);
   return (text) => {
-    let out = text;
-    for (const value of values) out = out.split(value).join('***');
+    const out = redactor.redact(text);
     if (out.includes('\u0000')) return '[environment redacted]';
     if (out.startsWith('userEnvProbe parsed:')) return 'userEnvProbe parsed: [environment redacted]';
-    out = out.replace(/(\s-e\s+)([A-Za-z_][A-Za-z0-9_.]*)=(\S*)/g, '$1$2=***');
-    out = out.replace(/("(?:containerEnv|remoteEnv)":)\{[^}]*\}/g, '$1{…}');
-    return out;
+    return out
+      .replace(/(\s-e\s+)([A-Za-z_][A-Za-z0-9_.]*)=(\S*)/g, `$1$2=${REDACTED}`)
+      .replace(/("(?:containerEnv|remoteEnv)":)\{[^}]*\}/g, '$1{…}');
   };
 }
 
