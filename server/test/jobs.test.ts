@@ -7,6 +7,8 @@ import { CLI, makeRepo, queryTestDb, sleep, startTestServer, tempDir, testDataba
 import { spawnSync } from 'node:child_process';
 import { describeStore, openStore } from '../src/store/open';
 import type { SessionRecord, Store } from '../src/store/store';
+import { eventHistory } from '../src/events/history';
+import { transcriptFrom } from '../src/preparation/steps/sessionImport';
 
 /** The store under test: SQLite, or a fresh PostgreSQL database in the matrix's second run. */
 async function freshStore(): Promise<Store> {
@@ -214,6 +216,33 @@ describe('reaper', () => {
       assert.equal(failed.lastError!.step, 'setup');
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('a long history', () => {
+  it('is read a page at a time, whole and in order: the transcript a resume imports sees every turn', async () => {
+    const store = await freshStore();
+    try {
+      await store.createSession(session('ses_long'));
+      const turns = 700; // 1400 events: more than one page of the default size
+      for (let i = 0; i < turns; i++) {
+        await store.appendEvent('ses_long', 'user_message', { turnId: `t${i}`, text: `question ${i}` });
+        await store.appendEvent('ses_long', 'assistant_output', { turnId: `t${i}`, text: `answer ${i}` });
+      }
+      const ids: number[] = [];
+      for await (const e of eventHistory(store, 'ses_long', 0, 64)) ids.push(e.id);
+      assert.deepEqual(ids, Array.from({ length: turns * 2 }, (_, i) => i + 1), 'every event once, in order, across pages');
+      const tail: number[] = [];
+      for await (const e of eventHistory(store, 'ses_long', 1395, 2)) tail.push(e.id);
+      assert.deepEqual(tail, [1396, 1397, 1398, 1399, 1400], 'starts after the cursor');
+
+      const transcript = await transcriptFrom(eventHistory(store, 'ses_long'), 't699');
+      assert.equal(transcript.length, (turns - 1) * 2, 'the excluded turn is left out, no other');
+      assert.deepEqual(transcript.at(-1), { role: 'assistant', text: 'answer 698' });
+      assert.deepEqual(transcript[0], { role: 'user', text: 'question 0' });
+    } finally {
+      await store.close();
     }
   });
 });

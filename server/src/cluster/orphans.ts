@@ -1,6 +1,7 @@
 import type { ServerContext } from '../context';
 import type { FailureCode, PersistedEvent } from '@berth/protocol';
 import type { SessionRecord } from '../store/store';
+import { eventHistory } from '../events/history';
 
 /** Why a session lost its sandbox: its own server restarted, or another instance took over a dead one's. */
 export type OrphanCause = 'restart' | 'instance_lost';
@@ -34,7 +35,7 @@ export async function settleOrphan(ctx: ServerContext, session: SessionRecord, c
     return;
   }
   if (session.status === 'running') {
-    const open = openTurn(await ctx.store.readEvents(session.id, 0, 1_000_000));
+    const open = await openTurn(eventHistory(ctx.store, session.id));
     if (open) {
       await ctx.events.append(session.id, 'error', { code: text.code, message: text.turn, turnId: open });
       await ctx.events.append(session.id, 'turn_complete', { turnId: open, status: 'failed', exitCode: null, durationMs: 0 });
@@ -44,9 +45,9 @@ export async function settleOrphan(ctx: ServerContext, session: SessionRecord, c
 }
 
 /** The turn that has a user message but no completion yet, if any. */
-function openTurn(events: PersistedEvent[]): string | null {
+async function openTurn(events: AsyncIterable<PersistedEvent>): Promise<string | null> {
   const open = new Set<string>();
-  for (const e of events) {
+  for await (const e of events) {
     if (e.type === 'user_message') open.add(e.data.turnId);
     else if (e.type === 'turn_complete') open.delete(e.data.turnId);
   }

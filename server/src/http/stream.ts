@@ -7,12 +7,12 @@ import { toView } from '../sessions/status';
 import { stepOrder } from '../preparation/pipeline';
 import { refuseSocket as refuse } from './errors';
 import type { TicketIssuer } from './tickets';
+import { eventHistory } from '../events/history';
 
 const STREAM_PATH = /^\/v1\/sessions\/([^/]+)\/stream$/;
 const HEARTBEAT_MS = 15_000;
 /** A client this far behind is dropped: it reconnects with its cursor and loses nothing. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-const REPLAY_PAGE = 1000;
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -148,11 +148,7 @@ export class StreamServer {
         return;
       }
       send({ id: 0, sessionId, type: 'connected', ts: new Date().toISOString(), data: { session: toView(session, stepOrder(this.ctx.provider.setupInsideSandbox)) } });
-      for (;;) {
-        const page = await this.ctx.store.readEvents(sessionId, cursor, REPLAY_PAGE);
-        for (const event of page) await deliver(event);
-        if (page.length < REPLAY_PAGE) break;
-      }
+      for await (const event of eventHistory(this.ctx.store, sessionId, cursor)) await deliver(event);
       replaying = false;
       for (const event of backlog.splice(0)) await deliver(event);
     })().catch((err) => {

@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { SessionImportFile, TranscriptEntry, PersistedEvent } from '@berth/protocol';
+import { eventHistory } from '../../events/history';
 import { SessionRuntime } from '../../sessions/runtime';
 import { BerthError } from '../../util/errors';
 import type { PreparationStepModule } from '../types';
 
 /** Rebuilds the conversation from persisted events: one user and one assistant entry per turn. */
-export function transcriptFrom(events: PersistedEvent[], excludeTurnId?: string): TranscriptEntry[] {
+export async function transcriptFrom(events: AsyncIterable<PersistedEvent>, excludeTurnId?: string): Promise<TranscriptEntry[]> {
   const entries: TranscriptEntry[] = [];
   const answers = new Map<string, TranscriptEntry>();
-  for (const e of events) {
+  for await (const e of events) {
     if (e.type === 'user_message' && e.data.turnId !== excludeTurnId) {
       entries.push({ role: 'user', text: e.data.text });
       const answer: TranscriptEntry = { role: 'assistant', text: '' };
@@ -37,8 +38,7 @@ export const sessionImport: PreparationStepModule = {
     const sandbox = run.sandbox;
     const agent = run.agent;
     if (!sandbox || !agent) throw new BerthError('internal', 'no agent host to import the session into');
-    const events = await ctx.store.readEvents(session.id, 0, 1_000_000);
-    const transcript = transcriptFrom(events, run.initiateTurn?.turnId);
+    const transcript = await transcriptFrom(eventHistory(ctx.store, session.id), run.initiateTurn?.turnId);
     const content: SessionImportFile = {
       version: 1,
       sessionId: session.id,
