@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { runProcess } from '../src/util/process';
+import { hostProcessTags, killOrphanProcesses, killSessionProcesses, processesOf } from '../src/sandbox/hostProcesses';
 import { sleep } from './helpers';
 
 /** Running (a killed orphan may linger as a zombie until init reaps it: that counts as gone). */
@@ -58,5 +60,37 @@ describe('runProcess', () => {
     assert.equal(aborted.aborted, true);
     const missing = await runProcess('/no/such/program', [], { timeoutMs: 10_000 });
     assert.match(String(missing.spawnError?.message), /ENOENT/);
+  });
+});
+
+describe('tagged host processes', () => {
+  it('are found and killed per session without stalling the event loop', async () => {
+    const instance = `inst_${process.pid}_${Date.now()}`;
+    const spawnTagged = (sessionId: string) =>
+      spawn('sleep', ['30'], { detached: true, stdio: 'ignore', env: { ...process.env, ...hostProcessTags(instance, sessionId) } });
+    const mine = [spawnTagged('ses_one'), spawnTagged('ses_one')];
+    const other = spawnTagged('ses_two');
+    try {
+      await sleep(100);
+      let turns = 0;
+      const ticker = setInterval(() => turns++, 0);
+      const scan = processesOf(instance);
+      assert.ok(scan instanceof Promise, 'the scan is asynchronous');
+      const found = await scan;
+      clearInterval(ticker);
+      assert.ok(turns > 0, 'timers ran while /proc was read');
+      assert.deepEqual(found.map((p) => p.pid).sort(), [...mine, other].map((c) => c.pid!).sort());
+
+      await killSessionProcesses(instance, 'ses_one');
+      await sleep(100);
+      assert.deepEqual(mine.map((c) => alive(c.pid!)), [false, false]);
+      assert.equal(alive(other.pid!), true, "another session's process is left alone");
+      assert.equal(await killOrphanProcesses(instance, new Set(['ses_two'])), 0, 'a live session keeps its processes');
+      assert.equal(await killOrphanProcesses(instance, new Set()), 1);
+      await sleep(100);
+      assert.equal(alive(other.pid!), false);
+    } finally {
+      for (const c of [...mine, other]) c.kill('SIGKILL');
+    }
   });
 });

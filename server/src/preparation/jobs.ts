@@ -169,10 +169,6 @@ export class JobRunner {
       .map((e) => ({ sessionId: e.job.sessionId, cancel: () => e.controller.abort('budget' satisfies CancelReason) }));
   }
 
-  isPreparing(sessionId: string): boolean {
-    return [...this.running.values()].some((e) => e.job.sessionId === sessionId);
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearInterval(this.pollTimer);

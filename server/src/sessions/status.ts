@@ -1,4 +1,4 @@
-import type { PreparationStep, ProgressStep, SessionStatus, SessionView } from '@berth/protocol';
+import type { PreparationStep, SessionView } from '@berth/protocol';
 import type { SessionRecord } from '../store/store';
 import { redactUrlCredentials } from '@berth/protocol';
 import { changesView } from '../changes/checkpoints';

@@ -168,7 +168,6 @@ export interface Store {
   listSessions(owner: string): Promise<SessionRecord[]>;
   /** Sessions in any of the given states (crash recovery, reaper). */
   sessionsByStatus(statuses: SessionStatus[]): Promise<SessionRecord[]>;
-  allSessionIds(): Promise<Set<string>>;
   updateSession(id: string, patch: SessionPatch): Promise<void>;
   /**
    * A status change as a compare-and-set: applied only while the session is in one of `from` (and,

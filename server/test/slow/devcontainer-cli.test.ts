@@ -12,7 +12,6 @@ import {
   DevcontainerError,
   devcontainerExecArgv,
   devcontainerUp,
-  dockerAvailable,
   dockerDataRootFreeBytes,
   dockerExecArgv,
   createRedactor,

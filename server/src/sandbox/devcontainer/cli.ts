@@ -1,7 +1,6 @@
 // A typed wrapper around the Dev Containers CLI (it has no library API): spawns its bundled
 // `devcontainer.js` with the current Node, parses the JSON result on stdout and the NDJSON log
 // on stderr, and owns the process: its own timeout, AbortSignal, whole-process-group kill.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,10 +16,8 @@ import { UpLogInterpreter, type LifecycleFailure } from './progress.js';
 import { containerInspectSchema, labelRemoteEnv, parseCommandResult, parseReadConfiguration, parseUpResult, type ContainerInspect, type ReadConfiguration } from './schemas.js';
 import { runProcess } from '../../util/process';
 
-export { DEFAULT_IMAGE, listRepoConfigs, mountString, parseJsonc, prepareConfig, type BindMount } from './config.js';
+export { DEFAULT_IMAGE, parseJsonc, prepareConfig } from './config.js';
 export {
-  SESSION_LABEL,
-  DockerCommandError,
   dockerAvailable,
   dockerDataRootFreeBytes,
   dockerExecArgv,
@@ -28,13 +25,11 @@ export {
   removeContainer,
   removeSessionContainers,
   runDocker,
-  type DockerExecOptions,
   type ExecCommand,
-  type LabelledContainer,
 } from './docker.js';
-export { createRedactor, stripAnsi, type LifecycleFailure } from './progress.js';
-export { ControlManifest, CONTROL_MANIFEST_URL, controlManifestCacheFile } from './controlManifest.js';
-export { adoptBuiltImage, pruneImages, IMAGE_REPOSITORY, type ContainerImage } from './images.js';
+export { createRedactor } from './progress.js';
+export { ControlManifest } from './controlManifest.js';
+export { adoptBuiltImage, pruneImages, IMAGE_REPOSITORY } from './images.js';
 
 const DEFAULT_UP_TIMEOUT_MS = 15 * 60_000;
 // After SIGTERM to the group, how long before SIGKILL.

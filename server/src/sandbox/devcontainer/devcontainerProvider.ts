@@ -207,7 +207,7 @@ export class DevcontainerProvider implements SandboxProvider {
 
   async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {
     // Host processes first (a CLI still running `up` would otherwise create a container later).
-    killOrphanProcesses(this.options.instance, liveSessionIds);
+    await killOrphanProcesses(this.options.instance, liveSessionIds);
     await removeStaleConfigDirs();
     await removeStaleConfigDirs(join(this.options.stateDir, 'tmp'));
     const mine = await listLabelledContainers({}, `${INSTANCE_LABEL}=${this.options.instance}`);

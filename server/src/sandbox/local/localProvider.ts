@@ -2,7 +2,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
-import { hostProcessTags, killOrphanProcesses, killPid, processesOf } from '../hostProcesses';
+import { hostProcessTags, killOrphanProcesses, killSessionProcesses } from '../hostProcesses';
 
 export interface LocalProviderOptions {
   /** Tags every process this server starts, so that a restart finds the ones a crash left behind. */
@@ -36,7 +36,7 @@ class LocalSandbox implements Sandbox {
   async destroy(): Promise<void> {
     this.processes.killAll();
     // Anything that escaped its process group (daemonised by a setup command) still carries the tags.
-    for (const p of processesOf(this.instance)) if (p.sessionId === this.sessionId) killPid(p.pid);
+    await killSessionProcesses(this.instance, this.sessionId);
   }
 }
 
@@ -60,7 +60,7 @@ export class LocalProvider implements SandboxProvider {
 
   async destroy(ref: SandboxRef): Promise<void> {
     if (ref.provider !== 'local') return;
-    for (const p of processesOf(ref.instance)) if (p.sessionId === ref.sessionId) killPid(p.pid);
+    await killSessionProcesses(ref.instance, ref.sessionId);
   }
 
   async removeOrphans(liveSessionIds: ReadonlySet<string>): Promise<number> {

@@ -124,10 +124,6 @@ export class PgStore implements Store {
     return (await this.rows<SessionRow>('SELECT * FROM sessions WHERE status = ANY($1)', [statuses])).map(toSession);
   }
 
-  async allSessionIds(): Promise<Set<string>> {
-    return new Set((await this.rows<{ id: string }>('SELECT id FROM sessions')).map((r) => r.id));
-  }
-
   async updateSession(id: string, patch: SessionPatch): Promise<void> {
     const columns = { ...patchColumns(patch), updated_at: new Date().toISOString() };
     const names = Object.keys(columns);

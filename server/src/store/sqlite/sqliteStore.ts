@@ -48,7 +48,6 @@ export class SqliteStore implements Store {
         @last_activity_at, @instance, @devcontainer, @url_credential, @base_sha, @work_branch, @changes, @pushed)`),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
       listSessions: db.prepare('SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, id'),
-      allIds: db.prepare('SELECT id FROM sessions'),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
       deleteIfEmpty: db.prepare(
         'DELETE FROM sessions WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE session_id = ?)',
@@ -108,10 +107,6 @@ export class SqliteStore implements Store {
     const marks = statuses.map(() => '?').join(', ');
     const rows = this.db.prepare(`SELECT * FROM sessions WHERE status IN (${marks})`).all(...statuses) as SessionRow[];
     return rows.map(toSession);
-  }
-
-  async allSessionIds(): Promise<Set<string>> {
-    return new Set((this.stmts.allIds.all() as { id: string }[]).map((r) => r.id));
   }
 
   async updateSession(id: string, patch: SessionPatch): Promise<void> {
