@@ -7,7 +7,7 @@ import type { AuthState } from '@berth/protocol';
 import { errorMessage, type RedactingLogger } from './logger';
 import { ApiClient, ApiError } from './session/apiClient';
 import { normalizeServerUrl } from './serverUrl';
-import { dockerAvailable, EmbeddedServer, findRunningServer, serverAnswers, type EmbeddedProvider, type RunningServer } from './server/embedded';
+import { DataDirInUseError, dockerAvailable, EmbeddedServer, findRunningServer, serverAnswers, type EmbeddedProvider, type RunningServer } from './server/embedded';
 
 const SECRET_PREFIX = 'berth.token:';
 /** How often a window using another window's local server checks that it is still there. */
@@ -144,7 +144,7 @@ export class Connection implements vscode.Disposable {
       });
       this.set('signed_in', new ApiClient({ baseUrl: server.baseUrl, token: server.token }));
     } catch (err) {
-      const busy = /another berth-server/.test(errorMessage(err));
+      const busy = err instanceof DataDirInUseError;
       // Lost a race with another window starting it: that one wrote server.json by now.
       const running = busy ? await findRunningServer(this.dataDir()) : null;
       if (running) {
@@ -211,7 +211,7 @@ export class Connection implements vscode.Disposable {
     try {
       return await start(provider);
     } catch (err) {
-      if (setting !== 'auto' || provider === 'local') throw err;
+      if (setting !== 'auto' || provider === 'local' || err instanceof DataDirInUseError) throw err;
       // Docker answered but the devcontainer provider could not start: sessions still work locally.
       this.log.warn(`the devcontainer provider did not start (${errorMessage(err)}); using the local provider`);
       return start('local');

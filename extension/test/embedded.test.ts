@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedServer, findRunningServer } from '../src/server/embedded';
+import { DataDirInUseError, EmbeddedServer, findRunningServer } from '../src/server/embedded';
 import { ApiClient } from '../src/session/apiClient';
 import { CLI, ensureBuilt } from './helpers/realServer';
 
@@ -38,6 +38,9 @@ describe('EmbeddedServer', () => {
       assert.ok(alive(pid));
       // A second window finds it through server.json instead of starting another one.
       assert.deepEqual(await findRunningServer(dataDir), { baseUrl: server.baseUrl, token: server.token, pid });
+      // One that starts anyway (a race between windows) is told, typed, who holds the data dir.
+      const second = EmbeddedServer.start({ nodePath: process.execPath, cliPath: CLI, dataDir, provider: 'local' });
+      await assert.rejects(second, (err: unknown) => err instanceof DataDirInUseError && err.pid === pid);
       await server.stop();
       assert.equal(server.running, false);
       assert.equal(alive(pid), false);

@@ -6,3 +6,4 @@ export * from './webview';
 export * from './redact';
 export * from './backoff';
 export * from './apiError';
+export * from './serverLaunch';

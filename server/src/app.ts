@@ -44,6 +44,14 @@ export interface ServerOptions {
   provider?: SandboxProvider;
 }
 
+/** Another live server holds the data directory. */
+export class DataDirInUseError extends Error {
+  constructor(readonly pid: number) {
+    super(`another berth-server (pid ${pid}) is using this data directory`);
+    this.name = 'DataDirInUseError';
+  }
+}
+
 /** One server per data dir: a lock file with the owner's pid keeps a second one out. */
 function acquireLock(file: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -64,7 +72,7 @@ function acquireLock(file: string): () => void {
       } catch {
         alive = false;
       }
-      if (alive) throw new Error(`another berth-server (pid ${pid}) is using this data directory`);
+      if (alive) throw new DataDirInUseError(pid);
       rmSync(file, { force: true }); // left by a crashed server
     }
   }

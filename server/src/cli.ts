@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultConfig, dataPaths } from './config';
 import { ensureLocalToken, parseTokens } from './http/auth';
-import { startServer } from './app';
+import { DataDirInUseError, startServer } from './app';
+import { SERVER_EXIT_CODES, type ServerAnnouncement } from '@berth/protocol';
 import { isPostgresUrl } from './store/open';
 import { defaultAgentHostScript } from './paths';
 
@@ -20,6 +21,7 @@ const USAGE = `usage:
                      [--checkpoint-max-file-mb MB (checkpoints leave larger files out and name them; default 50)]
                      [--image-max-age DAYS (images built from repo configs and unused are removed after it; default 14)]
                      [--start-rate PER_MINUTE (0: unlimited)] [--start-burst N] [--log-level info]
+                     [--announce json (a JSON line on stdout: listening, or data dir in use)]
   berth-server token [--data-dir DIR]
 
 Store: SQLite in DIR by default; --store (or BERTH_STORE) postgres://… lets several instances share one database.
@@ -32,7 +34,13 @@ built-in llm driver the default; its API key comes from BERTH_LLM_API_KEY.`;
 
 function fail(message: string): never {
   process.stderr.write(`berth-server: ${message}\n\n${USAGE}\n`);
-  process.exit(2);
+  process.exit(SERVER_EXIT_CODES.usage);
+}
+
+/** With `--announce json`: one machine-readable line for the launcher. */
+let announceJson = false;
+function announce(line: ServerAnnouncement): void {
+  if (announceJson) process.stdout.write(JSON.stringify(line) + '\n');
 }
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
@@ -91,11 +99,14 @@ async function main(): Promise<void> {
         'start-rate': { type: 'string' },
         'start-burst': { type: 'string' },
         'log-level': { type: 'string', default: process.env.BERTH_LOG_LEVEL ?? 'info' },
+        announce: { type: 'string' },
       },
     }));
   } catch (err) {
     fail((err as Error).message);
   }
+  if (values.announce !== undefined && values.announce !== 'json') fail('--announce must be json');
+  announceJson = values.announce === 'json';
   const provider = values.provider;
   if (provider !== 'local' && provider !== 'devcontainer') fail('--provider must be local or devcontainer');
   const port = positiveInt('port', values.port, 8717);
@@ -177,6 +188,7 @@ async function main(): Promise<void> {
 
   const server = await startServer(config);
   process.stdout.write(`listening on ${server.url}\n`);
+  announce({ type: 'listening', url: server.url, pid: process.pid });
   if (localToken) {
     const self = process.argv[1] ?? 'berth-server';
     process.stdout.write(`token for user "local": run \`node ${self} token --data-dir ${dataDir}\`\n`);
@@ -200,5 +212,9 @@ process.on('unhandledRejection', (err) => {
 
 main().catch((err: unknown) => {
   process.stderr.write(`berth-server: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  if (err instanceof DataDirInUseError) {
+    announce({ type: 'data_dir_in_use', pid: err.pid });
+    process.exit(SERVER_EXIT_CODES.dataDirInUse);
+  }
+  process.exit(SERVER_EXIT_CODES.failed);
 });

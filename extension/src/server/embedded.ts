@@ -4,6 +4,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseAnnouncement, SERVER_EXIT_CODES } from '@berth/protocol';
 import { silentLogger, type Logger } from '../logger';
 
 export type EmbeddedProvider = 'local' | 'devcontainer';
@@ -23,7 +24,13 @@ export interface EmbeddedServerOptions {
   startTimeoutMs?: number;
 }
 
-const LISTENING = /listening on (https?:\/\/\S+)/;
+/** Another window's server holds the data directory (it announced so, or exited with the code for it). */
+export class DataDirInUseError extends Error {
+  constructor(readonly pid: number | null) {
+    super(`another berth-server${pid ? ` (pid ${pid})` : ''} is using the data directory`);
+    this.name = 'DataDirInUseError';
+  }
+}
 
 /**
  * Preloaded into the server process: when our end of its stdin closes — the extension host exited,
@@ -68,6 +75,8 @@ export class EmbeddedServer {
       '127.0.0.1',
       '--port',
       '0',
+      '--announce',
+      'json',
       '--data-dir',
       options.dataDir,
       '--provider',
@@ -94,17 +103,23 @@ export class EmbeddedServer {
         settled = true;
         clearTimeout(timer);
         child.kill('SIGKILL');
-        reject(stderrTail ? new Error(`${err.message}: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}`) : err);
+        reject(stderrTail && !(err instanceof DataDirInUseError) ? new Error(`${err.message}: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}`) : err);
       };
+      let inUse: DataDirInUseError | null = null;
       child.stdout!.on('data', (chunk: Buffer) => {
-        const text = chunk.toString();
-        stdout += text;
-        logLines(text);
-        const match = LISTENING.exec(stdout);
-        if (match && !settled) {
-          settled = true;
-          clearTimeout(timer);
-          resolve(match[1]!.replace(/\/+$/, ''));
+        const lines = (stdout + chunk.toString()).split('\n');
+        stdout = lines.pop() ?? '';
+        for (const line of lines) {
+          const announcement = parseAnnouncement(line);
+          if (!announcement) {
+            logLines(line);
+          } else if (announcement.type === 'data_dir_in_use') {
+            inUse = new DataDirInUseError(announcement.pid);
+          } else if (!settled) {
+            settled = true;
+            clearTimeout(timer);
+            resolve(announcement.url.replace(/\/+$/, ''));
+          }
         }
       });
       child.stderr!.on('data', (chunk: Buffer) => {
@@ -113,7 +128,9 @@ export class EmbeddedServer {
         logLines(text);
       });
       child.once('error', (err) => fail(new Error(`cannot run ${options.nodePath}: ${err.message}`)));
-      child.once('exit', (code, signal) => fail(new Error(`the local server exited (${signal ?? `code ${code}`})`)));
+      child.once('exit', (code, signal) =>
+        fail(inUse ?? (code === SERVER_EXIT_CODES.dataDirInUse ? new DataDirInUseError(null) : new Error(`the local server exited (${signal ?? `code ${code}`})`))),
+      );
     });
 
     let token: string;

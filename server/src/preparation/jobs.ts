@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerContext } from '../context';
 import type { JobRecord } from '../store/store';
-import type { CancelReason, PreparationOutcome } from './pipeline';
+import type { PreparationOutcome } from './pipeline';
+import { cancel, cancelReasonOf, type CancelReason } from './cancellation';
 
 export type JobHandler = (job: JobRecord, signal: AbortSignal) => Promise<PreparationOutcome>;
 
@@ -88,7 +89,7 @@ export class JobRunner {
       try {
         if (job.attempts > config.maxJobAttempts) {
           // Interrupted by crashes again and again: stop trying, fail and roll back.
-          controller.abort('attempts' satisfies CancelReason);
+          cancel(controller, 'attempts');
         }
         // Whoever runs a session's job hosts its sandbox: messages for it are addressed here.
         await store.updateSession(job.sessionId, { instance: config.instanceTag });
@@ -98,7 +99,7 @@ export class JobRunner {
       } finally {
         this.running.delete(job.id);
       }
-      const reason = controller.signal.aborted ? (controller.signal.reason as CancelReason) : null;
+      const reason = cancelReasonOf(controller.signal);
       try {
         if (reason === 'shutdown') {
           // Picked up again by the next start; the clock is read now, not when the job began.
@@ -142,7 +143,7 @@ export class JobRunner {
         .sharedClock()
         .then((now) => store.renewLease(entry.job.id, this.owner, now + config.jobLeaseMs))
         .catch(() => false);
-      if (!ok && !entry.controller.signal.aborted) entry.controller.abort('lease_lost' satisfies CancelReason);
+      if (!ok) cancel(entry.controller, 'lease_lost');
     }
   }
 
@@ -158,7 +159,7 @@ export class JobRunner {
   /** Stops a session's running job; resolves once it has rolled back. */
   async cancelSession(sessionId: string, reason: CancelReason): Promise<void> {
     const entries = [...this.running.values()].filter((e) => e.job.sessionId === sessionId);
-    for (const e of entries) e.controller.abort(reason);
+    for (const e of entries) cancel(e.controller, reason);
     await Promise.all(entries.map((e) => e.done));
   }
 
@@ -166,7 +167,7 @@ export class JobRunner {
   overBudget(now: number): { sessionId: string; cancel(): void }[] {
     return [...this.running.values()]
       .filter((e) => now - e.startedAt > this.ctx.config.preparationBudgetMs)
-      .map((e) => ({ sessionId: e.job.sessionId, cancel: () => e.controller.abort('budget' satisfies CancelReason) }));
+      .map((e) => ({ sessionId: e.job.sessionId, cancel: () => cancel(e.controller, 'budget') }));
   }
 
   async stop(): Promise<void> {
@@ -174,7 +175,7 @@ export class JobRunner {
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.renewTimer) clearInterval(this.renewTimer);
     const entries = [...this.running.values()];
-    for (const e of entries) e.controller.abort('shutdown' satisfies CancelReason);
+    for (const e of entries) cancel(e.controller, 'shutdown');
     await Promise.all(entries.map((e) => e.done));
   }
 }

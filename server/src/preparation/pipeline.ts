@@ -15,9 +15,7 @@ import { agentStart } from './steps/agentStart';
 import { sessionImport } from './steps/sessionImport';
 import { initiate } from './steps/initiate';
 import { newTurnId } from '../sessions/ids';
-
-/** Why a running preparation was stopped from outside. */
-export type CancelReason = 'deleted' | 'budget' | 'attempts' | 'shutdown' | 'lease_lost';
+import { cancelReasonOf, endsQuietly } from './cancellation';
 
 export interface PreparationOutcome {
   result: 'ready' | 'failed' | 'cancelled';
@@ -132,7 +130,7 @@ export async function runPreparation(
     run.log(`ready after ${Date.now() - startedAt} ms`);
     return { result: 'ready' };
   } catch (err) {
-    const reason = signal.aborted ? (signal.reason as CancelReason | undefined) : undefined;
+    const reason = cancelReasonOf(signal);
     const failure =
       reason === 'budget'
         ? new BerthError('preparation_timeout', `preparation exceeded its time budget of ${Math.round(ctx.config.preparationBudgetMs / 1000)} s`)
@@ -143,7 +141,7 @@ export async function runPreparation(
           : new BerthError('internal', errorMessage(err));
     run.log(`step ${currentStep} failed: ${ctx.redactor.redact(failure.message)}`);
     await rollback(ctx, run);
-    if (reason === 'deleted' || reason === 'lease_lost' || reason === 'shutdown') return { result: 'cancelled' };
+    if (endsQuietly(reason)) return { result: 'cancelled' };
     const error = await recordFailure(ctx, run, currentStep, failure, Date.now() - stepStartedAt);
     return { result: 'failed', error };
   } finally {
