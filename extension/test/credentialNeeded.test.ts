@@ -83,7 +83,7 @@ describe('a failure that needs a git credential', () => {
     assert.equal(remote.authorizations.length, 0, 'no credential was offered before one was stored');
 
     const token = 'stored-token-for-the-refusing-remote';
-    await real.api.putCredential(needed!.host, { token });
+    await real.api.putCredential(needed.host, { token });
     await real.api.retry(sessionId);
     const shown = await waitFor('the remote to be shown a credential', () => remote.authorizations[0], 60_000);
     assert.equal(Buffer.from(shown.replace(/^Basic /, ''), 'base64').toString('utf8'), `x-access-token:${token}`);

@@ -80,8 +80,8 @@ describe('validation messages', () => {
     assert.equal(cleanToken('  ghp_12345678\n'), 'ghp_12345678');
     const short = tokenProblem('abc1234');
     assert.equal(short?.severity, 'error');
-    assert.match(short!.message, /at least 8 characters \(this one has 7\)/);
-    assert.ok(!short!.message.includes('abc1234'), 'the message never repeats the token');
+    assert.match(short.message, /at least 8 characters \(this one has 7\)/);
+    assert.ok(!short.message.includes('abc1234'), 'the message never repeats the token');
     assert.match(tokenProblem('')!.message, /Paste the access token/);
     assert.match(tokenProblem('abcd efgh ijkl')!.message, /no spaces/);
     assert.match(tokenProblem('x'.repeat(4097))!.message, /at most 4096/);
@@ -100,10 +100,10 @@ describe('validation messages', () => {
     assert.match(secretValueProblem('')!.message, /Type or paste the value/);
     const short = secretValueProblem('1234567');
     assert.equal(short?.severity, 'error');
-    assert.match(short!.message, /at least 8 characters \(this one has 7\)/);
+    assert.match(short.message, /at least 8 characters \(this one has 7\)/);
     const padded = secretValueProblem(' s3cret-value ');
     assert.equal(padded?.severity, 'warning', 'a warning does not block Enter');
-    assert.match(padded!.message, /blank/);
+    assert.match(padded.message, /blank/);
     assert.match(secretValueProblem('x'.repeat(65_537))!.message, /at most 65,536/);
   });
 });

@@ -46,7 +46,7 @@ describe('SessionController (real server on loopback)', () => {
     const turnDoneAt = states.findIndex((s) => s.session?.items.some((i) => i.kind === 'turn'));
     assert.ok(turnDoneAt >= 0 && firstUnlocked > turnDoneAt);
     assert.ok(states.slice(0, firstUnlocked).every((s) => !inputLock(s).enabled));
-    const items = c.state.session!.items;
+    const items = c.state.session.items;
     assert.deepEqual(items.map((i) => i.kind), ['user', 'assistant', 'turn']);
     assert.equal(items[1]?.kind === 'assistant' && items[1].text, 'echo me');
     assert.equal(presentStatus(c.state).text, '$(check) Berth: ready');

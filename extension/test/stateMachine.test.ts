@@ -120,7 +120,7 @@ describe('state machine: start and preparation', () => {
     s = reduce(s, prep({ step: 'ready', state: 'done', elapsedMs: 1234 }));
     assert.equal(s.session?.status, 'ready');
     assert.equal(inputLock(s).enabled, true);
-    assert.ok(s.session!.steps.every((x) => x.state === 'done' || x.state === 'skipped'));
+    assert.ok(s.session.steps.every((x) => x.state === 'done' || x.state === 'skipped'));
   });
 
   it('keeps input locked during the first turn, however the events interleave (as the real server orders them)', () => {
@@ -149,7 +149,7 @@ describe('state machine: start and preparation', () => {
     s = reduce(s, { type: 'retry_requested' });
     assert.equal(s.session?.status, 'preparing');
     assert.equal(s.session?.error, null);
-    assert.ok(s.session!.steps.every((x) => x.state === 'pending'));
+    assert.ok(s.session.steps.every((x) => x.state === 'pending'));
     assert.equal(canRetry(s), false);
   });
 

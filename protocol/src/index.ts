@@ -7,3 +7,4 @@ export * from './redact';
 export * from './backoff';
 export * from './apiError';
 export * from './serverLaunch';
+export * from './frames';

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { StreamEvent } from '@berth/protocol';
+import { frameText, type StreamEvent } from '@berth/protocol';
 import { ApiClient, makeRepo, spawnCli, tempDir, type StreamRecorder } from '../test/helpers';
 import { changesBench } from './changes';
 // @ts-expect-error: a plain .mjs script without types
@@ -141,7 +141,7 @@ async function throughput(ports: number[], repo: string, total: number, concurre
 function arrivals(stream: StreamRecorder): Map<number, number> {
   const times = new Map<number, number>();
   stream.ws.on('message', (raw) => {
-    const e = JSON.parse(raw.toString()) as StreamEvent;
+    const e = JSON.parse(frameText(raw)) as StreamEvent;
     if (e.id > 0 && !times.has(e.id)) times.set(e.id, performance.now());
   });
   return times;

@@ -11,7 +11,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { StreamEvent, type SessionView } from '@berth/protocol';
+import { frameText, StreamEvent, type SessionView } from '@berth/protocol';
 import { makeRepo, spawnCli, tempDir } from '../test/helpers';
 
 const { values: opts } = parseArgs({
@@ -122,7 +122,7 @@ function openStream(s: Session, after: number, onEvent: (e: StreamEvent) => void
       new Promise<WebSocket>((resolve, reject) => {
         if (t.status !== 200) return reject(new Error(`ticket: ${t.status} ${JSON.stringify(t.body)}`));
         const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/sessions/${s.id}/stream?ticket=${encodeURIComponent(t.body.ticket)}&after=${after}`);
-        ws.on('message', (raw) => onEvent(StreamEvent.parse(JSON.parse(raw.toString()))));
+        ws.on('message', (raw) => onEvent(StreamEvent.parse(JSON.parse(frameText(raw)))));
         ws.once('open', () => resolve(ws));
         ws.once('unexpected-response', (_req, res) => reject(new Error(`stream refused: ${res.statusCode}`)));
         ws.once('error', reject);
@@ -356,7 +356,7 @@ async function main(): Promise<void> {
     const sessions = await burst(repo);
     if (sessions.length) await storm(sessions);
   } catch (err) {
-    fail(`load: ${(err as Error).stack ?? err}`);
+    fail(`load: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
     rss.stop();
     agent.destroy();

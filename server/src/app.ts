@@ -12,11 +12,11 @@ import { loadTicketSecret, sharedTicketSecret, TicketIssuer } from './http/ticke
 import { createLogger } from './logging';
 import { jobOwnerPrefix, JobRunner } from './preparation/jobs';
 import { runPreparation, type PreparationOutcome } from './preparation/pipeline';
-import { Reaper } from './preparation/reaper';
+import { Reaper } from './sessions/reaper';
 import { LocalProvider } from './sandbox/local/localProvider';
 import { DevcontainerProvider } from './sandbox/devcontainer/devcontainerProvider';
 import type { SandboxProvider } from './sandbox/provider';
-import { RuntimeRegistry } from './sessions/runtime';
+import { RuntimeRegistry, goLiveWith } from './sessions/runtime';
 import { Checkpoints } from './changes/checkpoints';
 import { Vault } from './vault/vault';
 import { SessionLifecycle } from './sessions/lifecycle';
@@ -170,10 +170,11 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
 
   await recover(ctx);
   const membership = isPostgresUrl(config.store) ? new Membership(ctx) : null;
+  const goLive = goLiveWith(ctx);
   const jobs: JobRunner = new JobRunner(ctx, (job, signal): Promise<PreparationOutcome> =>
     job.kind === 'message'
-      ? sessions.deliverRouted(job, (resume) => runPreparation(ctx, resume, signal))
-      : runPreparation(ctx, job, signal),
+      ? sessions.deliverRouted(job, (resume) => runPreparation(ctx, resume, signal, goLive))
+      : runPreparation(ctx, job, signal, goLive),
   );
   const sessions: SessionService = new SessionService(ctx, jobs, membership);
   bus.onJobQueued(() => jobs.nudge());

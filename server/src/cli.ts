@@ -119,7 +119,7 @@ async function main(): Promise<void> {
 
   let tokens: Map<string, string>;
   try {
-    tokens = process.env.BERTH_TOKENS ? parseTokens(process.env.BERTH_TOKENS) : new Map();
+    tokens = process.env.BERTH_TOKENS ? parseTokens(process.env.BERTH_TOKENS) : new Map<string, string>();
   } catch (err) {
     fail((err as Error).message);
   }
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
   const config = {
     ...base,
     startRate,
-    host: values.host!,
+    host: values.host,
     port,
     store: store || null,
     // Names this instance among those sharing the database (default: derived from the data dir).
@@ -183,7 +183,7 @@ async function main(): Promise<void> {
       setupCommandMs: positiveInt('setup-timeout', values['setup-timeout'], base.timeouts.setupCommandMs / 1000) * 1000,
       cloneMs: positiveInt('clone-timeout', values['clone-timeout'], base.timeouts.cloneMs / 1000) * 1000,
     },
-    logLevel: values['log-level']!,
+    logLevel: values['log-level'],
   } as const;
 
   const server = await startServer(config);

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { AgentConnection } from '../src/sessions/agentConnection';
+import { AgentConnection } from '../src/agent/connection';
 import { BerthError } from '../src/util/errors';
 
 describe('agent connection', () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { StreamEvent, type SessionView } from '@berth/protocol';
+import { frameText, StreamEvent, type SessionView } from '@berth/protocol';
 import { defaultConfig, type ServerConfig } from '../src/config';
 import { startServer, type BerthServer, type ServerOptions } from '../src/app';
 import pino from 'pino';
@@ -240,7 +240,7 @@ export class StreamRecorder {
       // Events are JSON in text frames (a browser would get a Blob for a binary one): a binary
       // frame is not an event, and the test waiting for it times out.
       if (isBinary) return;
-      const event = StreamEvent.parse(JSON.parse(raw.toString()));
+      const event = StreamEvent.parse(JSON.parse(frameText(raw)));
       this.events.push(event);
       this.waiters = this.waiters.filter((w) => {
         if (!w.pred(event)) return true;
@@ -355,7 +355,7 @@ export async function spawnCli(
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);

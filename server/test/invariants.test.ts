@@ -39,7 +39,7 @@ describe('invariant 1: the fast path does no slow work', () => {
       // The clone then times out in the background with a clear message.
       const failed = await alice.waitFor(r.body.sessionId, (v) => v.status === 'failed', 15_000);
       assert.equal(failed.lastError?.step, 'clone');
-      assert.match(failed.lastError!.message, /did not finish within/);
+      assert.match(failed.lastError.message, /did not finish within/);
     } finally {
       await t.close();
       hang.close();
@@ -65,7 +65,7 @@ describe('invariants 2 and 3: ready only after initiate; a failed initiate is ne
     const failed = await alice.waitFor(body.sessionId, (s) => s.status === 'failed');
     assert.equal(failed.initiatedAt, null);
     assert.equal(failed.lastError?.step, 'initiate');
-    assert.match(failed.lastError!.message, /refused the request \(401\)/);
+    assert.match(failed.lastError.message, /refused the request \(401\)/);
     const errors = stream.persisted().filter((e) => e.type === 'error');
     assert.equal(errors.length, 1, 'a persisted error');
     // A message cannot reach a session whose first prompt was dropped.
@@ -221,7 +221,7 @@ describe('invariant 8: the agent runtime version is pinned', () => {
       const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true });
       const s = await alice.waitFor(body.sessionId, (v) => v.status === 'failed');
       assert.equal(s.lastError?.step, 'agent_start');
-      assert.match(s.lastError!.message, new RegExp(`0\\.9\\.0 does not match the pinned version ${AGENT_PROTOCOL_VERSION.replace(/\./g, '\\.')}`));
+      assert.match(s.lastError.message, new RegExp(`0\\.9\\.0 does not match the pinned version ${AGENT_PROTOCOL_VERSION.replace(/\./g, '\\.')}`));
       assert.deepEqual(sandboxPids(body.sessionId), [], 'the mismatched agent host was stopped');
     } finally {
       await t.close();

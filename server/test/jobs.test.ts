@@ -54,7 +54,7 @@ describe('job store', () => {
     const reclaimed = await store.claimJob('B', 1101, 100, 'i');
     assert.equal(reclaimed?.id, job?.id, 'the lease expired: B takes it over');
     assert.equal(reclaimed?.attempts, 2);
-    assert.equal(await store.renewLease(job!.id, 'A', 5000), false, 'A lost the lease');
+    assert.equal(await store.renewLease(job.id, 'A', 5000), false, 'A lost the lease');
     assert.equal(await store.claimJob('B', 1300, 100, 'i'), null, 'an owner never reclaims a job it still runs');
     assert.equal((await store.claimJob('C', 1300, 100, 'i'))?.attempts, 3);
 
@@ -79,7 +79,7 @@ describe('job store', () => {
       const claims = await Promise.all(['x:1', 'x:2', 'y:1', 'y:2', 'y:3'].map((owner) => store.claimJob(owner, 10, 1000, 'i')));
       const taken = claims.filter((j) => j !== null);
       assert.equal(taken.length, 4, 'four jobs, five claimers: one comes away empty');
-      assert.equal(new Set(taken.map((j) => j!.id)).size, 4, 'no job was claimed twice');
+      assert.equal(new Set(taken.map((j) => j.id)).size, 4, 'no job was claimed twice');
       const ofX = claims.slice(0, 2).filter((j) => j !== null).length;
       assert.equal(await store.releaseLeases('x:'), ofX, 'only the leases of owners x:…');
       assert.equal((await store.claimJob('z', 20, 1000, 'i')) !== null, ofX > 0, 'released jobs are claimable again');

@@ -57,7 +57,7 @@ describe('resume: a reaped sandbox comes back with its conversation', () => {
       await stream.waitFor((e) => e.type === 'assistant_output');
       const host = slow.server.ctx.runtimes.get(id)?.agent.pid;
       assert.ok(host);
-      process.kill(host!, 'SIGKILL');
+      process.kill(host, 'SIGKILL');
       const error = await stream.waitFor((e) => e.type === 'error', 10_000);
       assert.ok(error.type === 'error' && error.data.code === 'agent_exited');
       const done = await stream.waitFor(turnComplete);

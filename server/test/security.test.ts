@@ -215,7 +215,7 @@ setInterval(() => {}, 1000);\n`,
       const r = await alice.start({ repo: { url: makeRepo() }, prompt: 'x', autoInitiate: true });
       const failed = await alice.waitFor(r.body.sessionId, (s) => s.status === 'failed', 30_000);
       assert.equal(failed.lastError?.step, 'session_import', JSON.stringify(failed.lastError));
-      assert.match(failed.lastError!.message, /a line of more than 16 Mi characters without an end; it was stopped/);
+      assert.match(failed.lastError.message, /a line of more than 16 Mi characters without an end; it was stopped/);
       assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     } finally {
       await server.close();
@@ -278,7 +278,7 @@ describe('git argument injection and transport abuse', () => {
         assert.equal(r.status, 202, url);
         const failed = await alice.waitFor(r.body.sessionId, (s) => s.status === 'failed');
         assert.equal(failed.lastError?.step, 'clone', JSON.stringify(failed.lastError));
-        assert.match(failed.lastError!.message, /strange hostname .* blocked|unable to look up/, url);
+        assert.match(failed.lastError.message, /strange hostname .* blocked|unable to look up/, url);
       }
       // A relative path lands in git's working directory: the server's, or somewhere in its data dir.
       assert.equal(existsSync(join(process.cwd(), pwned)), false, `a command ran: ${pwned} in ${process.cwd()}`);

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { ListEntry } from '../credentials/listRows';
 import type { InputProblem } from '../credentials/validation';
+import { errorMessage } from '../logger';
 
 /** A validation result as an input box shows it (an error blocks Enter, a warning or info does not). */
 export function toValidation(problem: InputProblem | undefined): vscode.InputBoxValidationMessage | undefined {
@@ -47,7 +48,7 @@ export function pickFromList<T>(options: {
       if (settled) return;
       settled = true;
       pick.dispose();
-      if (error !== undefined) reject(error);
+      if (error !== undefined) reject(error instanceof Error ? error : new Error(errorMessage(error)));
       else resolve(result);
     };
     pick.onDidAccept(() => {

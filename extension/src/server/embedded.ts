@@ -106,7 +106,7 @@ export class EmbeddedServer {
         reject(stderrTail && !(err instanceof DataDirInUseError) ? new Error(`${err.message}: ${stderrTail.trim().split('\n').slice(-3).join(' | ')}`) : err);
       };
       let inUse: DataDirInUseError | null = null;
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         const lines = (stdout + chunk.toString()).split('\n');
         stdout = lines.pop() ?? '';
         for (const line of lines) {
@@ -122,7 +122,7 @@ export class EmbeddedServer {
           }
         }
       });
-      child.stderr!.on('data', (chunk: Buffer) => {
+      child.stderr.on('data', (chunk: Buffer) => {
         const text = chunk.toString();
         stderrTail = (stderrTail + text).slice(-2000);
         logLines(text);

@@ -4,7 +4,7 @@
 // - persisted events at or below the cursor are duplicates and are dropped;
 // - reconnects back off exponentially with jitter; the ticket endpoint decides when to give up.
 import WebSocket from 'ws';
-import { StreamEvent, backoffDelay, isPersisted, type BackoffOptions, type ConnectionState } from '@berth/protocol';
+import { StreamEvent, backoffDelay, frameText, isPersisted, type BackoffOptions, type ConnectionState } from '@berth/protocol';
 import { errorMessage, silentLogger, type Logger } from '../logger';
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, jitter: 0.5 };
@@ -117,7 +117,7 @@ export class StreamClient {
     socket.on('pong', () => (alive = true));
     socket.on('message', (data, isBinary) => {
       alive = true;
-      if (!isBinary) this.handleFrame(data.toString());
+      if (!isBinary) this.handleFrame(frameText(data));
     });
     // Never log the URL: it carries the ticket.
     socket.on('error', (err) => this.log.debug(`stream ${this.options.sessionId}: ${err.message}`));

@@ -72,10 +72,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     });
     const subscriptions = [
       webview.onDidReceiveMessage((raw: unknown) => this.receive(raw)),
-      view.onDidChangeVisibility(() => view.visible && this.postNow()),
+      view.onDidChangeVisibility(() => {
+        if (view.visible) this.postNow();
+      }),
     ];
     view.onDidDispose(() => {
-      subscriptions.forEach((d) => d.dispose());
+      for (const d of subscriptions) d.dispose();
       if (this.view === view) this.view = null;
     });
   }
@@ -119,7 +121,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   dispose(): void {
     if (this.postTimer) clearTimeout(this.postTimer);
-    this.disposables.forEach((d) => d.dispose());
+    for (const d of this.disposables) d.dispose();
   }
 
   private viewState(): ChatViewState {

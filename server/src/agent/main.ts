@@ -35,7 +35,7 @@ const send = (message: AgentMessage) => {
   process.stdout.write(JSON.stringify(message) + '\n');
 };
 
-const host = new AgentHost(makeDriver(), values.workspace!, send);
+const host = new AgentHost(makeDriver(), values.workspace, send);
 host.hello();
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
 lines.on('line', (line) => {

@@ -5,7 +5,7 @@ import type { ErrorInfo, PreparationStep } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRecord, SessionRecord } from '../store/store';
 import { BerthError, errorMessage } from '../util/errors';
-import type { PreparationRun, PreparationStepModule } from './types';
+import type { GoLive, PreparationRun, PreparationStepModule } from './types';
 import { diskCheck } from './steps/diskCheck';
 import { clone } from './steps/clone';
 import { branch } from './steps/branch';
@@ -14,7 +14,7 @@ import { sandbox } from './steps/sandbox';
 import { agentStart } from './steps/agentStart';
 import { sessionImport } from './steps/sessionImport';
 import { initiate } from './steps/initiate';
-import { newTurnId } from '../sessions/ids';
+import { newTurnId } from '../util/ids';
 import { cancelReasonOf, endsQuietly } from './cancellation';
 
 export interface PreparationOutcome {
@@ -42,6 +42,7 @@ export async function runPreparation(
   ctx: ServerContext,
   job: JobRecord,
   signal: AbortSignal,
+  goLive: GoLive,
 ): Promise<PreparationOutcome> {
   const session = await ctx.store.getSession(job.sessionId);
   if (!session) return { result: 'cancelled' };
@@ -63,6 +64,7 @@ export async function runPreparation(
     sandbox: null,
     agent: null,
     runtime: null,
+    goLive,
     secrets: { setup: {}, agent: {} },
     initiateTurn: initiateTurnFor(session, job),
     early: new Map(),

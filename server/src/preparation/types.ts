@@ -2,10 +2,32 @@ import type { PreparationStep } from '@berth/protocol';
 import type { ServerConfig } from '../config';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
-import type { AgentConnection } from '../sessions/agentConnection';
-import type { SessionRuntime } from '../sessions/runtime';
-import type { JobRecord, SessionRecord } from '../store/store';
+import type { AgentConnection } from '../agent/connection';
+import type { JobRecord, SessionPatch, SessionRecord } from '../store/store';
 import type { SessionSecrets } from '../vault/vault';
+
+/** What a preparation built for a session, handed to the session layer to run. */
+export interface BuiltSession {
+  sessionId: string;
+  sandbox: Sandbox;
+  agent: AgentConnection;
+}
+
+/**
+ * The live session as preparation sees it once it handed over what it built: the session layer
+ * (sessions/runtime) owns it, turns the agent's messages into events and settles the status.
+ */
+export interface LiveSession {
+  readonly agent: AgentConnection;
+  beginTurn(turnId: string, text: string): void;
+  abandonTurn(turnId: string): void;
+  /** The last status write of a preparation, ordered with the first turn's own. */
+  settleStatus(patch?: SessionPatch): Promise<void>;
+  dispose(options: { checkpoint: boolean }): Promise<void>;
+}
+
+/** Makes what a preparation built the session's live runtime (provided by the session layer). */
+export type GoLive = (built: BuiltSession) => LiveSession;
 
 /** The state one preparation run carries from step to step. */
 export interface PreparationRun {
@@ -20,7 +42,9 @@ export interface PreparationRun {
   sharedDir: string;
   sandbox: Sandbox | null;
   agent: AgentConnection | null;
-  runtime: SessionRuntime | null;
+  /** Set once the sandbox and agent were handed over (`goLive`); from then on it owns them. */
+  runtime: LiveSession | null;
+  goLive: GoLive;
   /** The owner's secrets for this session: all of them for setup, the agent's own for the agent. */
   secrets: SessionSecrets;
   /** The turn this run ends with: the first prompt, or the message that woke the session. */

@@ -19,9 +19,9 @@ export interface SandboxCreateRequest {
   configPath?: string | null;
   signal: AbortSignal;
   /** Progress for the `sandbox` step: a short message and, optionally, the latest raw log line. */
-  onProgress(message: string, detail?: string): void;
+  onProgress: (message: string, detail?: string) => void;
   /** Every log line of the provider, kept for diagnosis (`GET /v1/sessions/:id/log`). */
-  onLog(line: string): void;
+  onLog: (line: string) => void;
 }
 
 export interface SpawnOptions {

@@ -2,7 +2,8 @@ import type { AgentMessage } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
 import { FencedError, type SessionPatch } from '../store/store';
-import type { AgentConnection } from './agentConnection';
+import type { AgentConnection } from '../agent/connection';
+import type { GoLive, LiveSession } from '../preparation/types';
 
 /** Assistant output is persisted in chunks of at most this size or this age, not one row per token. */
 const COALESCE_MS = 50;
@@ -18,7 +19,7 @@ interface ActiveTurn {
 }
 
 /** A session's live sandbox and agent host on this instance. */
-export class SessionRuntime {
+export class SessionRuntime implements LiveSession {
   turn: ActiveTurn | null = null;
   lastActivity: number;
   private pendingOutput: { turnId: string; text: string } | null = null;
@@ -237,6 +238,18 @@ export class SessionRuntime {
     this.agent.kill();
     await this.ctx.teardown.destroySandbox(this.sandbox, this.sessionId);
   }
+}
+
+/**
+ * The session layer's side of a preparation's hand-over: what it built becomes this instance's
+ * live runtime, registered before the first prompt goes out so that no agent message is missed.
+ */
+export function goLiveWith(ctx: ServerContext): GoLive {
+  return (built) => {
+    const runtime = new SessionRuntime(ctx, built.sessionId, built.sandbox, built.agent);
+    ctx.runtimes.set(runtime);
+    return runtime;
+  };
 }
 
 export class RuntimeRegistry {

@@ -11,7 +11,7 @@ import { checkBranchName, checkRepoUrl, repoPolicy } from '../git/repoUrl';
 import { splitUrlCredential } from '../vault/vault';
 import { ApiError } from '@berth/protocol';
 import { BerthError } from '../util/errors';
-import { newSessionId, newTurnId } from './ids';
+import { newSessionId, newTurnId } from '../util/ids';
 import { toView } from './status';
 
 /** How long Stop waits for an interrupted turn to end before it stops the sandbox anyway. */

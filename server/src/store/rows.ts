@@ -204,7 +204,7 @@ export function toJob(r: JobRow): JobRecord {
 
 export function toEvent(r: EventRow): PersistedEvent {
   // Rows were validated on the way in; parsing again guards against a hand-edited database.
-  return PersistedEvent.parse({ id: r.id, sessionId: r.session_id, type: r.type, ts: r.ts, data: JSON.parse(r.data) });
+  return PersistedEvent.parse({ id: r.id, sessionId: r.session_id, type: r.type, ts: r.ts, data: JSON.parse(r.data) as unknown });
 }
 
 export interface CredentialRow {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { DEFAULT_IMAGE, listLabelledContainers } from '../../src/sandbox/devcontainer/cli';
 import { answerOf, isReady, makeRepo, startTestServer, turnComplete, type TestServer } from '../helpers';
 import { gitTraps, type GitTraps } from '../fixtures/plant-git-traps';
@@ -38,7 +38,7 @@ describe('checkpoints on real dev containers', { concurrency: false }, () => {
   });
 
   it('a turn in the container is checkpointed; stop keeps it; a resume on a fresh clone restores it; no git trap runs on the host', async (ctx) => {
-    if (!requireDocker(ctx as TestContext, notReady)) return;
+    if (!requireDocker(ctx, notReady)) return;
     const bare = makeRepo({
       'README.md': '# container work\n',
       'obsolete.txt': 'old\n',

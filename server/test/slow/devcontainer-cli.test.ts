@@ -398,7 +398,7 @@ describe('devcontainer CLI output handling (no Docker)', () => {
     });
     const prepared = await prepareConfig({ workspaceFolder: dir, configDir, mounts: [{ source: '/usr/bin/node', target: '/opt/n', readonly: true }] });
     assert.equal(prepared.overrideConfigPath, join(configDir, 'devcontainer.json'));
-    const written = JSON.parse(readFileSync(prepared.overrideConfigPath!, 'utf8')) as { image: string; mounts: string[] };
+    const written = JSON.parse(readFileSync(prepared.overrideConfigPath, 'utf8')) as { image: string; mounts: string[] };
     assert.equal(written.image, 'custom:1');
     assert.deepEqual(written.mounts, ['type=volume,source=v,target=/v', 'type=bind,source=/usr/bin/node,target=/opt/n,readonly']);
     await assert.rejects(prepareConfig({ workspaceFolder: dir, configDir, mounts: [{ source: '/a,b', target: '/x' }] }), /contains ,/);

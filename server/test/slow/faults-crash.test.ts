@@ -119,7 +119,7 @@ describe('faults: kill -9 of the server at each preparation step', { concurrency
         const after = await persistedEvents(second.api, id);
         assertIntact(crash.before, after);
         assert.equal(after.filter((e) => e.type === 'user_message').length, 1, 'the prompt was not duplicated');
-        assert.match(answerOf(after as never), new RegExp(`crash at ${c.step}`));
+        assert.match(answerOf(after), new RegExp(`crash at ${c.step}`));
         assert.deepEqual(leftoverTempFiles(dataDir, id), []);
       } finally {
         await kill9(first);
@@ -152,7 +152,7 @@ describe('faults: kill -9 of the server at each preparation step', { concurrency
       await second.api.waitFor(id, (s) => s.status === 'ready', 30_000);
       const final = await persistedEvents(second.api, id);
       assertIntact(afterRestart, final);
-      assert.match(answerOf(final as never, sent.body.turnId), /are you back\?/);
+      assert.match(answerOf(final, sent.body.turnId), /are you back\?/);
       assert.deepEqual(leftoverTempFiles(dataDir, id), []);
     } finally {
       await kill9(first);

@@ -64,7 +64,7 @@ describe('faults: the disk is nearly full', { concurrency: false }, () => {
       const failed = await alice.waitFor(id, (s) => s.status === 'failed', 15_000);
       assert.equal(failed.lastError?.step, 'disk_check');
       assert.equal(failed.lastError?.code, 'disk_full');
-      assert.match(failed.lastError!.message, /only \d+ (KiB|MiB) free in the data directory; at least 2 MiB are needed/);
+      assert.match(failed.lastError.message, /only \d+ (KiB|MiB) free in the data directory; at least 2 MiB are needed/);
       assert.equal(existsSync(t.server.ctx.paths.workspace(id)), false, 'no clone was started');
       assert.equal(existsSync(join(t.dataDir, 'mirrors')), false, 'no mirror was fetched');
       const log = readFileSync(t.server.ctx.paths.sessionLog(id), 'utf8');

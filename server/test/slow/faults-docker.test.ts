@@ -58,7 +58,7 @@ describe('faults: the Docker daemon stops during the sandbox step', () => {
       await startDockerd();
       stopped = false;
       assert.equal(failed.lastError?.step, 'sandbox');
-      const message = failed.lastError!.message;
+      const message = failed.lastError.message;
       assert.ok(message.length > 0 && message.length < 4000, message);
       assert.doesNotMatch(message, /^\s*[{[]|\n\s+at /, `readable, no JSON dump or stack: ${message}`);
       assert.match(message, /docker|daemon|postCreateCommand|container/i, message);

@@ -42,7 +42,7 @@ describe('faults: a git remote that never answers', () => {
         assert.ok(hang.connections() > 0, 'git really connected to the hanging remote');
         assert.equal(failed.lastError?.step, 'clone');
         assert.equal(failed.lastError?.code, 'clone_timeout');
-        assert.match(failed.lastError!.message, /the clone did not finish within 2 s \(is the remote reachable\?\)/);
+        assert.match(failed.lastError.message, /the clone did not finish within 2 s \(is the remote reachable\?\)/);
         assert.deepEqual(processesMentioning(t.dataDir), [], 'the timed-out git was killed');
         assert.equal(existsSync(t.server.ctx.paths.workspace(id)), false, 'the partial clone was removed');
         // The same server still clones a healthy remote.

@@ -1,4 +1,4 @@
-import { AgentConnection } from '../../sessions/agentConnection';
+import { AgentConnection } from '../../agent/connection';
 import { BerthError } from '../../util/errors';
 import type { PreparationStepModule } from '../types';
 import type { LlmConfig } from '../../config';

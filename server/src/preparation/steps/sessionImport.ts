@@ -3,7 +3,6 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { SessionImportFile, TranscriptEntry, PersistedEvent } from '@berth/protocol';
 import { eventHistory } from '../../events/history';
-import { SessionRuntime } from '../../sessions/runtime';
 import { BerthError } from '../../util/errors';
 import type { PreparationStepModule } from '../types';
 
@@ -51,9 +50,7 @@ export const sessionImport: PreparationStepModule = {
       // Readable by the sandbox's own user; the data dir around it is private to the server (0700).
       await writeFile(hostFile, JSON.stringify(content), { mode: 0o644 });
       const entries = await agent.importSession(posix.join(sandbox.sharedFolder, name), ctx.config.timeouts.sessionImportMs, signal);
-      const runtime = new SessionRuntime(ctx, session.id, sandbox, agent);
-      run.runtime = runtime;
-      ctx.runtimes.set(runtime);
+      run.runtime = run.goLive({ sessionId: session.id, sandbox, agent });
       await ctx.store.updateSession(session.id, { preparedAt: new Date().toISOString() });
       return { message: entries === 0 ? 'new conversation' : `restored ${entries / 2} earlier turn(s)` };
     } finally {

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import { runProcess } from '../../util/process';
 import { BerthError } from '../../util/errors';
 import { sandboxEnv } from '../../sandbox/env';
@@ -23,7 +22,7 @@ function runSetupCommand(run: PreparationRun, command: string, signal: AbortSign
       timeoutMs,
       signal,
       onLine,
-      spawner: (cmd, args) => sandbox.spawn(cmd, args, { env: run.secrets.setup }) as ChildProcess,
+      spawner: (cmd, args) => sandbox.spawn(cmd, args, { env: run.secrets.setup }),
     });
   }
   return runProcess('/bin/sh', ['-c', command], {

@@ -125,8 +125,8 @@ export interface DevcontainerUpOptions {
   /** Default 15 minutes. */
   timeoutMs?: number;
   signal?: AbortSignal;
-  onProgress?(message: string, detail?: string): void;
-  onLog?(line: string): void;
+  onProgress?: (message: string, detail?: string) => void;
+  onLog?: (line: string) => void;
   /** Env for lifecycle commands, passed via `--secrets-file` (never argv) and redacted from logs. */
   secrets?: Record<string, string>;
   /** Other values to redact from logs and errors. */

@@ -190,7 +190,7 @@ export async function prepareConfig(options: PrepareConfigOptions): Promise<Prep
     config = { name: 'berth-default', image: options.defaultImage ?? DEFAULT_IMAGE };
   }
   if (mounts.length > 0) {
-    const existing = Array.isArray(config.mounts) ? config.mounts : [];
+    const existing: unknown[] = Array.isArray(config.mounts) ? (config.mounts as unknown[]) : [];
     config.mounts = [...existing, ...mounts];
   }
   await mkdir(options.configDir, { recursive: true });

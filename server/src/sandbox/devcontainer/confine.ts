@@ -14,10 +14,14 @@ const HOST_REACHING = ['initializeCommand', 'runArgs', 'privileged', 'capAdd', '
 /** A `mounts` entry's type and source: a Docker `--mount` string or the spec's object form. */
 export function mountParts(mount: unknown): { type: string; source: string | undefined } {
   if (typeof mount === 'string') {
-    const parts = Object.fromEntries(mount.split(',').map((p) => p.split('=', 2).map((s) => s.trim()) as [string, string?]));
-    const key = (name: string) => Object.keys(parts).find((k) => k.toLowerCase() === name);
-    const type = (parts[key('type') ?? ''] ?? 'volume').toLowerCase(); // Docker's default for --mount
-    const source = parts[key('source') ?? key('src') ?? ''];
+    const parts = new Map(
+      mount.split(',').map((part) => {
+        const [name = '', value] = part.split('=', 2);
+        return [name.trim().toLowerCase(), value?.trim()] as const;
+      }),
+    );
+    const type = (parts.get('type') ?? 'volume').toLowerCase(); // Docker's default for --mount
+    const source = parts.has('source') ? parts.get('source') : parts.get('src');
     return { type, source };
   }
   if (mount && typeof mount === 'object') {

@@ -2,6 +2,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, basename, join } from 'node:path';
@@ -111,10 +112,8 @@ async function giveWorkspaceTo(up: UpResult, dirs: string[], log: (line: string)
 }
 
 /** chown -R that never follows a link (-P, -h), so a link the repo holds cannot hand over a host file. */
-function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve()));
-  });
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await promisify(execFile)('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeout: 120_000 });
 }
 
 /**

@@ -12,7 +12,6 @@ const COMMAND_MAX = 80;
 // The only channel the CLI uses: every lifecycle hook (onCreate … postAttach) reports on it.
 const LIFECYCLE_CHANNEL = 'postCreate';
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007]*\u0007/g;
 
 export function stripAnsi(text: string): string {

@@ -187,7 +187,7 @@ export function labelRemoteEnv(inspect: ContainerInspect | null): Record<string,
   if (!label) return {};
   try {
     const entries = z.array(z.looseObject({ remoteEnv: z.record(z.string(), z.string().nullable()).optional() })).safeParse(JSON.parse(label));
-    return entries.success ? Object.assign({}, ...entries.data.map((e) => e.remoteEnv ?? {})) : {};
+    return entries.success ? Object.fromEntries(entries.data.flatMap((e) => Object.entries(e.remoteEnv ?? {}))) : {};
   } catch {
     return {};
   }

@@ -25,10 +25,11 @@ import { migrate } from './migrations';
 import { EVENTS_CHANNEL, JOBS_CHANNEL, persistedNotice } from '../../cluster/notices';
 
 /** BIGINT (epoch milliseconds, job ids) as numbers: they stay far below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+const INT8: number = pg.types.builtins.INT8;
+function typeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  return oid === INT8 ? Number : (pg.types.getTypeParser(oid, format) as (value: string) => unknown);
+}
+const types = { getTypeParser: typeParser as typeof pg.types.getTypeParser };
 
 export interface PgStoreOptions {
   /** Tags this process's NOTIFYs so that it does not fetch back the events it published itself. */
@@ -354,7 +355,7 @@ export class PgStore implements Store {
       const inserted = await c.query(
         `INSERT INTO checkpoints (${CHECKPOINT_COLUMNS}, bundle) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (session_id, seq) DO NOTHING`,
-        [...Object.values(row), bundle],
+        [...(Object.values(row) as unknown[]), bundle],
       );
       if (inserted.rowCount !== 1) return false;
       await c.query('UPDATE sessions SET changes = $1, updated_at = $2 WHERE id = $3', [JSON.stringify(changes), new Date().toISOString(), checkpoint.sessionId]);

@@ -1,6 +1,6 @@
 import type { ServerContext } from '../context';
 import { pruneMirrors } from '../git/mirror';
-import type { JobRunner } from './jobs';
+import type { JobRunner } from '../preparation/jobs';
 
 /**
  * Periodic housekeeping: fails preparations that overrun their budget and stops sandboxes that

@@ -124,7 +124,7 @@ export class AgentConnection {
           picked = pick(m);
         } catch (err) {
           cleanup();
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
           return;
         }
         if (picked !== undefined) {
