@@ -8,6 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { describeStore, openStore } from '../src/store/open';
 import type { SessionRecord, Store } from '../src/store/store';
 import { eventHistory } from '../src/events/history';
+import { EventBus } from '../src/events/bus';
+import { EventLog } from '../src/events/log';
+import { SessionLifecycle } from '../src/sessions/lifecycle';
+import { FencedError } from '../src/store/store';
 import { transcriptFrom } from '../src/preparation/steps/sessionImport';
 
 /** The store under test: SQLite, or a fresh PostgreSQL database in the matrix's second run. */
@@ -241,6 +245,38 @@ describe('a long history', () => {
       assert.equal(transcript.length, (turns - 1) * 2, 'the excluded turn is left out, no other');
       assert.deepEqual(transcript.at(-1), { role: 'assistant', text: 'answer 698' });
       assert.deepEqual(transcript[0], { role: 'user', text: 'question 0' });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('the session lifecycle', () => {
+  it('applies only the transitions of its table, each as one compare-and-set announced by one status event', async () => {
+    const store = await freshStore();
+    try {
+      const bus = new EventBus();
+      const lifecycle = new SessionLifecycle({ store, events: new EventLog(store, bus) });
+      await store.createSession({ ...session('ses_life'), instance: 'me' });
+      const statuses: string[] = [];
+      bus.subscribe('ses_life', (e) => e.type === 'status' && statuses.push(e.data.status));
+
+      assert.equal(await lifecycle.transition('ses_life', 'sleeping'), false, 'preparing → sleeping is not in the table');
+      assert.equal((await store.getSession('ses_life'))?.status, 'preparing');
+      assert.deepEqual(statuses, [], 'a refused transition says nothing');
+
+      assert.equal(await lifecycle.transition('ses_life', 'ready'), true);
+      const racers = await Promise.all(Array.from({ length: 10 }, () => lifecycle.transition('ses_life', 'running', { from: ['ready'] })));
+      assert.equal(racers.filter(Boolean).length, 1, 'one of ten concurrent ready → running wins');
+      assert.deepEqual(statuses, ['ready', 'running'], 'one status event per applied transition');
+
+      assert.equal(await lifecycle.transition('ses_life', 'ready', { fence: 'someone-else' }), false, 'an instance the session is not placed on writes nothing');
+      await assert.rejects(store.appendEvent('ses_life', 'user_message', { turnId: 't', text: 'x' }, 'someone-else'), FencedError);
+      assert.equal((await store.getSession('ses_life'))?.status, 'running');
+      assert.equal(await lifecycle.transition('ses_life', 'ready', { fence: 'me' }), true);
+      const failure = { code: 'internal' as const, message: 'boom' };
+      assert.equal(await lifecycle.transition('ses_life', 'failed', { error: failure }), false, 'failed is reached from preparing only');
+      assert.deepEqual(statuses, ['ready', 'running', 'ready']);
     } finally {
       await store.close();
     }
