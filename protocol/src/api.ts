@@ -129,6 +129,18 @@ export type PushResponse = z.infer<typeof PushResponse>;
 export const StopSessionResponse = z.object({ sessionId: SessionId, status: SessionStatus });
 export type StopSessionResponse = z.infer<typeof StopSessionResponse>;
 
+// ---- diagnostics ----
+
+/** `GET /v1/diagnostics?reset=true|false`: how responsive this instance's event loop has been. */
+export const DiagnosticsQuery = z.strictObject({ reset: z.enum(['true', 'false']).default('false') });
+export const DiagnosticsResponse = z.object({
+  /** Event-loop delay since the last reset (or the start): what any request may have waited. */
+  eventLoopDelay: z.object({ p50Ms: z.number(), p99Ms: z.number(), maxMs: z.number(), meanMs: z.number(), sinceMs: z.number() }),
+  /** Sessions with a live sandbox on this instance. */
+  liveSessions: z.number().int().nonnegative(),
+});
+export type DiagnosticsResponse = z.infer<typeof DiagnosticsResponse>;
+
 // ---- per-user git credentials and session secrets ----
 
 /** Shorter values are refused: every one of them is redacted everywhere, and short ones would hide ordinary text. */

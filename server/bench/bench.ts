@@ -4,7 +4,7 @@ import http from 'node:http';
 import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { frameText, type StreamEvent } from '@berth/protocol';
+import { DiagnosticsResponse, frameText, type StreamEvent } from '@berth/protocol';
 import { ApiClient, makeRepo, spawnCli, tempDir, type StreamRecorder } from '../test/helpers';
 import { changesBench } from './changes';
 // @ts-expect-error: a plain .mjs script without types
@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   const repo = makeRepo({ 'README.md': '# bench\n', 'src/index.js': 'console.log(1)\n' });
   if (process.env.BENCH_ONLY === 'cluster') return cluster(repo);
   if (process.env.BENCH_ONLY === 'changes') return changesBench();
+  if (process.env.BENCH_ONLY === 'fastpath') return fastPathIdleAndLoaded(repo);
   console.log('Berth benchmark (loopback, real berth-server process, SQLite, local provider)\n');
+  await fastPathIdleAndLoaded(repo);
 
   {
     const server = await startServer(['--max-preparations', '2']);
@@ -113,6 +115,49 @@ async function main(): Promise<void> {
 
   await changesBench();
   await cluster(repo);
+}
+
+function get(port: number, path: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve(JSON.parse(text)));
+      })
+      .on('error', reject);
+  });
+}
+
+/**
+ * The fast path idle (every preparation held back: one slot, taken by a session whose setup sleeps)
+ * and while 4 preparations run all the time (each start queues one: clone, a setup command, agent
+ * start), with the server's own event-loop delay over the same 200 starts.
+ */
+async function fastPathIdleAndLoaded(repo: string): Promise<void> {
+  const measure = async (extra: string[], setup: string[], before?: (port: number) => Promise<void>) => {
+    const server = await startServer(extra);
+    try {
+      await before?.(server.port);
+      await get(server.port, '/v1/diagnostics?reset=true');
+      const times = await sequentialStarts(server.port, repo, 200, setup);
+      const diag = DiagnosticsResponse.parse(await get(server.port, '/v1/diagnostics?reset=true'));
+      return { p50: pct(times, 50), p99: pct(times, 99), loopP99: diag.eventLoopDelay.p99Ms, loopMax: diag.eventLoopDelay.maxMs };
+    } finally {
+      await stopServer(server);
+    }
+  };
+  const idle = await measure(['--max-preparations', '1'], ['true'], async (port) => {
+    const agent = new http.Agent({ keepAlive: false });
+    await post(agent, port, '/v1/sessions', { repo: { url: repo }, prompt: 'hold the only slot', autoInitiate: true, setup: ['sleep 600'] });
+    agent.destroy();
+  });
+  const loaded = await measure(['--max-preparations', '4'], ['true']);
+  console.log('fast path, 200 sequential starts, idle vs while 4 preparations run (clone + setup command + agent start):');
+  console.log(`  idle     p50 ${fmt(idle.p50)}   p99 ${fmt(idle.p99)}   event-loop delay p99 ${fmt(idle.loopP99)} (max ${fmt(idle.loopMax)})`);
+  console.log(`  loaded   p50 ${fmt(loaded.p50)}   p99 ${fmt(loaded.p99)}   event-loop delay p99 ${fmt(loaded.loopP99)} (max ${fmt(loaded.loopMax)})`);
+  console.log(`  loaded p99 / idle p99 = ${(loaded.p99 / idle.p99).toFixed(1)}x   (target: loaded p99 < 5 ms and ≤ 2x idle)\n`);
 }
 
 /** Starts fired `concurrency` at a time, round-robin over the instances: throughput and latency. */

@@ -129,7 +129,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   const logger = options.logger ?? createLogger(config.logLevel, redactor);
   const clock = options.clock ?? Date.now;
   const origin = `${config.instanceTag}:${process.pid}:${Date.now().toString(36)}`;
-  const store = await openStore(config.store, paths.database, origin);
+  const store = await openStore(config.store, paths.database, origin, (message) => logger.warn({ message }, 'sqlite: background WAL checkpoint failed'));
   const bus = isPostgresUrl(config.store)
     ? await PgEventBus.start(config.store, origin, store, logger).catch(async (err: unknown) => {
         await store.close();
@@ -198,7 +198,9 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       membership?.stop();
       streams.close();
       await jobs.stop();
-      await Promise.all(ctx.runtimes.all().map((r) => r.dispose().catch(() => {})));
+      await Promise.all(
+        ctx.runtimes.all().map((r) => r.dispose().catch((err: unknown) => ctx.logger.error({ err, sessionId: r.sessionId }, 'shutdown: stopping a runtime failed'))),
+      );
       await app.close();
       await bus.close();
       await store.close();

@@ -1,13 +1,13 @@
 // The server's end of the agent host pipe: waiting on a host that is already gone.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { launch } from '../src/util/launcher';
 import { AgentConnection } from '../src/agent/connection';
 import { BerthError } from '../src/util/errors';
 
 describe('agent connection', () => {
   it('waiting on a host that already exited rejects with its exit, not a ReferenceError', async () => {
-    const child = spawn(process.execPath, ['-e', 'process.exit(3)'], { stdio: 'pipe' });
+    const child = launch(process.execPath, ['-e', 'process.exit(3)']);
     const connection = new AgentConnection(child, () => {});
     await new Promise<void>((resolve) => connection.onExit(() => resolve()));
     assert.equal(connection.alive, false);

@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { describeStore, openStore } from '../src/store/open';
 import type { SessionRecord, Store } from '../src/store/store';
 import { eventHistory } from '../src/events/history';
+import { statSync } from 'node:fs';
+import { SqliteStore } from '../src/store/sqlite/sqliteStore';
 import { EventBus } from '../src/events/bus';
 import { EventLog } from '../src/events/log';
 import { SessionLifecycle } from '../src/sessions/lifecycle';
@@ -277,6 +279,29 @@ describe('the session lifecycle', () => {
       const failure = { code: 'internal' as const, message: 'boom' };
       assert.equal(await lifecycle.transition('ses_life', 'failed', { error: failure }), false, 'failed is reached from preparing only');
       assert.deepEqual(statuses, ['ready', 'running', 'ready']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite WAL checkpoints', () => {
+  it('never run on the server connection: a worker thread checkpoints the WAL in the background', async (t) => {
+    if (TEST_PG_URL) return t.skip('SQLite only');
+    const dir = tempDir();
+    // No background tick during the test: it runs the one checkpoint itself.
+    const store = new SqliteStore(join(dir, 'db'), undefined, 3_600_000);
+    try {
+      const checkpointer = store.checkpointer!;
+      // ~6 MB of commits: past SQLite's default threshold (1000 pages, 4 MB), at which the
+      // committing connection would checkpoint and start the WAL over.
+      for (let i = 0; i < 300; i++) await store.createSession({ ...session(`ses_wal_${i}`), prompt: 'x'.repeat(20_000) });
+      const walBytes = statSync(join(dir, 'db-wal')).size;
+      assert.ok(walBytes > 5_000_000, `no commit checkpointed: the WAL holds them all (${walBytes} bytes)`);
+      const result = await checkpointer.checkpoint();
+      assert.equal(result.ok, true);
+      assert.ok((result.log ?? 0) > 0 && result.checkpointed === result.log, 'every frame copied into the database');
+      assert.equal((await store.getSession('ses_wal_299'))?.id, 'ses_wal_299');
     } finally {
       await store.close();
     }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { runProcess } from '../src/util/process';
+import { launch } from '../src/util/launcher';
 import { hostProcessTags, killOrphanProcesses, killSessionProcesses, processesOf } from '../src/sandbox/hostProcesses';
 import { sleep } from './helpers';
 
@@ -92,5 +93,42 @@ describe('tagged host processes', () => {
     } finally {
       for (const c of [...mine, other]) c.kill('SIGKILL');
     }
+  });
+});
+
+describe('the process launcher', () => {
+  const ppidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+
+  it('starts processes from its helper, not from this process, and relays stdin, stdout, exit and close in order', async () => {
+    const child = launch('sh', ['-c', 'cat; echo done >&2; exit 7']);
+    await new Promise<void>((resolve) => child.once('spawn', () => resolve()));
+    assert.ok(child.pid! > 0);
+    assert.notEqual(ppidOf(child.pid!), process.pid, 'forked by the helper, whose fork is cheap');
+    const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 256));
+    const out: Buffer[] = [];
+    let err = '';
+    const order: string[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stdout.on('end', () => order.push('end'));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', () => order.push('exit'));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdin.end(bytes);
+    assert.equal(await closed, 7);
+    assert.ok(Buffer.concat(out).equals(bytes), 'binary stdout intact');
+    assert.equal(err, 'done\n');
+    assert.ok(order.indexOf('end') >= 0 && order.indexOf('exit') >= 0, 'close came after end and exit');
+  });
+
+  it('reports a command that cannot start, and kills a group asked for before the process started', async () => {
+    const missing = launch('/no/such/command', []);
+    const error = await new Promise<Error & { code?: string }>((resolve) => missing.once('error', resolve));
+    assert.equal(error.code, 'ENOENT');
+    await new Promise((resolve) => missing.once('close', resolve));
+
+    const sleeper = launch('sh', ['-c', 'sleep 30 & sleep 30'], { detached: true });
+    sleeper.killGroup('SIGKILL'); // before the helper said it started
+    const [, signal] = await new Promise<[number | null, string | null]>((resolve) => sleeper.once('exit', (code, sig) => resolve([code, sig])));
+    assert.equal(signal, 'SIGKILL');
   });
 });

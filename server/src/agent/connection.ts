@@ -1,4 +1,4 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../util/launcher';
 import { AGENT_PROTOCOL_VERSION, AgentMessage, type HostCommand } from '@berth/protocol';
 import { BerthError } from '../util/errors';
 import { OutputTail, killGroup, lineSplitter } from '../util/process';
@@ -16,7 +16,7 @@ export class AgentConnection {
   private exitReason: string | null = null;
 
   constructor(
-    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly child: PipedChild,
     private readonly onLog: (line: string) => void,
   ) {
     // The agent host runs in the sandbox, among the model's commands (which can write to its

@@ -1,7 +1,7 @@
 // The server's own git repository of one session: its base commit and its checkpoints. The work
 // tree it snapshots belongs to the sandbox; every command runs with the hardened environment of
 // hostGit (the server's git dir, its own index, no config, hooks or drivers from the sandbox).
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../util/launcher';
 import { existsSync } from 'node:fs';
 import { copyFile, cp, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -172,7 +172,7 @@ export class CheckpointRepo {
   }
 
   /** A unified, binary-safe diff (`git apply` takes it), streamed. */
-  spawnDiff(from: string, to: string, path?: string): ChildProcessWithoutNullStreams {
+  spawnDiff(from: string, to: string, path?: string): PipedChild {
     const limit = path ? ['--', `:(literal)${path}`] : [];
     return spawnHostGit(['diff', '--binary', '--full-index', '-M', '--no-ext-diff', '--no-textconv', '--no-color', from, to, ...limit], this.opts());
   }
@@ -185,7 +185,7 @@ export class CheckpointRepo {
     return match && match[4] === path ? match[3]! : null;
   }
 
-  spawnBlob(blob: string): ChildProcessWithoutNullStreams {
+  spawnBlob(blob: string): PipedChild {
     return spawnHostGit(['cat-file', 'blob', blob], this.opts());
   }
 
@@ -194,7 +194,7 @@ export class CheckpointRepo {
     return hostGit(['bundle', 'create', '--quiet', '-', `refs/heads/${branch}`, `^${exclude}`], this.opts({ maxOutputBytes: 2 * 1024 * 1024 * 1024 }));
   }
 
-  spawnBundle(branch: string, exclude: string): ChildProcessWithoutNullStreams {
+  spawnBundle(branch: string, exclude: string): PipedChild {
     return spawnHostGit(['bundle', 'create', '--quiet', '-', `refs/heads/${branch}`, `^${exclude}`], this.opts());
   }
 

@@ -2,7 +2,7 @@
 // sandbox wrote is obeyed: no system, global or repository config of theirs is read (the git dir
 // is always the server's own), no hook runs, no attribute-driven filter or diff driver exists,
 // and the work tree's own `.git` is never the repository.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { launch, type PipedChild } from '../util/launcher';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,12 +97,11 @@ function hostGitEnv(options: HostGitOptions): NodeJS.ProcessEnv {
 }
 
 /** Starts git with the hardened environment; the caller reads its streams (large outputs). */
-export function spawnHostGit(args: string[], options: HostGitOptions): ChildProcessWithoutNullStreams {
-  const child = spawn('git', [...HARDENING_CONFIG, ...args], {
+export function spawnHostGit(args: string[], options: HostGitOptions): PipedChild {
+  const child = launch('git', [...HARDENING_CONFIG, ...args], {
     cwd: options.workTree ?? options.gitDir,
     env: hostGitEnv(options),
     detached: true,
-    stdio: 'pipe',
   });
   child.stdin.on('error', () => {}); // git may exit without reading its input
   if (options.input !== undefined) child.stdin.end(options.input);

@@ -1,7 +1,7 @@
 // The use cases behind the changes routes: what changed, the diff, a file at a checkpoint, the
 // bundle, and the push. All of them read the server's checkpoints, never the live sandbox, so
 // they work the same while the session sleeps and on any instance.
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../util/launcher';
 import type { ChangesResponse, PushResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import { remoteAccess } from '../git/git';
@@ -75,14 +75,14 @@ export class ChangesService {
     };
   }
 
-  async diff(owner: string, id: string, query: { from?: string; to?: string; path?: string }): Promise<ChildProcessWithoutNullStreams> {
+  async diff(owner: string, id: string, query: { from?: string; to?: string; path?: string }): Promise<PipedChild> {
     const work = await this.work(owner, id);
     const from = this.known(work, query.from, work.base, 'from');
     const to = this.known(work, query.to, work.head, 'to');
     return work.repo.spawnDiff(from, to, query.path);
   }
 
-  async content(owner: string, id: string, query: { ref: string; path: string }): Promise<ChildProcessWithoutNullStreams> {
+  async content(owner: string, id: string, query: { ref: string; path: string }): Promise<PipedChild> {
     const work = await this.work(owner, id);
     const ref = this.known(work, query.ref, work.head, 'ref');
     const blob = await work.repo.blobAt(ref, query.path);
@@ -90,7 +90,7 @@ export class ChangesService {
     return work.repo.spawnBlob(blob);
   }
 
-  async bundle(owner: string, id: string): Promise<{ stream: ChildProcessWithoutNullStreams; head: string; branch: string }> {
+  async bundle(owner: string, id: string): Promise<{ stream: PipedChild; head: string; branch: string }> {
     const work = await this.work(owner, id);
     if (work.head === work.base) throw new ApiError(409, 'conflict', 'the session has no changes yet');
     return { stream: work.repo.spawnBundle(work.branch, work.base), head: work.head, branch: work.branch };

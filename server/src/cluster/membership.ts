@@ -69,8 +69,9 @@ export class Membership {
     for (const runtime of this.ctx.runtimes.all()) {
       if (await this.ctx.store.getSession(runtime.sessionId)) continue;
       this.ctx.logger.info({ sessionId: runtime.sessionId }, 'session deleted elsewhere: stopping its sandbox');
-      await runtime.dispose({ checkpoint: false }).catch(() => {});
-      await this.ctx.checkpoints.discard(runtime.sessionId).catch(() => {});
+      const sessionId = runtime.sessionId;
+      await runtime.dispose({ checkpoint: false }).catch((err: unknown) => this.ctx.logger.error({ err, sessionId }, 'stopping a deleted session failed'));
+      await this.ctx.checkpoints.discard(sessionId).catch((err: unknown) => this.ctx.logger.error({ err, sessionId }, 'removing a deleted session\'s checkpoints failed'));
     }
   }
 

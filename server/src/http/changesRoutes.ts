@@ -1,4 +1,4 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../util/launcher';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ChangesQuery, ContentQuery, DiffQuery, PushRequest } from '@berth/protocol';
 import type { ChangesService } from '../changes/service';
@@ -6,7 +6,7 @@ import { killGroup } from '../util/process';
 import { parseBody, sessionIdOf } from './routes';
 
 /** Streams a git process's stdout as the response; the process ends with the request. */
-function streamOut(reply: FastifyReply, child: ChildProcessWithoutNullStreams, type: string): FastifyReply {
+function streamOut(reply: FastifyReply, child: PipedChild, type: string): FastifyReply {
   reply.raw.once('close', () => killGroup(child));
   child.stderr.resume();
   return reply.type(type).send(child.stdout);

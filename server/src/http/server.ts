@@ -10,6 +10,7 @@ import { registerChangesRoutes } from './changesRoutes';
 import { registerVaultRoutes } from './vaultRoutes';
 import { ChangesService } from '../changes/service';
 import { StreamServer } from './stream';
+import { EventLoopMonitor, registerDiagnosticsRoute } from './diagnostics';
 import type { TicketIssuer } from './tickets';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -75,6 +76,9 @@ export function buildHttpServer(
   registerRoutes(app, sessions, tickets, startLimit);
   registerChangesRoutes(app, new ChangesService(ctx, sessions));
   registerVaultRoutes(app, ctx.vault);
+  const loop = new EventLoopMonitor();
+  registerDiagnosticsRoute(app, ctx, loop);
+  app.addHook('onClose', async () => loop.stop());
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));

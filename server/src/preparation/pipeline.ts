@@ -195,7 +195,8 @@ async function withTimeout(step: PreparationStepModule, run: PreparationRun, sig
 
 /** Undoes what the run created: agent host, sandbox, and (for a first start) the partial clone. */
 async function rollback(ctx: ServerContext, run: PreparationRun): Promise<void> {
-  if (run.runtime) await run.runtime.dispose({ checkpoint: false }).catch(() => {});
+  const sessionId = run.session.id;
+  if (run.runtime) await run.runtime.dispose({ checkpoint: false }).catch((err: unknown) => ctx.logger.error({ err, sessionId }, 'rollback: stopping the runtime failed'));
   else {
     run.agent?.kill();
     if (run.sandbox) await ctx.teardown.destroySandbox(run.sandbox, run.session.id);

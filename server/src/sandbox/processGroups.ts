@@ -1,12 +1,12 @@
-import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process';
+import { launch, type LaunchOptions, type PipedChild } from '../util/launcher';
 import { killGroup } from '../util/process';
 
 /** The host processes a sandbox started, each in a process group of its own, killed together. */
 export class ProcessGroups {
-  private readonly children = new Set<ChildProcessWithoutNullStreams>();
+  private readonly children = new Set<PipedChild>();
 
-  spawn(command: string, args: string[], options: Pick<SpawnOptions, 'cwd' | 'env'>): ChildProcessWithoutNullStreams {
-    const child = spawn(command, args, { ...options, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  spawn(command: string, args: string[], options: Pick<LaunchOptions, 'cwd' | 'env'>): PipedChild {
+    const child = launch(command, args, { ...options, detached: true });
     this.children.add(child);
     child.on('close', () => this.children.delete(child));
     return child;

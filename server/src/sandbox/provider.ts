@@ -1,4 +1,4 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../util/launcher';
 
 /** What the store keeps of a sandbox so that it can be destroyed after a restart. */
 export type SandboxRef =
@@ -41,7 +41,7 @@ export interface Sandbox {
   /** Things the user should know about how it was made (settings of the repo's config left out). */
   readonly notices?: readonly string[];
   /** Starts a process inside the sandbox with piped stdio, in its own process group. */
-  spawn(command: string, args: string[], options?: SpawnOptions): ChildProcessWithoutNullStreams;
+  spawn(command: string, args: string[], options?: SpawnOptions): PipedChild;
   destroy(): Promise<void>;
 }
 

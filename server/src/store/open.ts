@@ -10,9 +10,9 @@ export function isPostgresUrl(spec: string | null | undefined): spec is string {
 }
 
 /** The store a server runs on: PostgreSQL when a URL is given, else SQLite in `sqliteFile`. */
-export async function openStore(spec: string | null, sqliteFile: string, origin: string): Promise<Store> {
+export async function openStore(spec: string | null, sqliteFile: string, origin: string, onError?: (message: string) => void): Promise<Store> {
   if (isPostgresUrl(spec)) return PgStore.open(spec, { origin });
-  return new SqliteStore(sqliteFile);
+  return new SqliteStore(sqliteFile, onError);
 }
 
 /** The URL's password, for the redactor: it must never reach a log, an event or an error. */

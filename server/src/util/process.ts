@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { launch, type Child, type LaunchOptions } from './launcher';
 import { StringDecoder } from 'node:string_decoder';
 
 /** Keeps the last `maxBytes` of a stream of text, and its last complete lines. */
@@ -54,17 +54,8 @@ export function lineSplitter(
  * Signals a whole process group (children run detached, in a group of their own). Works after the
  * group's leader has exited too: descendants it left behind are still in the group.
  */
-export function killGroup(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* already gone */
-    }
-  }
+export function killGroup(child: Child, signal: NodeJS.Signals = 'SIGKILL'): void {
+  child.killGroup(signal);
 }
 
 export interface RunOptions {
@@ -85,8 +76,8 @@ export interface RunOptions {
   collectStdout?: number;
   /** After the process exits, output its leftovers still hold pipes for is read this long at most. */
   drainMs?: number;
-  /** Starts the process; by default a detached child_process.spawn. */
-  spawner?: (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+  /** Starts the process; by default `launch` (detached). */
+  spawner?: (command: string, args: string[], options: LaunchOptions) => Child;
 }
 
 export interface RunResult {
@@ -104,7 +95,7 @@ export interface RunResult {
 }
 
 export interface RunningProcess {
-  child: ChildProcess;
+  child: Child;
   done: Promise<RunResult>;
 }
 
@@ -115,7 +106,7 @@ export interface RunningProcess {
  */
 export function startProcess(command: string, args: string[], options: RunOptions): RunningProcess {
   const output = new OutputTail();
-  const spawner = options.spawner ?? spawn;
+  const spawner = options.spawner ?? launch;
   const child = spawner(command, args, {
     cwd: options.cwd,
     env: options.env,

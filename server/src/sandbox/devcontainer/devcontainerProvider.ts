@@ -1,8 +1,6 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../../util/launcher';
 import { realpathSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, basename, join } from 'node:path';
@@ -12,6 +10,7 @@ import { describeFailure } from './failures';
 import { ProcessGroups } from '../processGroups';
 import { hostProcessTags, killOrphanProcesses } from '../hostProcesses';
 import { BerthError } from '../../util/errors';
+import { runProcess } from '../../util/process';
 import {
   adoptBuiltImage,
   ControlManifest,
@@ -76,7 +75,7 @@ class DevcontainerSandbox implements Sandbox {
   }
 
   /** `docker exec -i` into the container as its remote user; env values travel outside argv. */
-  spawn(command: string, args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
+  spawn(command: string, args: string[], options: SpawnOptions = {}): PipedChild {
     const exec = dockerExecArgv(this.up.containerId, command, args, {
       user: this.up.remoteUser,
       cwd: options.cwd ?? this.workspaceFolder,
@@ -113,7 +112,8 @@ async function giveWorkspaceTo(up: UpResult, dirs: string[], log: (line: string)
 
 /** chown -R that never follows a link (-P, -h), so a link the repo holds cannot hand over a host file. */
 async function chownTree(path: string, uid: number, gid: number): Promise<void> {
-  await promisify(execFile)('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeout: 120_000 });
+  const r = await runProcess('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', path], { timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`chown of ${path} failed: ${r.spawnError?.message ?? r.output.lastLines(2).join(' ')}`);
 }
 
 /**

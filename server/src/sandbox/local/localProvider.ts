@@ -1,4 +1,4 @@
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PipedChild } from '../../util/launcher';
 import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
 import { sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
@@ -26,7 +26,7 @@ class LocalSandbox implements Sandbox {
     this.agentHost = { node: process.execPath, script: agentHostScript };
   }
 
-  spawn(command: string, args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
+  spawn(command: string, args: string[], options: SpawnOptions = {}): PipedChild {
     return this.processes.spawn(command, args, {
       cwd: options.cwd ?? this.workspaceFolder,
       env: sandboxEnv({ ...options.env, ...hostProcessTags(this.instance, this.sessionId) }),

@@ -22,6 +22,7 @@ import {
   type SessionRow,
 } from '../rows';
 import { migrate } from './migrations';
+import { WalCheckpointer } from './walCheckpointer';
 
 /** A change that must not happen: rolls its transaction back. */
 class Refused extends Error {}
@@ -30,14 +31,19 @@ class Refused extends Error {}
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** Checkpoints the WAL off the event loop (null for an in-memory database). */
+  readonly checkpointer: WalCheckpointer | null;
 
-  constructor(file: string) {
+  constructor(file: string, onError: (message: string) => void = () => {}, checkpointIntervalMs?: number) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    const inMemory = file === ':memory:' || file === '';
+    if (!inMemory) this.db.pragma('wal_autocheckpoint = 0'); // the checkpointer's job, not a request's
+    this.checkpointer = inMemory ? null : new WalCheckpointer(file, onError, checkpointIntervalMs);
     const db = this.db;
     this.stmts = {
       insertSession: db.prepare(`INSERT INTO sessions (id, owner, repo_url, repo_branch, prompt, setup, auto_initiate,
@@ -375,6 +381,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     this.db.close();
   }
 }
