@@ -67,11 +67,18 @@ export function createTestRepo(root, agentScript) {
     bare,
     workspace,
     commitFile(name, text) {
+      mkdirSync(dirname(join(seed, name)), { recursive: true });
       writeFileSync(join(seed, name), text);
       git(seed, 'add', name);
       git(seed, 'commit', '-q', '-m', `add ${name}`);
       git(seed, 'push', '-q', 'origin', 'main');
     },
+    removeFiles(path) {
+      git(seed, 'rm', '-q', '-r', path);
+      git(seed, 'commit', '-q', '-m', `remove ${path}`);
+      git(seed, 'push', '-q', 'origin', 'main');
+    },
+
   };
 }
 

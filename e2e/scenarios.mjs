@@ -2,7 +2,7 @@
 // They share one workbench and run in order; `needs` names scenarios whose session they continue.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
@@ -792,6 +792,44 @@ export const scenarios = [
       await wb.notification(/refused the stored credential/, 60_000);
       await wb.screenshot('16-credential-refused');
       assert.equal((await t.berth.api('DELETE', `/v1/credentials/${encodeURIComponent(host)}`)).status, 204);
+    },
+  },
+  {
+    id: 17,
+    name: 'a checkout with several dev container configs: Start Session asks which one (by name), the session runs with the one picked',
+    async run(t) {
+      const { wb } = t;
+      const config = (name) => JSON.stringify({ name, image: 'berth/base:bookworm' }, null, 2) + '\n';
+      // In the repository (the server clones it) and in the open folder (the extension reads it; earlier
+      // scenarios left that checkout on a branch of its own, with local edits).
+      const wsConfigs = join(t.repo.workspace, '.devcontainer');
+      for (const [folder, name] of [['alpha', 'Alpha'], ['beta', 'Beta']]) {
+        t.repo.commitFile(`.devcontainer/${folder}/devcontainer.json`, config(name));
+        mkdirSync(join(wsConfigs, folder), { recursive: true });
+        writeFileSync(join(wsConfigs, folder, 'devcontainer.json'), config(name));
+      }
+      try {
+        await wb.runCommand('Berth: Start Session');
+        await wb.pick('(1/3)', t.repo.bare);
+        await wb.waitForQuickInput('dev container');
+        const rows = await wb.page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+        t.note(`configs offered: ${JSON.stringify(rows.map((r) => r.replace(/\s+/g, ' ').trim()))}`);
+        assert.ok(rows.some((r) => r.includes('Alpha') && r.includes('.devcontainer/alpha/devcontainer.json')), 'Alpha is offered, with its path');
+        assert.ok(rows.some((r) => r.includes('Beta')), 'Beta is offered');
+        await wb.screenshot('17-devcontainer-pick');
+        await wb.pick('dev container', 'Beta');
+        await wb.answer('(2/3)', '');
+        await wb.answer('(3/3)', 'which config is this?');
+        await wb.waitForChat('ready with an answer', (s) => s.inputDisabled === false && /agent received: which config/.test(last(s.assistants)), 120_000);
+        const { body: list } = await t.berth.api('GET', '/v1/sessions');
+        const newest = list.sessions[0];
+        assert.equal(newest.devcontainer, '.devcontainer/beta/devcontainer.json', 'the start named the config picked');
+        assert.equal(newest.status, 'ready');
+      } finally {
+        // The scenarios after this one start sessions of this repository with no config named.
+        t.repo.removeFiles('.devcontainer');
+        rmSync(wsConfigs, { recursive: true, force: true });
+      }
     },
   },
   {
