@@ -18,6 +18,7 @@ export default tseslint.config(
       // `async` without `await` is deliberate where a synchronous implementation (SQLite) fulfils an
       // asynchronous interface: a throw becomes a rejection, as callers of the interface expect.
       '@typescript-eslint/require-await': 'off',
+      'prefer-const': ['error', { destructuring: 'all', ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
@@ -31,6 +32,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
+      // Assertion messages show arrays of steps and events as they are.
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowArray: true, allowNumber: true, allowBoolean: true, allowNullish: true }],
     },
   },
 );

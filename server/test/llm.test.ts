@@ -409,8 +409,8 @@ describe('llm agent end to end (server, agent host, fake endpoint)', () => {
     const failed = await alice.waitFor(id, (s) => s.status === 'failed');
     assert.equal(failed.initiatedAt, null);
     assert.equal(failed.lastError?.step, 'initiate');
-    assert.match(failed.lastError!.message, /refused the request \(401 Unauthorized\): invalid key \[redacted\]/);
-    assert.ok(!failed.lastError!.message.includes(KEY));
+    assert.match(failed.lastError.message, /refused the request \(401 Unauthorized\): invalid key \[redacted\]/);
+    assert.ok(!failed.lastError.message.includes(KEY));
     assert.equal(stream.persisted().filter((e) => e.type === 'error').length, 1, 'a persisted error');
     assert.equal((await alice.message(id, 'follow-up')).status, 409);
 

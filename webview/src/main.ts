@@ -192,7 +192,7 @@ const handlers: MessageHandlers<HostToWebview> = {
   reveal: (message) => {
     if (message.target === 'error' && !errorBanner.hidden) {
       errorBanner.scrollIntoView({ block: 'nearest' });
-      (errorBanner.querySelector('.retry-button') as HTMLElement | null ?? errorBanner).focus();
+      (errorBanner.querySelector<HTMLElement>('.retry-button') ?? errorBanner).focus();
     } else {
       composer.focus();
     }

@@ -21,7 +21,7 @@ export interface LaunchOptions {
 /** The server's handle on a process the helper started: what Berth uses of a ChildProcess. */
 export interface Child extends EventEmitter {
   /** Known once the process started (`spawn`); undefined before, and when it could not start. */
-  readonly pid: number | undefined;
+  readonly pid?: number | undefined;
   readonly exitCode: number | null;
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
@@ -252,6 +252,24 @@ class Launcher {
 }
 
 const launcher = new Launcher();
+
+/**
+ * Starts a process from this process itself, as a `Child`: for the agent host, which runs in the
+ * sandbox, is small, and whose commands must be its own children.
+ */
+export function spawnHere(command: string, args: string[], options: LaunchOptions = {}): Child {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: options.detached ?? false, stdio: options.stdio ?? ['pipe', 'pipe', 'pipe'] });
+  return Object.assign(child, {
+    killGroup(signal: NodeJS.Signals = 'SIGKILL'): void {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        child.kill(signal);
+      }
+    },
+  });
+}
 
 /** A child with all three stdio streams piped. */
 export type PipedChild = Child & { readonly stdin: Writable; readonly stdout: Readable; readonly stderr: Readable };

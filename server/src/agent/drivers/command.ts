@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentDriver, TurnInput, TurnIO, TurnOutcome } from '../driver';
 import { startProcess } from '../../util/process';
+import { spawnHere } from '../../util/launcher';
 
 const KILL_GRACE_MS = 2000;
 const STDERR_TAIL_LINES = 20;
@@ -23,6 +24,7 @@ export class CommandDriver implements AgentDriver {
     const stderrLines: string[] = [];
     try {
       const running = startProcess('/bin/sh', ['-c', this.command], {
+        spawner: spawnHere,
         cwd: input.workspace,
         env: { ...process.env, BERTH_TURN_ID: input.turnId, BERTH_TRANSCRIPT_FILE: transcriptFile },
         input: input.text,

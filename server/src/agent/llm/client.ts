@@ -3,6 +3,7 @@ import { Redactor } from '@berth/protocol';
 import { retryAfterMs } from './retry';
 import { SseParser, type SseEvent } from './sse';
 import { LlmError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from './types';
+import { FetchFailure, WireChunk, WireError, WireToolCall, firstChoice, wireText } from './wire';
 
 export interface LlmClientOptions {
   /** e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 */
@@ -99,7 +100,7 @@ export class LlmClient {
       if (type.includes('json')) {
         // An endpoint that ignores `stream: true`: one JSON answer.
         arm();
-        const json = await res.json().catch(() => {
+        const json: unknown = await res.json().catch(() => {
           throw this.badStream('the answer is not valid JSON');
         });
         done();
@@ -162,14 +163,16 @@ export class LlmClient {
     }
   }
 
-  private parseChunk(data: string): any {
+  private parseChunk(data: string): WireChunk {
+    let value: unknown;
     try {
-      const value = JSON.parse(data);
-      if (value === null || typeof value !== 'object') throw new Error('not an object');
-      return value;
+      value = JSON.parse(data);
     } catch {
-      throw this.badStream(`a data line is not a JSON object: ${JSON.stringify(this.scrub(data.slice(0, 80)))}`);
+      value = undefined;
     }
+    const chunk = WireChunk.safeParse(value);
+    if (!chunk.success) throw this.badStream(`a data line is not a JSON object: ${JSON.stringify(this.scrub(data.slice(0, 80)))}`);
+    return chunk.data;
   }
 
   badStream(what: string): LlmError {
@@ -177,9 +180,10 @@ export class LlmClient {
   }
 
   private streamError(error: unknown): LlmError {
-    const e = (error && typeof error === 'object' ? error : { message: String(error) }) as Record<string, unknown>;
+    const parsed = WireError.safeParse(error);
+    const e = parsed.success ? parsed.data : { message: wireText(error), code: undefined, status: undefined };
     const status = Number(e.code ?? e.status);
-    const detail = this.scrub(String(e.message ?? JSON.stringify(error)).slice(0, 300));
+    const detail = this.scrub(wireText(e.message ?? error).slice(0, 300));
     if (status === 429 || (status >= 500 && status < 600)) {
       return new LlmError(status === 429 ? 'llm_rate_limited' : 'llm_server_error', `the model endpoint ${this.endpoint} failed (${statusLine(status)}): ${detail}`, true, null, status);
     }
@@ -191,9 +195,11 @@ export class LlmClient {
     try {
       const text = (await res.text()).slice(0, MAX_ERROR_BODY);
       try {
-        const json = JSON.parse(text);
-        const e = json?.error ?? json;
-        detail = typeof e === 'string' ? e : String(e?.message ?? e?.detail ?? JSON.stringify(e));
+        const json: unknown = JSON.parse(text);
+        const body = WireChunk.safeParse(json);
+        const e = body.success && body.data.error !== undefined && body.data.error !== null ? body.data.error : json;
+        const fields = WireError.safeParse(e);
+        detail = typeof e === 'string' ? e : wireText((fields.success ? (fields.data.message ?? fields.data.detail) : undefined) ?? e);
       } catch {
         detail = text;
       }
@@ -219,8 +225,9 @@ export class LlmClient {
   }
 
   private networkError(err: unknown): LlmError {
-    const cause = (err as { cause?: any })?.cause;
-    const code: string | undefined = cause?.code ?? cause?.errors?.[0]?.code ?? (err as { code?: string })?.code;
+    const failed = FetchFailure.safeParse(err);
+    const cause = failed.success ? failed.data.cause : undefined;
+    const code: string | undefined = cause?.code ?? cause?.errors?.[0]?.code ?? (failed.success ? failed.data.code : undefined);
     const at = `could not reach the model endpoint ${this.endpoint}`;
     switch (code) {
       case 'ECONNREFUSED':
@@ -234,20 +241,29 @@ export class LlmClient {
     }
   }
 
-  private fromJson(json: any, onText: (delta: string) => void): Completion {
-    if (json?.error !== undefined) throw this.streamError(json.error);
-    const choice = json?.choices?.[0];
-    if (!choice?.message) throw this.badStream('the answer has no choices[0].message');
-    const text = typeof choice.message.content === 'string' ? choice.message.content : '';
+  private fromJson(json: unknown, onText: (delta: string) => void): Completion {
+    const answer = WireChunk.safeParse(json);
+    if (answer.success && answer.data.error !== undefined) throw this.streamError(answer.data.error);
+    const choice = answer.success ? firstChoice(answer.data) : undefined;
+    const message = choice?.message;
+    if (!choice || !message) throw this.badStream('the answer has no choices[0].message');
+    const text = typeof message.content === 'string' ? message.content : '';
     if (text) onText(text);
-    const toolCalls: ToolCall[] = (Array.isArray(choice.message.tool_calls) ? choice.message.tool_calls : []).map(
-      (c: any, i: number) => ({
-        id: typeof c?.id === 'string' && c.id ? c.id : `call_${i}`,
+    const calls: unknown[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+    const toolCalls: ToolCall[] = calls.map((raw, i) => {
+      const parsed = WireToolCall.safeParse(raw);
+      const call = parsed.success ? parsed.data : undefined;
+      const fn = call?.function;
+      return {
+        id: typeof call?.id === 'string' && call.id ? call.id : `call_${i}`,
         type: 'function' as const,
-        function: { name: String(c?.function?.name ?? ''), arguments: typeof c?.function?.arguments === 'string' ? c.function.arguments : JSON.stringify(c?.function?.arguments ?? {}) },
-      }),
-    );
-    return { text, toolCalls, finishReason: choice.finish_reason ?? 'stop' };
+        function: {
+          name: fn?.name === undefined || fn.name === null ? '' : wireText(fn.name),
+          arguments: typeof fn?.arguments === 'string' ? fn.arguments : JSON.stringify(fn?.arguments ?? {}),
+        },
+      };
+    });
+    return { text, toolCalls, finishReason: choice.finish_reason === undefined || choice.finish_reason === null ? 'stop' : wireText(choice.finish_reason) };
   }
 }
 
@@ -260,25 +276,27 @@ class Assembler {
 
   constructor(private readonly client: LlmClient) {}
 
-  apply(chunk: any, onText: (delta: string) => void): void {
-    const choice = Array.isArray(chunk.choices) ? chunk.choices[0] : undefined;
+  apply(chunk: WireChunk, onText: (delta: string) => void): void {
+    const choice = firstChoice(chunk);
     if (!choice) return; // e.g. a usage-only chunk
-    const delta = choice.delta ?? choice.message ?? {};
+    const delta = choice.delta ?? choice.message ?? { content: undefined, tool_calls: undefined };
     if (typeof delta.content === 'string' && delta.content) {
       this.text += delta.content;
       onText(delta.content);
     }
     if (delta.tool_calls !== undefined && delta.tool_calls !== null) {
       if (!Array.isArray(delta.tool_calls)) throw this.client.badStream('tool_calls is not an array');
-      for (const d of delta.tool_calls) this.applyToolDelta(d);
+      for (const d of delta.tool_calls as unknown[]) this.applyToolDelta(d);
     }
-    if (choice.finish_reason) this.finishReason = String(choice.finish_reason);
+    if (choice.finish_reason) this.finishReason = wireText(choice.finish_reason);
   }
 
-  private applyToolDelta(d: any): void {
-    if (!d || typeof d !== 'object') throw this.client.badStream('a tool_calls entry is not an object');
+  private applyToolDelta(raw: unknown): void {
+    const parsed = raw && typeof raw === 'object' ? WireToolCall.safeParse(raw) : null;
+    if (!parsed?.success) throw this.client.badStream('a tool_calls entry is not an object');
+    const d = parsed.data;
     let slot: { id: string; name: string; args: string } | undefined;
-    if (Number.isInteger(d.index)) {
+    if (typeof d.index === 'number' && Number.isInteger(d.index)) {
       slot = this.calls[d.index];
       if (!slot) slot = this.calls[d.index] = { id: '', name: '', args: '' };
     } else {
@@ -287,7 +305,7 @@ class Assembler {
       if (!slot) this.calls.push((slot = { id: '', name: '', args: '' }));
     }
     if (typeof d.id === 'string' && d.id) slot.id = d.id;
-    const fn = d.function ?? {};
+    const fn = d.function ?? { name: undefined, arguments: undefined };
     if (typeof fn.name === 'string' && fn.name && slot.name !== fn.name) slot.name += fn.name;
     if (typeof fn.arguments === 'string') slot.args += fn.arguments;
     else if (fn.arguments && typeof fn.arguments === 'object') slot.args += JSON.stringify(fn.arguments);

@@ -1,5 +1,6 @@
 import { backoffDelay } from '@berth/protocol';
 import { LlmError } from './types';
+import { wireText } from './wire';
 
 export interface RetryPolicy {
   /** Attempts after the first one, for 429, 5xx and reset connections. */
@@ -29,13 +30,19 @@ export function backoffMs(policy: RetryPolicy, attempt: number, retryAfter: numb
   return backoffDelay(attempt - 1, { initialMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 0.25 });
 }
 
+/** The signal's reason as an Error (an abort without one carries a DOMException, itself an Error). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(wireText(reason));
+}
+
 /** Waits, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
+    if (signal.aborted) return reject(abortReason(signal));
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal.reason);
+      reject(abortReason(signal));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);

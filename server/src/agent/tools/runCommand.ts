@@ -2,6 +2,7 @@ import { numberArg, stringArg, ToolError } from './guard';
 import { workspaceRoot } from './guard';
 import type { Tool } from './types';
 import { runProcess } from '../../util/process';
+import { spawnHere } from '../../util/launcher';
 
 const KILL_GRACE_MS = 2000;
 /** After the shell exits, output still in the pipes is collected for at most this long. */
@@ -72,6 +73,7 @@ export const runCommand: Tool = {
     if (ctx.signal.aborted) return { ok: false, output: 'interrupted before the command started' };
     const output = new CappedOutput(ctx.limits.commandOutputChars);
     const result = await runProcess('/bin/sh', ['-c', command], {
+      spawner: spawnHere,
       cwd,
       env: commandEnv(),
       timeoutMs,
