@@ -274,6 +274,35 @@ describe('llm driver against a chat completions server', () => {
     assert.equal(r.io.text, 'recovered');
   });
 
+  it('tolerates odd but workable chunks; a malformed tool_calls fails after the text before it', async () => {
+    const data = (...chunks: unknown[]) => chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('');
+    fake.script({
+      raw: data(
+        [], // an array: a JSON object without fields
+        { choices: [{ delta: 'odd' }], usage: { total_tokens: 1 } },
+        { choices: [{ index: 0, delta: { role: 'assistant', content: null, tool_calls: null }, extra: 1 }] },
+        { choices: [{ delta: { content: 'all ', tool_calls: [{ id: 'x1', function: { name: 'list_files', arguments: { path: '.' } } }] } }] },
+        { choices: [{ delta: { content: 5 }, finish_reason: 'tool_calls' }] },
+      ) + 'data: [DONE]\n\n',
+    }, { raw: data({ choices: [{ delta: { content: 'done' }, finish_reason: 'stop' }] }) });
+    let r = await turn(driver(), 'hi');
+    assert.deepEqual(r.outcome, { status: 'completed' });
+    assert.deepEqual(r.io.of('toolCall').map((c) => c.args), [['x1', 'list_files', { path: '.' }]]);
+    assert.equal(r.io.text, 'all \n\ndone');
+
+    fake.script({ raw: data({ choices: [{ delta: { content: 'par', tool_calls: { index: 0 } } }] }) });
+    r = await turn(driver(), 'hi');
+    assert.equal(r.io.of('started').length, 1, 'the stream had begun');
+    assert.equal(r.io.text, 'par');
+    assert.deepEqual(r.io.errors.map((e) => e.code), ['llm_bad_stream']);
+    assert.match(r.io.errors[0]!.message, /malformed answer: tool_calls is not an array/);
+
+    fake.script({ raw: data({ choices: [{ delta: { tool_calls: [null] } }], error: { message: 'overloaded', code: 503 } }) }, { text: 'recovered' });
+    r = await turn(driver(), 'hi');
+    assert.deepEqual(r.outcome, { status: 'completed' }, 'an error in the chunk wins over its malformed parts, and is retried');
+    assert.equal(r.io.text, 'recovered');
+  });
+
   it('accepts an endpoint that answers with plain JSON instead of a stream', async () => {
     fake.script({
       json: { choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'j1', type: 'function', function: { name: 'list_files', arguments: '{}' } }] }, finish_reason: 'tool_calls' }] },

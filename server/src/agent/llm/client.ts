@@ -3,7 +3,7 @@ import { Redactor } from '@berth/protocol';
 import { retryAfterMs } from './retry';
 import { SseParser, type SseEvent } from './sse';
 import { LlmError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from './types';
-import { FetchFailure, WireChunk, WireError, WireToolCall, firstChoice, wireText } from './wire';
+import { ChatCompletion, ChatCompletionChunk, ErrorEnvelope, ErrorFields, Malformed, wireText, type ToolCallDelta } from './wire';
 
 export interface LlmClientOptions {
   /** e.g. https://api.openai.com/v1, http://127.0.0.1:11434/v1 */
@@ -26,6 +26,20 @@ const RETRYABLE_NET = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCK
 function statusLine(status: number): string {
   const text = STATUS_CODES[status];
   return text ? `${status} ${text}` : String(status);
+}
+
+/** JSON text as a value; undefined when it is not JSON (JSON itself has no undefined). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `value[key]` when `value` is an object, else undefined: for what fetch rejects with, Errors rather than data. */
+function property(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 /** One chat completions endpoint. Every message it produces is free of the API key. */
@@ -163,14 +177,8 @@ export class LlmClient {
     }
   }
 
-  private parseChunk(data: string): WireChunk {
-    let value: unknown;
-    try {
-      value = JSON.parse(data);
-    } catch {
-      value = undefined;
-    }
-    const chunk = WireChunk.safeParse(value);
+  private parseChunk(data: string): ChatCompletionChunk {
+    const chunk = ChatCompletionChunk.safeParse(parseJson(data));
     if (!chunk.success) throw this.badStream(`a data line is not a JSON object: ${JSON.stringify(this.scrub(data.slice(0, 80)))}`);
     return chunk.data;
   }
@@ -180,10 +188,10 @@ export class LlmClient {
   }
 
   private streamError(error: unknown): LlmError {
-    const parsed = WireError.safeParse(error);
-    const e = parsed.success ? parsed.data : { message: wireText(error), code: undefined, status: undefined };
-    const status = Number(e.code ?? e.status);
-    const detail = this.scrub(wireText(e.message ?? error).slice(0, 300));
+    // An object's message (else the whole error as JSON); anything else is the message itself.
+    const e = typeof error === 'object' && error !== null ? ErrorFields.safeParse(error).data : undefined;
+    const status = Number(e?.code ?? e?.status);
+    const detail = this.scrub(wireText(e ? (e.message ?? JSON.stringify(error)) : error).slice(0, 300));
     if (status === 429 || (status >= 500 && status < 600)) {
       return new LlmError(status === 429 ? 'llm_rate_limited' : 'llm_server_error', `the model endpoint ${this.endpoint} failed (${statusLine(status)}): ${detail}`, true, null, status);
     }
@@ -196,10 +204,9 @@ export class LlmClient {
       const text = (await res.text()).slice(0, MAX_ERROR_BODY);
       try {
         const json: unknown = JSON.parse(text);
-        const body = WireChunk.safeParse(json);
-        const e = body.success && body.data.error !== undefined && body.data.error !== null ? body.data.error : json;
-        const fields = WireError.safeParse(e);
-        detail = typeof e === 'string' ? e : wireText((fields.success ? (fields.data.message ?? fields.data.detail) : undefined) ?? e);
+        const e = ErrorEnvelope.safeParse(json).data?.error ?? json;
+        const fields = ErrorFields.safeParse(e).data;
+        detail = typeof e === 'string' ? e : wireText(fields?.message ?? fields?.detail ?? e);
       } catch {
         detail = text;
       }
@@ -225,9 +232,9 @@ export class LlmClient {
   }
 
   private networkError(err: unknown): LlmError {
-    const failed = FetchFailure.safeParse(err);
-    const cause = failed.success ? failed.data.cause : undefined;
-    const code: string | undefined = cause?.code ?? cause?.errors?.[0]?.code ?? (failed.success ? failed.data.code : undefined);
+    // undici: a TypeError whose cause is the system error, or an AggregateError of several (happy eyeballs).
+    const cause = property(err, 'cause');
+    const code = property(cause, 'code') ?? property(property(property(cause, 'errors'), '0'), 'code') ?? property(err, 'code');
     const at = `could not reach the model endpoint ${this.endpoint}`;
     switch (code) {
       case 'ECONNREFUSED':
@@ -235,35 +242,31 @@ export class LlmClient {
       case 'ENOTFOUND':
         return new LlmError('llm_unreachable', `${at}: the host name does not resolve`);
       default: {
-        const what = code ?? this.scrub(cause?.message ?? (err instanceof Error ? err.message : String(err)));
-        return new LlmError('llm_unreachable', `${at}: ${what}`, code !== undefined && RETRYABLE_NET.has(code));
+        const what = code ?? this.scrub(wireText(property(cause, 'message') ?? (err instanceof Error ? err.message : String(err))));
+        return new LlmError('llm_unreachable', `${at}: ${wireText(what)}`, typeof code === 'string' && RETRYABLE_NET.has(code));
       }
     }
   }
 
   private fromJson(json: unknown, onText: (delta: string) => void): Completion {
-    const answer = WireChunk.safeParse(json);
-    if (answer.success && answer.data.error !== undefined) throw this.streamError(answer.data.error);
-    const choice = answer.success ? firstChoice(answer.data) : undefined;
-    const message = choice?.message;
-    if (!choice || !message) throw this.badStream('the answer has no choices[0].message');
-    const text = typeof message.content === 'string' ? message.content : '';
+    const error = ErrorEnvelope.safeParse(json).data?.error;
+    if (error !== undefined) throw this.streamError(error);
+    const answer = ChatCompletion.safeParse(json);
+    if (!answer.success) throw this.badStream('the answer has no choices[0].message');
+    const [choice] = answer.data.choices;
+    const text = choice.message.content ?? '';
     if (text) onText(text);
-    const calls: unknown[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-    const toolCalls: ToolCall[] = calls.map((raw, i) => {
-      const parsed = WireToolCall.safeParse(raw);
-      const call = parsed.success ? parsed.data : undefined;
-      const fn = call?.function;
+    const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).map((c, i) => {
+      const name = c?.function?.name;
+      const args = c?.function?.arguments;
       return {
-        id: typeof call?.id === 'string' && call.id ? call.id : `call_${i}`,
+        id: c?.id || `call_${i}`,
         type: 'function' as const,
-        function: {
-          name: fn?.name === undefined || fn.name === null ? '' : wireText(fn.name),
-          arguments: typeof fn?.arguments === 'string' ? fn.arguments : JSON.stringify(fn?.arguments ?? {}),
-        },
+        function: { name: name === undefined || name === null ? '' : wireText(name), arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) },
       };
     });
-    return { text, toolCalls, finishReason: choice.finish_reason === undefined || choice.finish_reason === null ? 'stop' : wireText(choice.finish_reason) };
+    const finish = choice.finish_reason;
+    return { text, toolCalls, finishReason: finish === undefined || finish === null ? 'stop' : wireText(finish) };
   }
 }
 
@@ -276,39 +279,36 @@ class Assembler {
 
   constructor(private readonly client: LlmClient) {}
 
-  apply(chunk: WireChunk, onText: (delta: string) => void): void {
-    const choice = firstChoice(chunk);
+  apply(chunk: ChatCompletionChunk, onText: (delta: string) => void): void {
+    const choice = chunk.choices?.[0];
     if (!choice) return; // e.g. a usage-only chunk
-    const delta = choice.delta ?? choice.message ?? { content: undefined, tool_calls: undefined };
-    if (typeof delta.content === 'string' && delta.content) {
+    const delta = choice.delta ?? choice.message;
+    if (delta?.content) {
       this.text += delta.content;
       onText(delta.content);
     }
-    if (delta.tool_calls !== undefined && delta.tool_calls !== null) {
-      if (!Array.isArray(delta.tool_calls)) throw this.client.badStream('tool_calls is not an array');
-      for (const d of delta.tool_calls as unknown[]) this.applyToolDelta(d);
-    }
+    const calls = delta?.tool_calls;
+    if (calls instanceof Malformed) throw this.client.badStream(calls.what);
+    for (const d of calls ?? []) this.applyToolDelta(d);
     if (choice.finish_reason) this.finishReason = wireText(choice.finish_reason);
   }
 
-  private applyToolDelta(raw: unknown): void {
-    const parsed = raw && typeof raw === 'object' ? WireToolCall.safeParse(raw) : null;
-    if (!parsed?.success) throw this.client.badStream('a tool_calls entry is not an object');
-    const d = parsed.data;
+  private applyToolDelta(d: ToolCallDelta): void {
     let slot: { id: string; name: string; args: string } | undefined;
-    if (typeof d.index === 'number' && Number.isInteger(d.index)) {
+    if (d.index !== undefined) {
       slot = this.calls[d.index];
       if (!slot) slot = this.calls[d.index] = { id: '', name: '', args: '' };
     } else {
       // Some servers leave out `index`: a new id starts a new call, no id continues the last one.
-      slot = typeof d.id === 'string' && d.id ? this.calls.find((c) => c.id === d.id) : this.calls.at(-1);
+      slot = d.id ? this.calls.find((c) => c.id === d.id) : this.calls.at(-1);
       if (!slot) this.calls.push((slot = { id: '', name: '', args: '' }));
     }
-    if (typeof d.id === 'string' && d.id) slot.id = d.id;
-    const fn = d.function ?? { name: undefined, arguments: undefined };
-    if (typeof fn.name === 'string' && fn.name && slot.name !== fn.name) slot.name += fn.name;
-    if (typeof fn.arguments === 'string') slot.args += fn.arguments;
-    else if (fn.arguments && typeof fn.arguments === 'object') slot.args += JSON.stringify(fn.arguments);
+    if (d.id) slot.id = d.id;
+    const name = d.function?.name;
+    const args = d.function?.arguments;
+    if (typeof name === 'string' && name && slot.name !== name) slot.name += name;
+    if (typeof args === 'string') slot.args += args;
+    else if (args && typeof args === 'object') slot.args += JSON.stringify(args);
   }
 
   result(): Completion {

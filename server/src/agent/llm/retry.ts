@@ -1,6 +1,5 @@
 import { backoffDelay } from '@berth/protocol';
 import { LlmError } from './types';
-import { wireText } from './wire';
 
 export interface RetryPolicy {
   /** Attempts after the first one, for 429, 5xx and reset connections. */
@@ -30,13 +29,17 @@ export function backoffMs(policy: RetryPolicy, attempt: number, retryAfter: numb
   return backoffDelay(attempt - 1, { initialMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 0.25 });
 }
 
-/** The signal's reason as an Error (an abort without one carries a DOMException, itself an Error). */
+/**
+ * The signal's reason, which in the agent is always an Error: an abort without a reason carries a
+ * DOMException (an Error), the driver's own aborts pass that on or an Error. Anything else, which
+ * no caller here produces, is wrapped in an Error, the reason kept as its cause.
+ */
 function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new Error(wireText(reason));
+  return reason instanceof Error ? reason : new Error(String(reason), { cause: reason });
 }
 
-/** Waits, or rejects with the signal's reason as soon as it aborts. */
+/** Waits, or rejects with the signal's reason (see abortReason) as soon as it aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(abortReason(signal));
