@@ -8,3 +8,4 @@ export * from './backoff';
 export * from './apiError';
 export * from './serverLaunch';
 export * from './frames';
+export * from './chatPatch';

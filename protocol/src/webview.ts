@@ -140,8 +140,32 @@ export type ChatViewState = z.infer<typeof ChatViewState>;
 
 // ---- host → webview ----
 
+/**
+ * How the conversation changed since the state the webview has: what a streamed chunk costs stays
+ * the size of the chunk, whatever the length of the session.
+ */
+export const ItemsPatch = z.object({
+  /** The first `keep` items are unchanged. */
+  keep: z.number().int().nonnegative(),
+  /** The item after them is the same item with this text appended (a streamed answer). */
+  append: z.object({ key: z.string(), text: z.string() }).nullable(),
+  /** Then these items, replacing whatever the webview had after. */
+  items: z.array(ChatItem),
+});
+export type ItemsPatch = z.infer<typeof ItemsPatch>;
+
+/** The view state with the conversation as a patch of the one at revision `base`. */
+export const ChatViewPatch = ChatViewState.extend({
+  base: z.number().int().nonnegative(),
+  session: ChatSession.omit({ items: true }).extend({ items: ItemsPatch }).nullable(),
+});
+export type ChatViewPatch = z.infer<typeof ChatViewPatch>;
+
 export const HostToWebview = z.discriminatedUnion('type', [
+  /** The whole state: when the webview (re)loads, the session changes, or after a reconnect. */
   z.object({ type: z.literal('state'), state: ChatViewState }),
+  /** Everything but the conversation as it is, and the conversation's change since `base`. */
+  z.object({ type: z.literal('patch'), patch: ChatViewPatch }),
   /** Scroll to and focus a part of the chat (e.g. the error, after a click on the failed status bar item). */
   z.object({ type: z.literal('reveal'), target: z.enum(['error', 'input']) }),
   /** A message the host could not send (the stream dropped as Enter was pressed, or the POST failed): back into the input. */
@@ -162,8 +186,10 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('retry') }),
   z.object({ type: z.literal('interrupt') }),
   z.object({ type: z.literal('command'), command: WebviewCommand }),
-  /** The webview painted the state with this revision (used to measure start latency). */
-  z.object({ type: z.literal('rendered'), revision: z.number().int().nonnegative() }),
+  /** The webview painted the state with this revision (used to measure start latency), in `ms` of its own work. */
+  z.object({ type: z.literal('rendered'), revision: z.number().int().nonnegative(), ms: z.number().nonnegative().optional() }),
+  /** A patch did not fit the state the webview has: it asks for the whole state. */
+  z.object({ type: z.literal('resync') }),
   /** Opens the multi-file diff of one checkpoint (a card's range), or of the whole session (null: base → head). */
   z.object({ type: z.literal('reviewChanges'), range: z.object({ from: CommitSha, to: CommitSha }).nullable() }),
   /** Opens one file's diff; the host only acts on a range and path it sent itself. */

@@ -5,6 +5,7 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import {
   HostToWebview,
+  applyViewPatch,
   type ChatSession,
   type ChatViewState,
   type MessageHandlers,
@@ -179,16 +180,50 @@ function renderError(state: ChatViewState, session: ChatSession): Node[] {
   ].filter((n): n is HTMLDivElement => !!n);
 }
 
-function applyState(state: ChatViewState): void {
-  current = state;
-  persisted.view = state;
+/** Saving the whole state costs its size: at most once a second, and when the view goes away. */
+const SAVE_INTERVAL_MS = 1000;
+let saveTimer: ReturnType<typeof setTimeout> | null = null;
+function saveSoon(): void {
+  saveTimer ??= setTimeout(saveNow, SAVE_INTERVAL_MS);
+}
+function saveNow(): void {
+  if (saveTimer) clearTimeout(saveTimer);
+  saveTimer = null;
+  persisted.view = current;
   vscode.setState(persisted);
+}
+window.addEventListener('pagehide', saveNow);
+document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && saveNow());
+
+/** Per update: its size as posted, and this webview's time to apply and render it (read by the e2e). */
+interface UpdateRecord {
+  type: 'state' | 'patch';
+  bytes: number;
+  ms: number;
+}
+const updates: UpdateRecord[] = [];
+(window as unknown as { __berthUpdates: UpdateRecord[] }).__berthUpdates = updates;
+const MAX_RECORDS = 50_000;
+
+function applyState(state: ChatViewState, receivedAt: number): void {
+  current = state;
+  saveSoon();
   render(state);
-  requestAnimationFrame(() => post({ type: 'rendered', revision: state.revision }));
+  const ms = performance.now() - receivedAt;
+  requestAnimationFrame(() => post({ type: 'rendered', revision: state.revision, ms }));
 }
 
 const handlers: MessageHandlers<HostToWebview> = {
-  state: (message) => applyState(message.state),
+  state: (message) => applyState(message.state, performance.now()),
+  patch: (message) => {
+    const receivedAt = performance.now();
+    const next = current && applyViewPatch(current, message.patch);
+    if (!next) {
+      post({ type: 'resync' });
+      return;
+    }
+    applyState(next, receivedAt);
+  },
   reveal: (message) => {
     if (message.target === 'error' && !errorBanner.hidden) {
       errorBanner.scrollIntoView({ block: 'nearest' });
@@ -201,10 +236,16 @@ const handlers: MessageHandlers<HostToWebview> = {
 };
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
+  const receivedAt = performance.now();
   const parsed = HostToWebview.safeParse(event.data);
   if (!parsed.success) return;
   const message = parsed.data;
   void (handlers[message.type] as (m: HostToWebview) => void)(message);
+  if (message.type === 'state' || message.type === 'patch') {
+    const ms = performance.now() - receivedAt;
+    if (updates.length >= MAX_RECORDS) updates.splice(0, updates.length / 2);
+    updates.push({ type: message.type, bytes: JSON.stringify(event.data).length, ms });
+  }
 });
 
 // The running step's clock ticks between server updates.

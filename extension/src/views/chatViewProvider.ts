@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import {
   HostToWebview,
   WebviewToHost,
+  diffView,
   type AppliedWork,
   type AuthState,
   type ChangedFile,
@@ -46,6 +47,8 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   private lastPostAt = 0;
   private postTimer: NodeJS.Timeout | null = null;
   private pendingReveal: HostToWebview | null = null;
+  /** The state the webview has (the last one posted); null: it needs the whole state. */
+  private shown: ChatViewState | null = null;
   private readonly renderWaiters = new Set<{ revision: number; resolve: () => void }>();
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -78,7 +81,10 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     ];
     view.onDidDispose(() => {
       for (const d of subscriptions) d.dispose();
-      if (this.view === view) this.view = null;
+      if (this.view === view) {
+        this.view = null;
+        this.shown = null;
+      }
     });
   }
 
@@ -96,7 +102,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.postTimer = null;
     this.lastPostAt = Date.now();
     const state = this.viewState();
-    this.post({ type: 'state', state });
+    const shown = this.shown;
+    // The whole state when the webview has none, another session is open, or the stream came back
+    // (a reconnect replays events: the conversation may have been rebuilt); else only what changed.
+    const whole = !shown || (shown.session?.sessionId ?? null) !== (state.session?.sessionId ?? null) || (shown.connection !== 'open' && state.connection === 'open');
+    this.post(whole ? { type: 'state', state } : { type: 'patch', patch: diffView(shown, state) });
+    if (this.view) this.shown = state;
     return state.revision;
   }
 
@@ -163,6 +174,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
 
   private readonly handlers: MessageHandlers<WebviewToHost> = {
     ready: () => {
+      this.shown = null;
       this.postNow();
       this.flushReveal();
     },
@@ -184,6 +196,11 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       }
     },
     command: ({ command }) => this.deps.runCommand(command),
+    resync: () => {
+      this.deps.log.debug('chat view: the webview asked for the whole state');
+      this.shown = null;
+      this.postNow();
+    },
     rendered: ({ revision }) => {
       for (const waiter of [...this.renderWaiters]) if (revision >= waiter.revision) waiter.resolve();
     },

@@ -2,13 +2,13 @@
 // turn status and errors. Items are keyed so that a streamed delta re-renders only its own block.
 import type { ChatItem } from '@berth/protocol';
 import { formatElapsed } from '../format';
-import { renderMarkdown } from '../markdown';
+import { StreamedMarkdown } from './streamedMarkdown';
 import { renderChangesCard, type ChangesActions } from './changes';
 import { h } from './dom';
 
 export class Conversation {
   readonly element = h('div', { class: 'conversation', attrs: { role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation' } });
-  private readonly rendered = new Map<string, { item: ChatItem; node: HTMLElement }>();
+  private readonly rendered = new Map<string, { item: ChatItem; node: HTMLElement; markdown?: StreamedMarkdown }>();
 
   constructor(private readonly actions: ChangesActions) {}
 
@@ -26,6 +26,18 @@ export class Conversation {
       let node: HTMLElement;
       if (entry && sameItem(entry.item, item)) {
         node = entry.node;
+      } else if (entry?.markdown && item.kind === 'assistant' && entry.item.kind === 'assistant') {
+        // A streamed answer grew: only its open last block is rendered again.
+        entry.markdown.update(item.text);
+        entry.item = item;
+        node = entry.node;
+      } else if (item.kind === 'assistant') {
+        const body = h('div', { class: 'markdown' });
+        const markdown = new StreamedMarkdown(body);
+        markdown.update(item.text);
+        node = h('div', { class: 'msg msg--assistant' }, h('div', { class: 'msg-role', text: 'Agent' }), body);
+        if (entry) entry.node.replaceWith(node);
+        this.rendered.set(item.key, { item, node, markdown });
       } else {
         node = renderItem(item, entry?.node, this.actions);
         if (entry && entry.node !== node) entry.node.replaceWith(node);
@@ -39,19 +51,17 @@ export class Conversation {
 }
 
 function sameItem(a: ChatItem, b: ChatItem): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+  if (a === b) return true;
+  // An answer's text is compared as text (a streamed one is long); other items are small.
+  if (a.kind === 'assistant' && b.kind === 'assistant') return a.turnId === b.turnId && a.text === b.text;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function renderItem(item: ChatItem, previous: HTMLElement | undefined, actions: ChangesActions): HTMLElement {
+/** Every item but an answer (see StreamedMarkdown). */
+function renderItem(item: Exclude<ChatItem, { kind: 'assistant' }>, previous: HTMLElement | undefined, actions: ChangesActions): HTMLElement {
   switch (item.kind) {
     case 'user':
       return h('div', { class: 'msg msg--user' }, h('div', { class: 'msg-role', text: 'You' }), h('div', { class: 'msg-text', text: item.text }));
-    case 'assistant': {
-      const body = h('div', { class: 'markdown' });
-      // Safe: renderMarkdown escapes raw HTML and drops unsafe links and all images (see markdown.ts).
-      body.innerHTML = renderMarkdown(item.text);
-      return h('div', { class: 'msg msg--assistant' }, h('div', { class: 'msg-role', text: 'Agent' }), body);
-    }
     case 'tool': {
       const status = item.result === null ? 'running…' : item.result.ok ? 'done' : 'failed';
       const details = h(
