@@ -833,6 +833,55 @@ export const scenarios = [
     },
   },
   {
+    id: 18,
+    name: 'a long session: after 500 turns, a 2 MiB streamed answer costs each chat update the same as at the start',
+    async run(t) {
+      const { wb } = t;
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: '', prompt: 'turn 0' });
+      await wb.waitForChat('ready', (s) => s.inputDisabled === false && /agent received: turn 0/.test(last(s.assistants)), 120_000);
+      const { body: list } = await t.berth.api('GET', '/v1/sessions');
+      const id = list.sessions[0].id;
+      const historyStartedAt = Date.now();
+      for (let n = 1; n < 500; n++) {
+        const sent = await t.berth.api('POST', `/v1/sessions/${id}/messages`, { text: `turn ${n}` });
+        assert.equal(sent.status, 202, `turn ${n}: ${JSON.stringify(sent.body)}`);
+        await wb.poll(`turn ${n} to end`, async () => (await t.berth.api('GET', `/v1/sessions/${id}`)).body, (v) => v.status === 'ready', 30_000);
+      }
+      t.timing('500 turns through the API, the chat open', Date.now() - historyStartedAt);
+      const body = wb.chat.locator('body');
+      await wb.poll('the chat to show 500 turns', () => body.evaluate((b) => ({ turns: b.querySelectorAll('.turn').length })), (r) => r.turns >= 500, 60_000);
+      await body.evaluate(() => window.__berthUpdates.splice(0));
+      await wb.send('a long answer please');
+      await wb.poll(
+        'the long answer to finish',
+        () => body.evaluate((b) => ({ done: [...b.querySelectorAll('.msg--assistant')].at(-1)?.textContent?.includes('long answer finished') ?? false })),
+        (r) => r.done,
+        120_000,
+      );
+      const updates = await body.evaluate(() => window.__berthUpdates.slice());
+      const patches = updates.filter((u) => u.type === 'patch');
+      assert.ok(patches.length >= 20, `the answer came in many updates (${patches.length})`);
+      const tenth = Math.max(1, Math.floor(patches.length / 10));
+      const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      const first = patches.slice(0, tenth);
+      const lastTenth = patches.slice(-tenth);
+      const figures = {
+        updates: patches.length,
+        wholeStates: updates.length - patches.length,
+        firstBytes: median(first.map((u) => u.bytes)),
+        lastBytes: median(lastTenth.map((u) => u.bytes)),
+        firstMs: median(first.map((u) => u.ms)),
+        lastMs: median(lastTenth.map((u) => u.ms)),
+      };
+      t.note(`chat updates while 2 MiB streamed after 500 turns: ${figures.updates} patches (${figures.wholeStates} whole states); bytes per update median ${figures.firstBytes} (first 10%) vs ${figures.lastBytes} (last 10%); webview time per update median ${figures.firstMs.toFixed(2)} ms vs ${figures.lastMs.toFixed(2)} ms`);
+      t.timing('chat update, last 10% of a 2 MiB answer after 500 turns (webview ms, median)', Math.round(figures.lastMs));
+      assert.equal(figures.wholeStates, 0, 'no whole state was posted during the answer');
+      assert.ok(figures.lastBytes < 64 * 1024, `an update is the size of a chunk, not of the session (${figures.lastBytes} bytes)`);
+      assert.ok(figures.lastBytes <= 3 * figures.firstBytes + 1024, 'bytes per update do not grow with the answer');
+      assert.ok(figures.lastMs <= 3 * figures.firstMs + 5, `time per update does not grow with the answer (${figures.firstMs.toFixed(2)} → ${figures.lastMs.toFixed(2)} ms)`);
+    },
+  },
+  {
     id: 12,
     name: 'the embedded local server (berth.serverUrl empty), shared by a second window',
     async run(t) {
