@@ -187,7 +187,7 @@ export const scenarios = [
   },
   {
     id: 3,
-    name: 'a follow-up streams its answer',
+    name: 'a follow-up streams its answer; messages sent meanwhile are queued (one cancelled) and run after it, in order',
     needs: [2],
     async run(t) {
       const { wb } = t;
@@ -196,12 +196,24 @@ export const scenarios = [
       const partial = await wb.waitForChat('a partial answer', (s) => /chunk 1 of 6/.test(last(s.assistants)), 30_000);
       t.timing('follow-up: first chunk visible', Date.now() - sentAt);
       assert.doesNotMatch(last(partial.assistants), /stream finished/, 'the first chunk showed before the answer was complete');
-      assert.equal(partial.inputDisabled, true, 'the input is locked during the turn');
-      assert.ok(partial.reason.length > 0, 'with the reason shown');
-      const done = await wb.waitForChat('the whole answer', (s) => /stream finished/.test(last(s.assistants)) && s.inputDisabled === false, 30_000);
-      t.timing('follow-up: whole answer', Date.now() - sentAt);
-      assert.equal(done.turns.length, 2, 'two completed turns');
-      assert.deepEqual(done.users, ['first prompt: say hello', 'please stream']);
+      // The agent is busy: the input stays open and what is sent waits its turn.
+      assert.equal(partial.inputDisabled, false, 'the input is open during the turn');
+      await wb.send('queued one');
+      await wb.waitForChat('the first queued message', (s) => s.queued.length === 1 && !s.inputDisabled, 10_000);
+      await wb.send('queued two, then cancelled');
+      const queued = await wb.waitForChat('two queued messages', (s) => s.queued.length === 2, 10_000);
+      assert.deepEqual(queued.queued, ['queued one', 'queued two, then cancelled']);
+      await wb.screenshot('3-queued');
+      await wb.chat.locator('.msg--queued', { hasText: 'then cancelled' }).locator('.cancel-queued').click();
+      await wb.waitForChat('the cancelled message gone', (s) => s.queued.length === 1, 10_000);
+      const done = await wb.waitForChat(
+        'the whole answer, then the queued message',
+        (s) => s.turns.length === 3 && s.queued.length === 0 && /agent received: queued one/.test(last(s.assistants)),
+        60_000,
+      );
+      t.timing('follow-up and the queued message: both answers', Date.now() - sentAt);
+      assert.ok(done.assistants.some((a) => /stream finished/.test(a)), 'the streamed answer is complete');
+      assert.deepEqual(done.users, ['first prompt: say hello', 'please stream', 'queued one'], 'in order; the cancelled one never ran');
     },
   },
   {

@@ -127,6 +127,7 @@ export class Workbench {
         users: text('.conversation .msg--user .msg-text'),
         assistants: text('.conversation .msg--assistant .markdown'),
         turns: text('.conversation .turn'),
+        queued: text('.queued .msg--queued .msg-text'),
         errorVisible: !!body.querySelector('.error-banner:not([hidden])'),
         errorMessage: text('.error-banner .error-message')[0] ?? '',
         errorMeta: text('.error-banner .error-meta')[0] ?? '',

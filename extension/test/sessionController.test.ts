@@ -38,24 +38,25 @@ describe('SessionController (real server on loopback)', () => {
 
     await until(c, 'status bar at a pipeline step', (s) => s.session?.steps.some((x) => x.state === 'running') ?? false);
     assert.match(presentStatus(c.state).text, /^\$\(sync~spin\) Berth: .+…$/);
-    await until(c, 'ready and idle', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready and idle', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     c.dispose();
 
-    // Never unlocked before the first turn had completed and the server said ready.
+    // Never unlocked before the server said the first prompt was accepted (running, then ready):
+    // from then on a message waits in the queue while the turn runs.
     const firstUnlocked = states.findIndex((s) => inputLock(s).enabled);
-    const turnDoneAt = states.findIndex((s) => s.session?.items.some((i) => i.kind === 'turn'));
-    assert.ok(turnDoneAt >= 0 && firstUnlocked > turnDoneAt);
-    assert.ok(states.slice(0, firstUnlocked).every((s) => !inputLock(s).enabled));
+    const acceptedAt = states.findIndex((s) => s.session?.status === 'running' || s.session?.status === 'ready');
+    assert.ok(acceptedAt >= 0 && firstUnlocked >= acceptedAt, `unlocked at state ${firstUnlocked}, accepted at ${acceptedAt}`);
+    assert.ok(states.slice(0, acceptedAt).every((s) => !inputLock(s).enabled && s.session?.status !== 'ready'));
     const items = c.state.session.items;
     assert.deepEqual(items.map((i) => i.kind), ['user', 'assistant', 'turn']);
     assert.equal(items[1]?.kind === 'assistant' && items[1].text, 'echo me');
     assert.equal(presentStatus(c.state).text, '$(check) Berth: ready');
   });
 
-  it('send: a follow-up turn locks input until it completes; reopening rebuilds the same conversation from the server', async () => {
+  it('send: the input is locked while a follow-up is sent; reopening rebuilds the same conversation from the server', async () => {
     const c = new SessionController(real.api, { stream: fast });
     const id = await c.start({ repo: { url: real.repoUrl }, prompt: 'one', autoInitiate: true });
-    await until(c, 'ready', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     const sending = c.send('two');
     assert.equal(inputLock(c.state).enabled, false);
     await sending;
@@ -76,7 +77,7 @@ describe('SessionController (real server on loopback)', () => {
   it('a connection drop after ready keeps the state and does not replay progress', async () => {
     const c = new SessionController(real.api, { stream: fast });
     await c.start({ repo: { url: real.repoUrl }, prompt: 'stay', autoInitiate: true });
-    await until(c, 'ready', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     const before = c.state.session!;
     const states: SessionMachineState[] = [];
     c.onDidChange((s) => states.push(s));
@@ -91,7 +92,7 @@ describe('SessionController (real server on loopback)', () => {
   it('while the stream reconnects the input is locked and a message is refused; the snapshot unlocks it again', async () => {
     const c = new SessionController(real.api, { stream: fast });
     const id = await c.start({ repo: { url: real.repoUrl }, prompt: 'hold on', autoInitiate: true });
-    await until(c, 'ready', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     const turns = () => c.state.session!.items.filter((i) => i.kind === 'user').length;
     const usersBefore = turns();
     const down: SessionMachineState[] = [];
@@ -128,7 +129,7 @@ describe('SessionController (real server on loopback)', () => {
 
     createBareRepo(join(real.tmp, 'later'));
     await c.retry();
-    await until(c, 'ready after retry', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready after retry', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     assert.equal(c.state.session!.error, null);
     assert.ok(c.state.session!.items.some((i) => i.kind === 'assistant' && i.text === 'retry me'));
     c.dispose();
@@ -147,7 +148,7 @@ describe('SessionController (real server on loopback)', () => {
   it('deleting the session clears the state', async () => {
     const c = new SessionController(real.api, { stream: fast });
     const id = await c.start({ repo: { url: real.repoUrl }, prompt: 'bye', autoInitiate: true });
-    await until(c, 'ready', (s) => inputLock(s).enabled, 20_000);
+    await until(c, 'ready', (s) => s.session?.status === 'ready' && inputLock(s).enabled, 20_000);
     await c.deleteSession();
     assert.equal(c.state.session, null);
     await assert.rejects(real.api.getSession(id!), /not found|no such/i);

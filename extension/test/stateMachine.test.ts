@@ -285,18 +285,22 @@ describe('state machine: conversation', () => {
     assert.equal(s.session?.items.at(-1)?.kind, 'error');
   });
 
-  it('locks input while a message is being sent and until its turn completes', () => {
+  it('locks input while a message is being sent; during the turn the next one is queued', () => {
     let s = reduce(ready, { type: 'send_started' });
     assert.deepEqual(inputLock(s), { enabled: false, reason: 'Sending…' });
-    s = reduce(s, { type: 'send_finished', turnId: 't9', status: 'running' });
-    assert.equal(inputLock(s).enabled, false);
+    s = reduce(s, { type: 'send_finished', turnId: 't9', status: 'running', text: 'q' });
     assert.equal(s.session?.activeTurnId, 't9');
-    s = run([userMessage(1, 't9', 'q'), turnComplete(2, 't9'), status('ready')], s);
-    assert.equal(inputLock(s).enabled, true);
+    assert.equal(inputLock(s).enabled, true, 'a message sent now waits in the queue');
+    s = run([userMessage(1, 't9', 'q'), { type: 'send_started' }, { type: 'send_finished', turnId: 't10', status: 'queued', text: 'next' }], s);
+    assert.deepEqual(s.session?.queue, [{ turnId: 't10', text: 'next' }], 'shown as queued at once');
+    const queueEvent = ev({ id: 0, sessionId: ID, type: 'queue', ts, data: { messages: [{ turnId: 't10', text: 'next' }] } });
+    s = run([queueEvent, turnComplete(2, 't9'), status('running'), userMessage(3, 't10', 'next')], s);
+    assert.deepEqual(s.session?.queue, [], 'a queued message that started leaves the queue');
+    assert.equal(s.session?.items.filter((i) => i.kind === 'user').length, 2);
   });
 
   it('a turn that completed before the POST answered does not re-lock input', () => {
-    const s = run([{ type: 'send_started' }, userMessage(1, 't9', 'q'), turnComplete(2, 't9'), status('ready'), { type: 'send_finished', turnId: 't9', status: 'running' }], ready);
+    const s = run([{ type: 'send_started' }, userMessage(1, 't9', 'q'), turnComplete(2, 't9'), status('ready'), { type: 'send_finished', turnId: 't9', status: 'running', text: 'q' }], ready);
     assert.equal(s.session?.activeTurnId, null);
     assert.equal(s.session?.status, 'ready');
     assert.equal(inputLock(s).enabled, true);

@@ -9,6 +9,8 @@ export const LIMITS = {
   messageLength: 100_000,
   setupCommands: 32,
   setupCommandLength: 4096,
+  /** Messages a session holds while its agent is busy. */
+  queuedMessages: 20,
 } as const;
 
 /** A dev container config's path in a repository: `devcontainer.json` or `.devcontainer.json`, relative. */
@@ -59,7 +61,11 @@ export const SendMessageRequest = z.strictObject({
 });
 export type SendMessageRequest = z.infer<typeof SendMessageRequest>;
 
-export const SendMessageResponse = z.object({ turnId: z.string(), status: SessionStatus });
+/** `queued`: the agent is busy; the message runs after the `position - 1` queued before it. */
+export const SendMessageResponse = z.union([
+  z.object({ turnId: z.string(), status: SessionStatus }),
+  z.object({ turnId: z.string(), status: z.literal('queued'), position: z.number().int().positive() }),
+]);
 export type SendMessageResponse = z.infer<typeof SendMessageResponse>;
 
 export const StreamTicketResponse = z.object({ ticket: z.string(), expiresAt: z.string() });
@@ -199,6 +205,7 @@ export const ERROR_CODES = [
   'not_found',
   'not_ready',
   'turn_in_progress',
+  'queue_full',
   'conflict',
   'payload_too_large',
   'unsupported_media_type',

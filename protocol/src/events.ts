@@ -107,6 +107,10 @@ export const ChangesSummary = z.object({
 });
 export type ChangesSummary = z.infer<typeof ChangesSummary>;
 
+/** A message sent while the agent was busy: it runs after the turns before it, in order. */
+export const QueuedMessage = z.object({ turnId: z.string(), text: z.string() });
+export type QueuedMessage = z.infer<typeof QueuedMessage>;
+
 export const SessionView = z.object({
   id: z.string(),
   repo: z.object({ url: z.string(), branch: z.string().optional() }),
@@ -132,6 +136,8 @@ export const SessionView = z.object({
   devcontainer: z.string().optional(),
   /** What the session changed so far; null until its base commit is known (before the clone). */
   changes: ChangesSummary.nullable().optional(),
+  /** Messages waiting for the current turn (or the preparation) to end, oldest first. */
+  queue: z.array(QueuedMessage).optional(),
 });
 export type SessionView = z.infer<typeof SessionView>;
 
@@ -194,6 +200,8 @@ export type PreparingData = z.infer<typeof PreparingData>;
 export const StatusData = z.object({ status: SessionStatus, step: ProgressStep.nullable(), error: ErrorInfo.optional() });
 export const ConnectedData = z.object({ session: SessionView });
 export const HeartbeatData = z.object({});
+/** The session's queued messages after a change (one queued, cancelled, or started). */
+export const QueueData = z.object({ messages: z.array(QueuedMessage) });
 
 const envelope = {
   sessionId: z.string(),
@@ -219,6 +227,7 @@ export const VolatileEvent = z.discriminatedUnion('type', [
   z.object({ ...volatile, type: z.literal('status'), data: StatusData }),
   z.object({ ...volatile, type: z.literal('connected'), data: ConnectedData }),
   z.object({ ...volatile, type: z.literal('heartbeat'), data: HeartbeatData }),
+  z.object({ ...volatile, type: z.literal('queue'), data: QueueData }),
 ]);
 export type VolatileEvent = z.infer<typeof VolatileEvent>;
 export type VolatileEventType = VolatileEvent['type'];

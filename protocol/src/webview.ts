@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ClientErrorCode, ErrorCode, LIMITS, RepoPath } from './api';
-import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, FAILURE_CODES, PreparationStep, ProgressStep, SessionStatus, SkippedFile, TurnStatus } from './events';
+import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, FAILURE_CODES, PreparationStep, ProgressStep, QueuedMessage, SessionStatus, SkippedFile, TurnStatus } from './events';
 
 /**
  * Messages between the extension host and the chat webview.
@@ -95,6 +95,8 @@ export const ChatSession = z.object({
   error: ShownError.nullable(),
   /** Cumulative from the base commit (the server's summary); null before the clone or from an older server. */
   changes: ChangesSummary.nullable(),
+  /** Messages waiting for the agent, oldest first (each can be cancelled until it starts). */
+  queue: z.array(QueuedMessage).default([]),
 });
 export type ChatSession = z.infer<typeof ChatSession>;
 
@@ -198,6 +200,8 @@ export const WebviewToHost = z.discriminatedUnion('type', [
   z.object({ type: z.literal('applyChanges') }),
   /** Pushes the session's work branch to the repository's remote. */
   z.object({ type: z.literal('pushChanges') }),
+  /** Cancels a queued message (the host acts only on one its state shows). */
+  z.object({ type: z.literal('cancelQueued'), turnId: z.string().min(1).max(64) }),
   /** Opens the remote's "create a pull request" page (pushing first when needed). */
   z.object({ type: z.literal('openPullRequest') }),
 ]);

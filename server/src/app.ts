@@ -170,7 +170,8 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
 
   await recover(ctx);
   const membership = isPostgresUrl(config.store) ? new Membership(ctx) : null;
-  const goLive = goLiveWith(ctx);
+  // The session service (created below) runs queued messages when an agent becomes free.
+  const goLive = goLiveWith(ctx, (id) => sessions.onIdle(id));
   const jobs: JobRunner = new JobRunner(ctx, (job, signal): Promise<PreparationOutcome> =>
     job.kind === 'message'
       ? sessions.deliverRouted(job, (resume) => runPreparation(ctx, resume, signal, goLive))
@@ -190,6 +191,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   await membership?.start();
   jobs.start();
   reaper.start();
+  await sessions.drainAll();
 
   let closing: Promise<void> | null = null;
   const close = () =>

@@ -26,11 +26,14 @@ describe('concurrent messages and retries', () => {
     const accepted = answers.filter((a) => a.status === 202);
     const refused = answers.filter((a) => a.status !== 202);
     assert.ok(accepted.length >= 1, 'at least one message is taken');
+    const queued = accepted.filter((a) => a.body.status === 'queued');
+    assert.ok(queued.length >= 1, `messages sent while it resumes are queued, not refused (${JSON.stringify(answers.map((a) => a.body.status ?? a.status))})`);
     for (const r of refused) assert.equal(r.status, 409, JSON.stringify(r.body));
-    await alice.waitFor(id, (s) => s.status === 'ready', 30_000);
-    // Agents may answer the messages taken after the first while it already runs (routed to it).
-    await sleep(1500);
-    await alice.waitFor(id, (s) => s.status === 'ready', 30_000);
+    // The first resumes the session; the others wait in its queue and run one after another.
+    const idle = (s: { status: string; queue?: unknown[] }) => s.status === 'ready' && (s.queue ?? []).length === 0;
+    await alice.waitFor(id, idle, 60_000);
+    await sleep(500);
+    await alice.waitFor(id, idle, 30_000);
 
     const jobs = (await queryTestDb<{ n: number }>(t.dataDir, 'SELECT count(*) AS n FROM jobs WHERE session_id = ?', [id]))[0]!.n;
     assert.equal(jobs - Number(jobsBefore), 1, 'one preparation');

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { PREPARATION_STEPS, type StreamEvent } from '@berth/protocol';
-import { answerOf, isReady, makeRepo, startTestServer, turnComplete, type TestServer } from './helpers';
+import { answerOf, isReady, makeRepo, sleep, startTestServer, tempDir, turnComplete, type TestServer } from './helpers';
 
 const stepsOf = (events: StreamEvent[], state: 'started' | 'done') =>
   events.flatMap((e) => (e.type === 'preparing' && e.data.state === state ? [e.data.step] : []));
@@ -70,13 +70,16 @@ describe('session lifecycle on the local provider', () => {
     const alice = t.api('alice');
     const { body } = await alice.start({ repo: { url: repo }, prompt: 'first', autoInitiate: true, setup: ['echo from-setup > marker.txt'] });
     const id = body.sessionId;
-    const early = await alice.message(id, 'too early');
-    if (early.status !== 409) assert.fail(`expected 409 while preparing, got ${early.status}`);
-    assert.equal(early.body.error.code, 'not_ready');
+    // Sent while it prepares: queued, and run once the first prompt's turn ended.
+    const early = await alice.message(id, 'early');
+    assert.equal(early.status, 202);
+    assert.deepEqual({ status: early.body.status, position: early.body.position }, { status: 'queued', position: 1 });
 
     const stream = await alice.stream(id);
-    await stream.waitFor(turnComplete);
-    await alice.waitFor(id, (s) => s.status === 'ready');
+    await stream.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === early.body.turnId, 20_000);
+    await alice.waitFor(id, (s) => s.status === 'ready' && (s.queue ?? []).length === 0);
+    const users = stream.persisted().flatMap((e) => (e.type === 'user_message' ? [e.data.text] : []));
+    assert.deepEqual(users, ['first', 'early'], 'the queued message ran after the first prompt');
     const workspace = `${t.dataDir}/workspaces/${id}`;
     assert.ok(readdirSync(workspace).includes('marker.txt'), 'the setup command ran in the workspace');
 
@@ -88,16 +91,38 @@ describe('session lifecycle on the local provider', () => {
     await stream.close();
   });
 
-  it('refuses a second message while a turn runs (409 turn_in_progress)', async () => {
-    const slow = await startTestServer({ agentCommand: 'sleep 1; cat' });
+  it('queues messages sent while a turn runs: they run in order, a cancelled one never runs, a restart keeps the rest', async () => {
+    const dataDir = tempDir('berth-queue-');
+    let slow = await startTestServer({ dataDir, agentCommand: 'sleep 1; cat' });
     try {
       const alice = slow.api('alice');
       const { body } = await alice.start({ repo: { url: repo }, prompt: 'slow one', autoInitiate: true });
-      await alice.waitFor(body.sessionId, (s) => s.status === 'running');
-      const second = await alice.message(body.sessionId, 'again');
-      assert.equal(second.status, 409);
-      assert.equal(second.body.error.code, 'turn_in_progress');
-      await alice.waitFor(body.sessionId, (s) => s.status === 'ready');
+      const id = body.sessionId as string;
+      await alice.waitFor(id, (s) => s.status === 'running');
+      const sent = [];
+      for (const text of ['second', 'third', 'fourth']) sent.push(await alice.message(id, text));
+      assert.deepEqual(sent.map((r) => [r.status, r.body.status, r.body.position]), [[202, 'queued', 1], [202, 'queued', 2], [202, 'queued', 3]]);
+      assert.deepEqual((await alice.get(id)).body.queue?.map((m: { text: string }) => m.text), ['second', 'third', 'fourth']);
+      assert.equal((await alice.request('DELETE', `/v1/sessions/${id}/messages/${sent[1]!.body.turnId}`)).status, 204);
+      assert.equal((await alice.request('DELETE', `/v1/sessions/${id}/messages/${sent[1]!.body.turnId}`)).status, 404, 'cancelled once');
+      assert.equal((await t.api('bob').request('DELETE', `/v1/sessions/${id}/messages/${sent[2]!.body.turnId}`)).status, 404, "not another user's");
+
+      // A restart while the queue waits: the turn in flight fails, the queue is kept and runs.
+      await alice.waitFor(id, (s) => s.status === 'running' && s.queue?.length === 2);
+      await slow.close();
+      slow = await startTestServer({ dataDir, agentCommand: 'sleep 1; cat' });
+      const again = slow.api('alice');
+      const done = await again.waitFor(id, (s) => s.status === 'ready' && (s.queue ?? []).length === 0, 60_000);
+      assert.deepEqual(done.queue, []);
+      const stream = await again.stream(id);
+      await stream.waitFor((e) => e.type === 'connected');
+      await sleep(300);
+      const events = stream.persisted();
+      await stream.close();
+      const users = events.flatMap((e) => (e.type === 'user_message' ? [e.data.text] : []));
+      assert.deepEqual(users, ['slow one', 'second', 'fourth'], 'in order; the cancelled one never ran');
+      const answered = (turnId: string) => events.filter((e) => e.type === 'turn_complete' && e.data.turnId === turnId);
+      for (const r of [sent[0]!, sent[2]!]) assert.equal(answered(r.body.turnId).length, 1, 'each queued message ended once');
     } finally {
       await slow.close();
     }

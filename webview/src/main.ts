@@ -41,6 +41,8 @@ const welcome = h('div', { class: 'welcome-slot' });
 const preparation = h('section', { class: 'preparation', attrs: { 'aria-label': 'Preparation' } });
 const errorBanner = h('section', { class: 'error-banner', attrs: { role: 'alert', tabindex: '-1' } });
 const pendingPrompt = h('div', { class: 'pending-prompt' });
+/** Messages waiting for the agent: after the conversation, each with Cancel. */
+const queued = h('section', { class: 'queued', attrs: { 'aria-label': 'Queued messages' } });
 const changesActions: ChangesActions = {
   review: (range) => post({ type: 'reviewChanges', range }),
   openFile: (from, to, path) => post({ type: 'openFileDiff', from, to, path }),
@@ -62,7 +64,7 @@ const composer = new Composer(
   },
   persisted.draft,
 );
-const scroller = h('main', { class: 'scroller' }, welcome, pendingPrompt, preparation, conversation.element, errorBanner);
+const scroller = h('main', { class: 'scroller' }, welcome, pendingPrompt, preparation, conversation.element, queued, errorBanner);
 document.body.append(h('div', { class: 'app' }, header, scroller, changesSummary, composer.element));
 
 const clock = new StepClock();
@@ -87,6 +89,7 @@ function render(state: ChatViewState): void {
   patch(errorBanner, [failed, session?.error, state.canRetry], () => (session && failed ? renderError(state, session) : []));
   errorBanner.hidden = !failed;
   conversation.update(session?.items ?? []);
+  patch(queued, [session?.queue], () => (session ? renderQueued(session) : []));
   patch(changesSummary, [session?.changes, state.applied, session?.repo?.branch], () =>
     renderChangesSummary(session?.changes ?? null, state.applied ?? null, session?.repo?.branch, changesActions),
   );
@@ -124,6 +127,23 @@ function renderHeader(state: ChatViewState, session: ChatSession): Node[] {
     nodes.push(h('div', { class: 'header-connection', text: state.connection === 'closed' ? 'Disconnected' : 'Reconnecting…' }));
   }
   return nodes;
+}
+
+function renderQueued(session: ChatSession): Node[] {
+  return session.queue.map((message, index) =>
+    h(
+      'div',
+      { class: 'msg msg--user msg--queued', attrs: { 'data-turn-id': message.turnId } },
+      h('div', { class: 'msg-role', text: index === 0 ? 'Queued: runs when the agent is free' : `Queued (${index + 1})` }),
+      h('div', { class: 'msg-text', text: message.text }),
+      h('vscode-button', {
+        text: 'Cancel',
+        class: 'cancel-queued',
+        attrs: { secondary: true, title: 'Remove this message before it runs' },
+        on: { click: () => post({ type: 'cancelQueued', turnId: message.turnId }) },
+      }),
+    ),
+  );
 }
 
 /** The first prompt is shown while the session prepares; the server's user_message replaces it. */

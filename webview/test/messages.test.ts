@@ -71,6 +71,7 @@ describe('host ↔ webview message schemas', () => {
       activeTurnId: null,
       error: null,
       changes: null,
+      queue: [],
     };
     assert.equal(ChatViewState.safeParse({ ...view, session }).success, true);
     assert.equal(ChatViewState.safeParse({ ...view, session: { ...session, items: [{ kind: 'html', key: 'k', html: '<b>' }] } }).success, false);

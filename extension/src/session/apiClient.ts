@@ -78,6 +78,11 @@ export class ApiClient {
     return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/messages`, SendMessageResponse, { text });
   }
 
+  /** Cancels a message that still waits in the session's queue. */
+  async cancelQueuedMessage(id: string, turnId: string): Promise<void> {
+    await this.call('DELETE', `/v1/sessions/${encodeURIComponent(id)}/messages/${encodeURIComponent(turnId)}`, null);
+  }
+
   async retry(id: string): Promise<void> {
     await this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/retry`, null);
   }

@@ -102,7 +102,7 @@ export class SessionController {
     this.dispatch({ type: 'send_started' });
     try {
       const res = await api.sendMessage(id, text);
-      if (generation === this.generation) this.dispatch({ type: 'send_finished', turnId: res.turnId, status: res.status });
+      if (generation === this.generation) this.dispatch({ type: 'send_finished', turnId: res.turnId, status: res.status, text });
       return true;
     } catch (err) {
       if (generation === this.generation) this.dispatch({ type: 'send_failed', error: toErrorInfo(err) });
@@ -127,6 +127,12 @@ export class SessionController {
     } catch (err) {
       if (generation === this.generation) this.dispatch({ type: 'request_failed', error: toErrorInfo(err) });
     }
+  }
+
+  /** Cancels a queued message; the stream's `queue` event then removes it from the chat. */
+  async cancelQueued(turnId: string): Promise<void> {
+    const id = this.sessionId;
+    if (id) await this.requireApi().cancelQueuedMessage(id, turnId);
   }
 
   async interrupt(): Promise<void> {

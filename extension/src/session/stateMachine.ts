@@ -1,6 +1,7 @@
 // The one owner of a session's client-side state: a pure reducer (no vscode, no I/O, no clock).
 // The status bar and the chat webview both render from what it produces.
 import {
+  LIMITS,
   PREPARATION_STEPS,
   PROGRESS_STEP_LABELS,
   type AppliedWork,
@@ -53,7 +54,7 @@ export type SessionAction =
   | { type: 'retry_requested' }
   | { type: 'send_started' }
   /** The server accepted a message; its turn is in progress until `turn_complete` arrives. */
-  | { type: 'send_finished'; turnId: string; status: SessionStatus }
+  | { type: 'send_finished'; turnId: string; status: SessionStatus | 'queued'; text: string }
   | { type: 'send_failed'; error: ShownError }
   /** The stream cannot be resumed (the session is gone or access was revoked). */
   | { type: 'stream_failed'; error: ShownError }
@@ -112,6 +113,11 @@ export function reduce(state: SessionMachineState, action: SessionAction): Sessi
     case 'send_finished':
       return withSession({ ...state, sending: false }, (s) => {
         const { turnId, status } = action;
+        if (status === 'queued') {
+          // Shown as waiting at once; the stream's `queue` event (already here, or to come) agrees.
+          if (s.queue.some((m) => m.turnId === turnId) || s.items.some((i) => 'turnId' in i && i.turnId === turnId)) return s;
+          return { ...s, queue: [...s.queue, { turnId, text: action.text }] };
+        }
         // The stream may have delivered the turn (even its completion) before the POST answered.
         if (s.items.some((i) => 'turnId' in i && i.turnId === turnId)) return s;
         const withStatus = s.status === status ? s : { ...s, ...statusChange(s, status, status === 'preparing' ? 'queued' : null, state.stepOrder) };
@@ -143,6 +149,7 @@ function emptySession(sessionId: string | null, order: StepOrder): ChatSession {
     activeTurnId: null,
     error: null,
     changes: null,
+    queue: [],
   };
 }
 
@@ -248,6 +255,7 @@ function applySnapshot(current: ChatSession, view: SessionView, order: StepOrder
     prompt: view.prompt ?? null,
     // An older server does not send it: keep what is known.
     changes: view.changes !== undefined ? view.changes : s.changes,
+    queue: view.queue ?? s.queue,
     ...statusChange(s, view.status, view.step, order),
   };
   if (view.status === 'preparing' && isPipelineStep(view.step) && outOfStep(next.steps, view.step)) {
@@ -319,6 +327,8 @@ function applyEvent(state: SessionMachineState, event: StreamEvent): SessionMach
       );
     case 'preparing':
       return withSession(state, (s) => applyPreparing(s, event.data, state.stepOrder));
+    case 'queue':
+      return withSession(state, (s) => ({ ...s, queue: event.data.messages }));
     default:
       return withSession(state, (s) => applyPersisted(s, event));
   }
@@ -330,6 +340,8 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
     case 'user_message':
       return {
         ...s,
+        // A queued message that started leaves the queue (its `queue` event may come later).
+        queue: s.queue.some((m) => m.turnId === event.data.turnId) ? s.queue.filter((m) => m.turnId !== event.data.turnId) : s.queue,
         activeTurnId: event.data.turnId,
         items: [...s.items, { kind: 'user', key, turnId: event.data.turnId, text: event.data.text }],
       };
@@ -459,8 +471,9 @@ export function inputLock(state: SessionMachineState): InputLock {
     return { enabled: false, reason: s.sessionId ? `Preparing the session: ${stepLabel(s.step)}…` : 'Starting the session…' };
   }
   if (s.status === 'failed') return { enabled: false, reason: 'The session failed. Retry to continue.' };
-  if (s.status === 'running' || s.activeTurnId !== null) return { enabled: false, reason: 'The agent is working on a turn…' };
   if (state.sending) return { enabled: false, reason: 'Sending…' };
+  // While the agent works a message waits in the session's queue and runs after the turn.
+  if (s.queue.length >= LIMITS.queuedMessages) return { enabled: false, reason: `${LIMITS.queuedMessages} messages are waiting already.` };
   return { enabled: true, reason: '' };
 }
 

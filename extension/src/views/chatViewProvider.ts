@@ -230,6 +230,17 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
       const id = this.openSessionId();
       if (id) await this.deps.changes.push(id);
     },
+    cancelQueued: async ({ turnId }) => {
+      if (!this.deps.controller.state.session?.queue.some((m) => m.turnId === turnId)) {
+        this.deps.log.warn('chat view: ignored a cancel of a message the chat does not show as queued');
+        return;
+      }
+      try {
+        await this.deps.controller.cancelQueued(turnId);
+      } catch (err) {
+        void vscode.window.showWarningMessage(`Berth: the queued message was not cancelled: ${errorMessage(err)}`);
+      }
+    },
     openPullRequest: async () => {
       const id = this.openSessionId();
       if (id) await this.deps.changes.openPullRequest(id);

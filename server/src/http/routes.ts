@@ -6,6 +6,8 @@ import { ApiError } from '@berth/protocol';
 import type { RateLimiter } from './rateLimit';
 import type { TicketIssuer } from './tickets';
 
+const QueuedMessageParams = z.object({ id: z.string(), turnId: z.string().regex(/^turn_[A-Za-z0-9]{8,40}$/) });
+
 declare module 'fastify' {
   interface FastifyRequest {
     user: string;
@@ -57,6 +59,12 @@ export function registerRoutes(
     const id = sessionIdOf(request);
     const body = parseBody(SendMessageRequest, request.body);
     return reply.code(202).send(await sessions.sendMessage(request.user, id, body.text));
+  });
+
+  app.delete('/v1/sessions/:id/messages/:turnId', async (request, reply) => {
+    const { turnId } = parseBody(QueuedMessageParams, request.params);
+    await sessions.cancelQueued(request.user, sessionIdOf(request), turnId);
+    return reply.code(204).send();
   });
 
   app.post('/v1/sessions/:id/retry', async (request, reply) => {

@@ -1,7 +1,7 @@
 // The one owner of a session's status. Every change is a transition from the table below, applied
 // as a compare-and-set in the store (`UPDATE … WHERE id = ? AND status IN (…)`), and announced by
 // exactly one volatile `status` event carrying the step and the error. Nothing else writes a status.
-import type { ErrorInfo, ProgressStep, SessionStatus } from '@berth/protocol';
+import type { ErrorInfo, ProgressStep, QueuedMessage, SessionStatus } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRecord, NewJob, SessionPatch } from '../store/store';
 
@@ -30,6 +30,8 @@ export interface TransitionOptions {
   from?: readonly SessionStatus[];
   /** Only while the session is placed on this instance (a runtime's writes: see FencedError). */
   fence?: string;
+  /** Only while the queue is exactly this one (a queued message taken in the same write). */
+  queueIs?: readonly QueuedMessage[];
 }
 
 export class SessionLifecycle {
@@ -57,7 +59,7 @@ export class SessionLifecycle {
   async transition(id: string, to: SessionStatus, options: TransitionOptions = {}): Promise<boolean> {
     const from = this.allowedFrom(to, options.from);
     if (from.length === 0) return false;
-    if (!(await this.ctx.store.transitionSession(id, from, this.row(to, options), options.fence))) return false;
+    if (!(await this.ctx.store.transitionSession(id, from, this.row(to, options), options.fence, options.queueIs))) return false;
     this.announce(id, to, options);
     return true;
   }

@@ -35,6 +35,8 @@ export class SessionRuntime implements LiveSession {
     readonly sessionId: string,
     readonly sandbox: Sandbox,
     readonly agent: AgentConnection,
+    /** Called when the agent becomes free (a turn ended, preparation settled on ready). */
+    private readonly onIdle: (sessionId: string) => void = () => {},
   ) {
     this.lastActivity = ctx.clock();
     agent.onMessage((m) => this.onAgentMessage(m));
@@ -59,7 +61,8 @@ export class SessionRuntime implements LiveSession {
    */
   settleStatus(patch: SessionPatch = {}): Promise<void> {
     const write = this.writes.then(async () => {
-      await this.ctx.lifecycle.transition(this.sessionId, this.turn ? 'running' : 'ready', { patch, fence: this.fence });
+      const status = this.turn ? 'running' : 'ready';
+      if ((await this.ctx.lifecycle.transition(this.sessionId, status, { patch, fence: this.fence })) && status === 'ready') this.onIdle(this.sessionId);
     });
     this.writes = write.catch(() => {});
     return write;
@@ -133,7 +136,9 @@ export class SessionRuntime implements LiveSession {
             this.fence,
           );
           if (this.turn === turn) this.turn = null;
-          if (!this.disposed) await this.ctx.lifecycle.transition(id, 'ready', { patch: { lastActivityAt: new Date().toISOString() }, fence: this.fence });
+          if (!this.disposed && (await this.ctx.lifecycle.transition(id, 'ready', { patch: { lastActivityAt: new Date().toISOString() }, fence: this.fence }))) {
+            this.onIdle(id);
+          }
         });
         return;
       }
@@ -244,9 +249,9 @@ export class SessionRuntime implements LiveSession {
  * The session layer's side of a preparation's hand-over: what it built becomes this instance's
  * live runtime, registered before the first prompt goes out so that no agent message is missed.
  */
-export function goLiveWith(ctx: ServerContext): GoLive {
+export function goLiveWith(ctx: ServerContext, onIdle: (sessionId: string) => void): GoLive {
   return (built) => {
-    const runtime = new SessionRuntime(ctx, built.sessionId, built.sandbox, built.agent);
+    const runtime = new SessionRuntime(ctx, built.sessionId, built.sandbox, built.agent, onIdle);
     ctx.runtimes.set(runtime);
     return runtime;
   };

@@ -2,6 +2,7 @@ import { rm, readFile } from 'node:fs/promises';
 import type { FailureCode, SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
+import { MessageQueue } from './queue';
 import type { JobKind, JobRecord, NewJob, SessionRecord } from '../store/store';
 import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
@@ -24,7 +25,11 @@ export class SessionService {
     private readonly jobs: JobRunner,
     /** Several instances on one database (none: this one is alone). */
     private readonly membership: Membership | null = null,
-  ) {}
+  ) {
+    this.queue = new MessageQueue(ctx);
+  }
+
+  private readonly queue: MessageQueue;
 
   /** Another user's session does not exist, as far as this user can tell. */
   async owned(owner: string, id: string): Promise<SessionRecord> {
@@ -109,24 +114,33 @@ export class SessionService {
     return toView(await this.owned(owner, id), stepOrder(this.ctx.provider.setupInsideSandbox));
   }
 
-  async sendMessage(owner: string, id: string, text: string): Promise<SendMessageResponse> {
+  async sendMessage(owner: string, id: string, text: string, attempt = 0): Promise<SendMessageResponse> {
     const session = await this.owned(owner, id);
+    const waiting = session.queue?.length ?? 0;
+    if (session.status === 'preparing' || session.status === 'running' || (session.status === 'ready' && waiting > 0)) {
+      // The agent is busy (or messages wait already): this one waits its turn.
+      const turnId = newTurnId();
+      const position = await this.queue.enqueue(id, { turnId, text });
+      if (position !== null) {
+        if (session.status === 'ready') this.drainSoon(id);
+        return { turnId, status: 'queued', position };
+      }
+      // The status changed meanwhile (the turn ended): take the message as that status says.
+      if (attempt < 3) return this.sendMessage(owner, id, text, attempt + 1);
+      throw new ApiError(409, 'conflict', 'the session changed while the message was sent; send it again');
+    }
     switch (session.status) {
-      case 'preparing':
-        throw new ApiError(409, 'not_ready', 'the session is still being prepared');
       case 'failed':
         throw new ApiError(409, 'not_ready', 'the session failed; retry it first');
-      case 'running':
-        throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
       case 'sleeping':
-        return this.resumeWith(session, text);
+        return this.resumeOrQueue(owner, session, text, attempt);
       case 'ready':
         break;
     }
     const runtime = this.ctx.runtimes.get(id);
     // Its sandbox lives on another instance, which is alive: the message goes there through the job queue.
     if (!runtime && session.instance && (await this.membership?.alive(session.instance))) return this.routeTo(session, text);
-    if (!runtime || !runtime.agent.alive) return this.resumeWith(session, text);
+    if (!runtime || !runtime.agent.alive) return this.resumeOrQueue(owner, session, text, attempt);
     if (runtime.turn) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
     return this.startTurn(runtime, id, newTurnId(), text);
   }
@@ -138,6 +152,11 @@ export class SessionService {
   private async startTurn(runtime: SessionRuntime, id: string, turnId: string, text: string): Promise<SendMessageResponse> {
     const claimed = !runtime.turn && (await this.ctx.lifecycle.transition(id, 'running', { from: ['ready'], patch: { lastActivityAt: new Date().toISOString() } }));
     if (!claimed) throw new ApiError(409, 'turn_in_progress', 'the agent is still working on the previous message');
+    return this.runClaimedTurn(runtime, id, turnId, text);
+  }
+
+  /** Sends a turn the session was claimed for (it is `running`) to the live agent. */
+  private async runClaimedTurn(runtime: SessionRuntime, id: string, turnId: string, text: string): Promise<SendMessageResponse> {
     runtime.beginTurn(turnId, text);
     await this.ctx.events.append(id, 'user_message', { turnId, text });
     try {
@@ -152,6 +171,53 @@ export class SessionService {
       return { turnId, status };
     }
     return { turnId, status: 'running' };
+  }
+
+  /**
+   * Runs the oldest queued message once the agent is free: on this instance's live agent, or, for a
+   * session whose sandbox is gone, by resuming it with that message. Called when a turn or a
+   * preparation ends here, and at startup for sessions that have messages waiting.
+   */
+  async drainQueue(id: string): Promise<void> {
+    const runtime = this.ctx.runtimes.get(id);
+    if (runtime?.agent.alive) {
+      if (runtime.turn) return;
+      const next = await this.queue.takeForTurn(id, this.ctx.config.instanceTag);
+      if (next) await this.runClaimedTurn(runtime, id, next.turnId, next.text);
+      return;
+    }
+    const session = await this.ctx.store.getSession(id);
+    if (session?.status !== 'sleeping' || !session.queue?.length) return;
+    const next = await this.queue.takeForResume(id);
+    if (!next) return;
+    try {
+      await this.begin(session, ['sleeping'], 'resume', next, 'the session is already being prepared for another message');
+    } catch (err) {
+      await this.queue.putBack(id, next);
+      if (!(err instanceof ApiError)) throw err;
+    }
+  }
+
+  private drainSoon(id: string): void {
+    this.drainQueue(id).catch((err: unknown) => this.ctx.logger.error({ err, sessionId: id }, 'running a queued message failed'));
+  }
+
+  /** Sessions left with messages waiting (a restart, an instance lost): run them. */
+  async drainAll(): Promise<void> {
+    for (const session of await this.ctx.store.sessionsByStatus(['ready', 'sleeping'])) {
+      if (session.queue?.length && (!session.instance || session.instance === this.ctx.config.instanceTag || session.status === 'sleeping')) this.drainSoon(session.id);
+    }
+  }
+
+  /** Cancels a message that still waits; 404 when none with that id does (unknown, or it started). */
+  async cancelQueued(owner: string, id: string, turnId: string): Promise<void> {
+    await this.owned(owner, id);
+    if (!(await this.queue.cancel(id, turnId))) throw new ApiError(404, 'not_found', 'no queued message with that id: it may have started already');
+  }
+
+  /** Runs a session's next queued message when its agent becomes free (the runtime's idle hook). */
+  onIdle(id: string): void {
+    this.drainSoon(id);
   }
 
   /** A turn that never ran: why, then its (failed) end, so clients close it like any other. */
@@ -199,6 +265,16 @@ export class SessionService {
    * re-creates the sandbox and runs it, all at once; refused (nothing written) when another
    * message or a retry got there first.
    */
+  private async resumeOrQueue(owner: string, session: SessionRecord, text: string, attempt: number): Promise<SendMessageResponse> {
+    try {
+      return await this.resumeWith(session, text);
+    } catch (err) {
+      // Another message got there first and is resuming the session: this one waits behind it.
+      if (err instanceof ApiError && err.status === 409 && attempt < 3) return this.sendMessage(owner, session.id, text, attempt + 1);
+      throw err;
+    }
+  }
+
   private async resumeWith(session: SessionRecord, text: string): Promise<SendMessageResponse> {
     const turn = { turnId: newTurnId(), text };
     await this.begin(session, ['sleeping', 'ready'], 'resume', turn, 'the session is already being prepared for another message');

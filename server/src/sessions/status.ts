@@ -25,5 +25,6 @@ export function toView(s: SessionRecord, order?: readonly { name: PreparationSte
     lastEventId: s.lastEventId,
     ...(order ? { steps: order.map((step) => step.name) } : {}),
     changes: changesView(s),
+    queue: s.queue ?? [],
   };
 }

@@ -183,6 +183,12 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    // Messages sent while the agent was busy, oldest first: part of the session row, so that every
+    // change to it is one compare-and-set with the status.
+    version: 9,
+    sql: `ALTER TABLE sessions ADD COLUMN queue TEXT NOT NULL DEFAULT '[]';`,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

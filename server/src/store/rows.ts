@@ -1,4 +1,4 @@
-import { ErrorInfo, PersistedEvent, type SessionStatus } from '@berth/protocol';
+import { ErrorInfo, PersistedEvent, QueuedMessage, type SessionStatus } from '@berth/protocol';
 import type { CheckpointRecord, CredentialRecord, DoomedSandbox, JobRecord, SecretRecord, SessionPatch, SessionRecord } from './store';
 
 // Row shapes and their mapping, shared by every store: both dialects keep the same columns.
@@ -29,6 +29,7 @@ export interface SessionRow {
   work_branch?: string | null;
   changes?: string | null;
   pushed?: string | null;
+  queue?: string;
 }
 
 export interface CheckpointRow {
@@ -113,8 +114,9 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   workBranch: 'work_branch',
   changes: 'changes',
   pushed: 'pushed',
+  queue: 'queue',
 };
-const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox', 'changes', 'pushed']);
+const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox', 'changes', 'pushed', 'queue']);
 
 /** The columns a patch sets (column → stored value); undefined fields are left alone. */
 export function patchColumns(patch: SessionPatch): Record<string, unknown> {
@@ -183,6 +185,7 @@ export function toSession(r: SessionRow): SessionRecord {
     workBranch: r.work_branch ?? null,
     changes: r.changes ? (JSON.parse(r.changes) as SessionRecord['changes']) : null,
     pushed: r.pushed ? (JSON.parse(r.pushed) as SessionRecord['pushed']) : null,
+    queue: r.queue ? QueuedMessage.array().parse(JSON.parse(r.queue)) : [],
   };
 }
 

@@ -2,6 +2,7 @@ import type {
   ChangesSummary,
   ErrorInfo,
   PushedRef,
+  QueuedMessage,
   PersistedData,
   PersistedEvent,
   PersistedEventType,
@@ -44,6 +45,8 @@ export interface SessionRecord {
   /** What changed, base → newest checkpoint (the view's `changes`, without `pushed`). */
   changes?: Omit<ChangesSummary, 'pushed'> | null;
   pushed?: PushedRef | null;
+  /** Messages waiting for the agent, oldest first (absent: none). */
+  queue?: QueuedMessage[];
 }
 
 /**
@@ -120,6 +123,7 @@ export type SessionPatch = Partial<
     | 'workBranch'
     | 'changes'
     | 'pushed'
+    | 'queue'
   >
 >;
 
@@ -173,7 +177,11 @@ export interface Store {
    * A status change as a compare-and-set: applied only while the session is in one of `from` (and,
    * with `fence`, placed on that instance).
    */
-  transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean>;
+  /**
+   * Writes `patch` only while the status is one of `from` (and, with `queueIs`, the queue is exactly
+   * that one): a compare-and-set.
+   */
+  transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string, queueIs?: readonly QueuedMessage[]): Promise<boolean>;
   /**
    * Starts a job atomically: the session's change (only from one of `from`), the message that
    * starts it (if any) as a persisted `user_message`, and the job. Nothing of it happens (null)

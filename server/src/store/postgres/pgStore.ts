@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
+import { PersistedEvent, type PersistedData, type PersistedEventType, type QueuedMessage, type SessionStatus } from '@berth/protocol';
 import { FencedError, type CheckpointRecord, type DoomedSandbox, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
@@ -134,19 +134,26 @@ export class PgStore implements Store {
     );
   }
 
-  private async casUpdate(c: pg.PoolClient | pg.Pool, id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
+  private async casUpdate(
+    c: pg.PoolClient | pg.Pool,
+    id: string,
+    from: readonly SessionStatus[],
+    patch: SessionPatch,
+    fence?: string,
+    queueIs?: readonly QueuedMessage[],
+  ): Promise<boolean> {
     const columns = { ...patchColumns(patch), updated_at: new Date().toISOString() };
     const names = Object.keys(columns);
     const r = await c.query(
-      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 4}`).join(', ')}
-       WHERE id = $1 AND status = ANY($2) AND ($3::text IS NULL OR instance = $3)`,
-      [id, [...from], fence ?? null, ...Object.values(columns)],
+      `UPDATE sessions SET ${names.map((n, i) => `${n} = $${i + 5}`).join(', ')}
+       WHERE id = $1 AND status = ANY($2) AND ($3::text IS NULL OR instance = $3) AND ($4::text IS NULL OR queue = $4)`,
+      [id, [...from], fence ?? null, queueIs ? JSON.stringify(queueIs) : null, ...Object.values(columns)],
     );
     return (r.rowCount ?? 0) > 0;
   }
 
-  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
-    return this.casUpdate(this.pool, id, from, patch, fence);
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string, queueIs?: readonly QueuedMessage[]): Promise<boolean> {
+    return this.casUpdate(this.pool, id, from, patch, fence, queueIs);
   }
 
   async beginJob(

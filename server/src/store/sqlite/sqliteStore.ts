@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { PersistedEvent, type PersistedData, type PersistedEventType, type SessionStatus } from '@berth/protocol';
+import { PersistedEvent, type PersistedData, type PersistedEventType, type QueuedMessage, type SessionStatus } from '@berth/protocol';
 import { FencedError, type CheckpointRecord, type DoomedSandbox, type CredentialRecord, type JobRecord, type NewJob, type SecretRecord, type SessionPatch, type SessionRecord, type Store } from '../store';
 import {
   CHECKPOINT_COLUMNS,
@@ -122,16 +122,23 @@ export class SqliteStore implements Store {
     this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id`).run(params);
   }
 
-  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): Promise<boolean> {
-    return this.casUpdate(id, from, patch, fence);
+  async transitionSession(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string, queueIs?: readonly QueuedMessage[]): Promise<boolean> {
+    return this.casUpdate(id, from, patch, fence, queueIs);
   }
 
-  private casUpdate(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string): boolean {
+  private casUpdate(id: string, from: readonly SessionStatus[], patch: SessionPatch, fence?: string, queueIs?: readonly QueuedMessage[]): boolean {
     const columns = patchColumns(patch);
     const sets = ['updated_at = @updated_at', ...Object.keys(columns).map((c) => `${c} = @${c}`)];
     const marks = from.map((_, i) => `@from${i}`).join(', ');
-    const params = { ...columns, id, updated_at: new Date().toISOString(), fence: fence ?? null, ...Object.fromEntries(from.map((s, i) => [`from${i}`, s])) };
-    const where = `id = @id AND status IN (${marks}) AND (@fence IS NULL OR instance = @fence)`;
+    const params = {
+      ...columns,
+      id,
+      updated_at: new Date().toISOString(),
+      fence: fence ?? null,
+      queue_is: queueIs ? JSON.stringify(queueIs) : null,
+      ...Object.fromEntries(from.map((s, i) => [`from${i}`, s])),
+    };
+    const where = `id = @id AND status IN (${marks}) AND (@fence IS NULL OR instance = @fence) AND (@queue_is IS NULL OR queue = @queue_is)`;
     return this.db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE ${where}`).run(params).changes > 0;
   }
 
