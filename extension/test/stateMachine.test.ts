@@ -123,18 +123,18 @@ describe('state machine: start and preparation', () => {
     assert.ok(s.session.steps.every((x) => x.state === 'done' || x.state === 'skipped'));
   });
 
-  it('keeps input locked during the first turn, however the events interleave (as the real server orders them)', () => {
+  it('keeps input locked until `ready`, however the events interleave (as the real server orders them); then a message queues', () => {
     // Fast path persists the prompt as user_message #1; `status running` precedes the `ready` progress event.
     let s = run([...started, userMessage(1, 't1', 'do it'), prep({ step: 'initiate', state: 'done' })]);
     assert.equal(canInterrupt(s), false, 'a preparation is not a turn that Stop could interrupt');
-    s = run([status('running'), prep({ step: 'ready', state: 'done' })], s);
+    s = reduce(s, status('running'));
+    assert.equal(inputLock(s).enabled, false, 'running, but `ready` has not come yet');
+    assert.match(inputLock(s).reason, /starting on your prompt/);
+    s = reduce(s, prep({ step: 'ready', state: 'done' }));
     assert.equal(s.session?.status, 'running', 'ready progress does not downgrade a running turn');
-    assert.equal(inputLock(s).enabled, false);
-    assert.match(inputLock(s).reason, /working/);
+    assert.equal(inputLock(s).enabled, true, 'ready: a message sent during the turn waits in the queue');
     assert.equal(canInterrupt(s), true);
-    s = run([output(2, 't1', 'done'), turnComplete(3, 't1')], s);
-    assert.equal(inputLock(s).enabled, false, 'still running until the server says so');
-    s = reduce(s, status('ready'));
+    s = run([output(2, 't1', 'done'), turnComplete(3, 't1'), status('ready')], s);
     assert.deepEqual(inputLock(s), { enabled: true, reason: '' });
     assert.equal(canInterrupt(s), false);
   });

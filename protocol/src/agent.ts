@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FailureCode, TurnStatus } from './events';
+import { FailureCode, TokenUsage, TurnStatus } from './events';
 
 /**
  * The JSON-lines protocol between the server and the agent host running in a sandbox.
@@ -66,6 +66,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
     turnId: z.string(),
     status: TurnStatus,
     exitCode: z.number().int().nullable().optional(),
+    usage: TokenUsage.optional(),
   }),
   z.object({
     type: z.literal('error'),

@@ -34,6 +34,8 @@ export const StartSessionRequest = z
       .max(LIMITS.setupCommands)
       .optional(),
     autoInitiate: z.boolean().optional(),
+    /** One of the models the server offers (`GET /v1/models`); the first one when absent. */
+    model: z.string().min(1).max(200).optional(),
     /**
      * The dev container config to use, by its path in the repository (e.g.
      * `.devcontainer/python/devcontainer.json`); needed when the repository has several.
@@ -55,6 +57,10 @@ export type StartSessionResponse = z.infer<typeof StartSessionResponse>;
 
 export const SessionListResponse = z.object({ sessions: z.array(SessionView) });
 export type SessionListResponse = z.infer<typeof SessionListResponse>;
+
+/** `GET /v1/models`: what a start may choose (`model`); empty for a server whose agent is a command. */
+export const ModelsResponse = z.object({ models: z.array(z.string()), default: z.string().nullable() });
+export type ModelsResponse = z.infer<typeof ModelsResponse>;
 
 export const SendMessageRequest = z.strictObject({
   text: z.string().max(LIMITS.messageLength).refine((t) => t.trim().length > 0, 'text must not be empty'),

@@ -138,6 +138,10 @@ export const SessionView = z.object({
   changes: ChangesSummary.nullable().optional(),
   /** Messages waiting for the current turn (or the preparation) to end, oldest first. */
   queue: z.array(QueuedMessage).optional(),
+  /** The model the session's agent uses (servers with an LLM agent). */
+  model: z.string().optional(),
+  /** Tokens of all its turns, as the model endpoint reported them (absent: none reported). */
+  usage: TokenUsage.optional(),
 });
 export type SessionView = z.infer<typeof SessionView>;
 
@@ -158,11 +162,16 @@ export const ToolResultData = z.object({
   output: z.string(),
 });
 export const TurnStatus = z.enum(['completed', 'failed', 'interrupted']);
+/** Tokens a model endpoint reported; absent where it reported nothing (no guessed numbers). */
+export const TokenUsage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
 export const TurnCompleteData = z.object({
   turnId: z.string(),
   status: TurnStatus,
   exitCode: z.number().int().nullable().optional(),
   durationMs: z.number().nonnegative(),
+  usage: TokenUsage.optional(),
 });
 export const ErrorEventData = ErrorInfo.extend({ turnId: z.string().optional() });
 /**

@@ -36,6 +36,11 @@ export interface SessionMachineState {
   connection: ConnectionState;
   /** A message POST is in flight. */
   sending: boolean;
+  /**
+   * A preparation ran and its `ready` has not arrived yet: the input stays locked until it does
+   * (the server says `running` for the first prompt's turn just before it says `ready`).
+   */
+  awaitingReady?: boolean;
 }
 
 export type SessionAction =
@@ -67,6 +72,23 @@ export const initialState: SessionMachineState = { session: null, stepOrder: nul
 export const MAX_TOOL_TEXT = 20_000;
 
 export function reduce(state: SessionMachineState, action: SessionAction): SessionMachineState {
+  const next = reduceSession(state, action);
+  const awaitingReady = awaitsReady(state, next, action);
+  return (next.awaitingReady ?? false) === awaitingReady ? next : { ...next, awaitingReady };
+}
+
+function awaitsReady(before: SessionMachineState, after: SessionMachineState, action: SessionAction): boolean {
+  const status = after.session?.status;
+  if (status === 'preparing') return true;
+  if (status !== 'running' || !before.awaitingReady) return false;
+  // Still running the first prompt's turn: locked until the `ready` progress event (a snapshot, on
+  // a reconnect, has none to wait for: its events were volatile).
+  if (action.type === 'snapshot') return false;
+  if (action.type === 'event' && (action.event.type === 'connected' || (action.event.type === 'preparing' && action.event.data.step === 'ready'))) return false;
+  return true;
+}
+
+function reduceSession(state: SessionMachineState, action: SessionAction): SessionMachineState {
   switch (action.type) {
     case 'cleared':
       return initialState;
@@ -471,6 +493,7 @@ export function inputLock(state: SessionMachineState): InputLock {
     return { enabled: false, reason: s.sessionId ? `Preparing the session: ${stepLabel(s.step)}…` : 'Starting the session…' };
   }
   if (s.status === 'failed') return { enabled: false, reason: 'The session failed. Retry to continue.' };
+  if (state.awaitingReady) return { enabled: false, reason: 'The agent is starting on your prompt…' };
   if (state.sending) return { enabled: false, reason: 'Sending…' };
   // While the agent works a message waits in the session's queue and runs after the turn.
   if (s.queue.length >= LIMITS.queuedMessages) return { enabled: false, reason: `${LIMITS.queuedMessages} messages are waiting already.` };
