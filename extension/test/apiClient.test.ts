@@ -26,6 +26,8 @@ describe('ApiClient (real server on loopback)', () => {
     assert.equal(url.searchParams.get('after'), '7');
     assert.equal(url.searchParams.get('ticket'), ticket.ticket);
     assert.equal(typeof (await real.api.preparationLog(started.sessionId)), 'string');
+    assert.deepEqual(await real.api.models(), { models: [], default: null }, 'a command agent offers no model');
+    await assert.rejects(real.api.startSession({ repo: { url: real.repoUrl }, prompt: 'x', autoInitiate: true, model: 'gpt-x' }), /no model to choose/);
   });
 
   it('turns server errors into ApiError with the server code', async () => {

@@ -512,4 +512,13 @@ describe('state machine: the session\'s work (changes events and the summary)', 
     const view2 = toViewState(opened, 'signed_in', 1, { head: C2, how: 'worktree', at: ts });
     assert.equal(view2.applied?.head, C2);
   });
+
+  it('a turn shows the tokens its end reported; the model comes with the snapshot', () => {
+    let s = run([...started, userMessage(1, 't1', 'q'), status('running')]);
+    s = reduce(s, ev({ id: 2, sessionId: ID, type: 'turn_complete', ts, data: { turnId: 't1', status: 'completed', durationMs: 5, usage: { promptTokens: 9, completionTokens: 3 } } }));
+    const turn = s.session?.items.at(-1);
+    assert.deepEqual(turn?.kind === 'turn' && turn.usage, { promptTokens: 9, completionTokens: 3 });
+    s = reduce(s, ev({ id: 3, sessionId: ID, type: 'turn_complete', ts, data: { turnId: 't2', status: 'completed', durationMs: 5 } }));
+    assert.equal(s.session?.items.at(-1)?.kind === 'turn' && 'usage' in s.session.items.at(-1)!, false, 'none reported, none shown');
+  });
 });

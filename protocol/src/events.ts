@@ -107,6 +107,10 @@ export const ChangesSummary = z.object({
 });
 export type ChangesSummary = z.infer<typeof ChangesSummary>;
 
+/** Tokens a model endpoint reported; absent where it reported nothing (no guessed numbers). */
+export const TokenUsage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
 /** A message sent while the agent was busy: it runs after the turns before it, in order. */
 export const QueuedMessage = z.object({ turnId: z.string(), text: z.string() });
 export type QueuedMessage = z.infer<typeof QueuedMessage>;
@@ -162,10 +166,6 @@ export const ToolResultData = z.object({
   output: z.string(),
 });
 export const TurnStatus = z.enum(['completed', 'failed', 'interrupted']);
-/** Tokens a model endpoint reported; absent where it reported nothing (no guessed numbers). */
-export const TokenUsage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
-export type TokenUsage = z.infer<typeof TokenUsage>;
-
 export const TurnCompleteData = z.object({
   turnId: z.string(),
   status: TurnStatus,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ClientErrorCode, ErrorCode, LIMITS, RepoPath } from './api';
-import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, FAILURE_CODES, PreparationStep, ProgressStep, QueuedMessage, SessionStatus, SkippedFile, TurnStatus } from './events';
+import { ChangedFile, ChangesSummary, CommitSha, ErrorInfo, FAILURE_CODES, PreparationStep, ProgressStep, QueuedMessage, SessionStatus, SkippedFile, TokenUsage, TurnStatus } from './events';
 
 /**
  * Messages between the extension host and the chat webview.
@@ -50,6 +50,8 @@ export const ChatItem = z.discriminatedUnion('kind', [
     turnId: z.string(),
     status: TurnStatus,
     durationMs: z.number().nonnegative(),
+    /** The tokens the model endpoint reported for the turn (absent: none reported). */
+    usage: TokenUsage.optional(),
   }),
   z.object({
     kind: z.literal('error'),
@@ -97,6 +99,8 @@ export const ChatSession = z.object({
   changes: ChangesSummary.nullable(),
   /** Messages waiting for the agent, oldest first (each can be cancelled until it starts). */
   queue: z.array(QueuedMessage).default([]),
+  /** The session's model (LLM agent); the chat adds up the turns' reported tokens itself. */
+  model: z.string().nullable().default(null),
 });
 export type ChatSession = z.infer<typeof ChatSession>;
 

@@ -13,7 +13,7 @@ function view(items: ChatItem[], revision: number, sessionId = 'ses_1'): ChatVie
     revision,
     auth: 'signed_in',
     connection: 'open',
-    session: { sessionId, repo: null, prompt: null, status: 'running', step: null, resume: false, steps: [], items, activeTurnId: null, error: null, changes: null, queue: [] },
+    session: { sessionId, repo: null, prompt: null, status: 'running', step: null, resume: false, steps: [], items, activeTurnId: null, error: null, changes: null, queue: [], model: null },
     sending: false,
     input: { enabled: true, reason: '' },
     canRetry: false,

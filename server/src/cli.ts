@@ -15,7 +15,7 @@ const USAGE = `usage:
                      [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME] [--job-lease SECONDS]
                      [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--allow-http] [--agent-command CMD] [--max-preparations N]
-                     [--llm-base-url URL --llm-model MODEL] [--max-tool-rounds N] [--max-turn-seconds S]
+                     [--llm-base-url URL --llm-model MODEL | --llm-models A,B,C (the first is the default)] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
                      [--mirror-max-age DAYS (unused repo mirrors are removed after it; default 14)]
                      [--checkpoint-max-file-mb MB (checkpoints leave larger files out and name them; default 50)]
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
         'agent-command': { type: 'string' },
         'llm-base-url': { type: 'string' },
         'llm-model': { type: 'string' },
+        'llm-models': { type: 'string' },
         'max-tool-rounds': { type: 'string' },
         'max-turn-seconds': { type: 'string' },
         'agent-host': { type: 'string' },
@@ -133,12 +134,16 @@ async function main(): Promise<void> {
   if (llmBaseUrl !== undefined) {
     if (values['agent-command'] !== undefined) fail('--agent-command and --llm-base-url choose different agents; give one of them');
     if (!/^https?:\/\/[^/\s]+/i.test(llmBaseUrl)) fail('--llm-base-url must be an http:// or https:// URL');
-    if (!values['llm-model']) fail('--llm-base-url needs --llm-model');
-  } else if (values['llm-model'] !== undefined) fail('--llm-model needs --llm-base-url');
+    if (values['llm-model'] && values['llm-models']) fail('give --llm-model or --llm-models, not both');
+    if (!values['llm-model'] && !values['llm-models']) fail('--llm-base-url needs --llm-model (or --llm-models a,b,c)');
+  } else if (values['llm-model'] !== undefined || values['llm-models'] !== undefined) fail('--llm-model needs --llm-base-url');
+  const models = (values['llm-models'] ?? values['llm-model'] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+  if (llmBaseUrl !== undefined && models.length === 0) fail('--llm-models needs at least one model');
   const llm = llmBaseUrl
     ? {
         baseUrl: llmBaseUrl,
-        model: values['llm-model']!,
+        model: models[0]!,
+        models,
         apiKey: process.env.BERTH_LLM_API_KEY || null,
         ...(values['max-tool-rounds'] !== undefined ? { maxToolRounds: positiveInt('max-tool-rounds', values['max-tool-rounds'], 0) } : {}),
         ...(values['max-turn-seconds'] !== undefined ? { maxTurnMs: positiveInt('max-turn-seconds', values['max-turn-seconds'], 0) * 1000 } : {}),

@@ -67,7 +67,10 @@ export interface ServerConfig {
 export interface LlmConfig {
   /** e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1 */
   baseUrl: string;
+  /** The default model: the first of `models`. */
   model: string;
+  /** The models a start may choose (`--llm-models a,b,c`); at least `model`. */
+  models?: string[];
   /** Handed to the agent host on its stdin (`init`), never in its argv or environment. */
   apiKey: string | null;
   /** Limits of one turn; unset = the agent host's defaults (50 tool rounds, 30 minutes). */

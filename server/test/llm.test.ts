@@ -521,3 +521,60 @@ describe('llm agent resume', () => {
     }
   });
 });
+
+describe('models and usage', () => {
+  let fake: FakeLlmServer;
+  let t: TestServer;
+  before(async () => {
+    fake = await FakeLlmServer.start();
+    t = await startTestServer({ llm: { baseUrl: fake.url, model: 'fake-a', models: ['fake-a', 'fake-b'], apiKey: KEY, retryBaseMs: 20, maxRetries: 2 } });
+  });
+  after(async () => {
+    await t.close();
+    await fake.close();
+  });
+
+  it('a start chooses one of the offered models; an unknown one is refused with the list', async () => {
+    const alice = t.api('alice');
+    assert.deepEqual((await alice.request('GET', '/v1/models')).body, { models: ['fake-a', 'fake-b'], default: 'fake-a' });
+    const refused = await alice.start({ repo: { url: makeRepo() }, prompt: 'hi', autoInitiate: true, model: 'fake-c' });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.error.message, /"fake-c" is not offered here; choose one of: fake-a, fake-b/);
+    assert.equal((await alice.request('GET', '/v1/sessions')).body.sessions.length, 0, 'nothing was created');
+
+    fake.script({ text: 'from b' });
+    const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'hi', autoInitiate: true, model: 'fake-b' });
+    const stream = await alice.stream(body.sessionId);
+    await stream.waitFor(turnComplete);
+    await stream.close();
+    assert.equal(fake.requests[0]?.body.model, 'fake-b', 'the agent asked the model the start chose');
+    assert.equal((await alice.get(body.sessionId)).body.model, 'fake-b');
+  });
+
+  it('records the tokens the endpoint reports, per turn (all its requests) and per session; reports none where it said none', async () => {
+    fake.reset();
+    fake.script(
+      { toolCalls: [{ id: 'r1', name: 'read_file', args: { path: 'README.md' } }], usage: { prompt: 100, completion: 7 } },
+      { text: 'done', usage: { prompt: 150, completion: 20 } },
+      { text: 'second answer', usage: { prompt: 300, completion: 5 } },
+      { text: 'silent endpoint' },
+    );
+    assert.equal(fake.requests.length, 0);
+    const alice = t.api('alice');
+    const { body } = await alice.start({ repo: { url: makeRepo() }, prompt: 'read it', autoInitiate: true });
+    const id = body.sessionId as string;
+    const stream = await alice.stream(id);
+    await stream.waitFor(turnComplete);
+    assert.equal(fake.requests[0]?.body.stream_options?.include_usage, true, 'usage was asked for');
+    await alice.waitFor(id, (s) => s.status === 'ready');
+    const second = await alice.message(id, 'again');
+    await stream.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === second.body.turnId);
+    await alice.waitFor(id, (s) => s.status === 'ready');
+    const third = await alice.message(id, 'and again');
+    await stream.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === third.body.turnId);
+    const ends = stream.persisted().flatMap((e) => (e.type === 'turn_complete' ? [e.data.usage ?? null] : []));
+    await stream.close();
+    assert.deepEqual(ends, [{ promptTokens: 250, completionTokens: 27 }, { promptTokens: 300, completionTokens: 5 }, null]);
+    assert.deepEqual((await alice.waitFor(id, (s) => s.status === 'ready')).usage, { promptTokens: 550, completionTokens: 32 });
+  });
+});

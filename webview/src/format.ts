@@ -1,5 +1,5 @@
 // Pure formatting helpers of the chat view (no DOM), shared by the components and unit-tested.
-import { PROGRESS_STEP_LABELS, type AppliedWork, type ChangesSummary, type FileChangeStatus, type ProgressStep, type SessionStatus, type StepViewState } from '@berth/protocol';
+import { PROGRESS_STEP_LABELS, type AppliedWork, type ChangesSummary, type ChatItem, type FileChangeStatus, type ProgressStep, type SessionStatus, type StepViewState, type TokenUsage } from '@berth/protocol';
 
 export function formatElapsed(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
@@ -7,6 +7,27 @@ export function formatElapsed(ms: number): string {
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const minutes = Math.floor(seconds / 60);
   return `${minutes} min ${Math.floor(seconds % 60)} s`;
+}
+
+const count = new Intl.NumberFormat('en-US');
+
+/** `1,234 tokens (1,200 in, 34 out)`: what the model endpoint reported. */
+export function formatTokens(usage: TokenUsage): string {
+  return `${count.format(usage.promptTokens + usage.completionTokens)} tokens (${count.format(usage.promptTokens)} in, ${count.format(usage.completionTokens)} out)`;
+}
+
+/** The reported tokens of all turns in the conversation; null when none reported any. */
+export function sessionTokens(items: readonly ChatItem[]): TokenUsage | null {
+  let promptTokens = 0;
+  let completionTokens = 0;
+  let reported = false;
+  for (const item of items) {
+    if (item.kind !== 'turn' || !item.usage) continue;
+    reported = true;
+    promptTokens += item.usage.promptTokens;
+    completionTokens += item.usage.completionTokens;
+  }
+  return reported ? { promptTokens, completionTokens } : null;
 }
 
 export function stepTitle(step: ProgressStep): string {

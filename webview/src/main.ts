@@ -17,7 +17,7 @@ import { Conversation } from './components/conversation';
 import { h } from './components/dom';
 import { renderSteps, StepClock, tickSteps } from './components/steps';
 import { renderWelcome } from './components/welcome';
-import { formatElapsed, shortRepo, STATUS_TEXT } from './format';
+import { formatElapsed, formatTokens, sessionTokens, shortRepo, STATUS_TEXT } from './format';
 
 interface VsCodeApi<S> {
   postMessage(message: WebviewToHost): void;
@@ -80,7 +80,8 @@ function render(state: ChatViewState): void {
   }
   // Parts are rebuilt only when what they show changed: keeps focus, open <details> and spinners.
   patch(welcome, [session === null, state.auth], () => (session ? [] : [renderWelcome(state.auth, (command) => post({ type: 'command', command }))]));
-  patch(header, [session?.repo, session?.sessionId, session?.status, state.connection], () => (session ? renderHeader(state, session) : []));
+  // Tokens change once per turn: counted only when the number of items did.
+  patch(header, [session?.repo, session?.sessionId, session?.status, state.connection, session?.model, session?.items.length], () => (session ? renderHeader(state, session) : []));
   patch(pendingPrompt, [session?.prompt, session?.status, session?.items.some((i) => i.kind === 'user')], () =>
     session ? renderPendingPrompt(session) : [],
   );
@@ -126,6 +127,9 @@ function renderHeader(state: ChatViewState, session: ChatSession): Node[] {
   if (stale) {
     nodes.push(h('div', { class: 'header-connection', text: state.connection === 'closed' ? 'Disconnected' : 'Reconnecting…' }));
   }
+  const tokens = sessionTokens(session.items);
+  const meta = [session.model, tokens && `${formatTokens(tokens)} in this session`].filter(Boolean).join(' · ');
+  if (meta) nodes.push(h('div', { class: 'header-meta', text: meta }));
   return nodes;
 }
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deliveryText, fileCount, formatElapsed, shortRepo, splitPath, stepTitle } from '../src/format';
+import { deliveryText, fileCount, formatElapsed, formatTokens, sessionTokens, shortRepo, splitPath, stepTitle } from '../src/format';
 
 describe('chat formatting', () => {
   it('formats elapsed times', () => {
@@ -40,5 +40,14 @@ describe('format: the session\'s work', () => {
     assert.deepEqual(deliveryText(changes, { head: 'b'.repeat(40), how: 'worktree', at: 't' }), ['Applied to the working tree before the latest changes']);
     assert.equal(fileCount(1), '1 file');
     assert.equal(fileCount(3), '3 files');
+  });
+});
+
+describe('tokens', () => {
+  it('shows what the endpoint reported, per turn and added up; nothing when nothing was reported', () => {
+    assert.equal(formatTokens({ promptTokens: 1200, completionTokens: 34 }), '1,234 tokens (1,200 in, 34 out)');
+    const turn = (usage?: { promptTokens: number; completionTokens: number }) => ({ kind: 'turn' as const, key: 'k', turnId: 't', status: 'completed' as const, durationMs: 1, ...(usage ? { usage } : {}) });
+    assert.deepEqual(sessionTokens([turn({ promptTokens: 10, completionTokens: 2 }), turn(), turn({ promptTokens: 5, completionTokens: 1 })]), { promptTokens: 15, completionTokens: 3 });
+    assert.equal(sessionTokens([turn(), turn()]), null);
   });
 });

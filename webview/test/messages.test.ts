@@ -72,6 +72,7 @@ describe('host ↔ webview message schemas', () => {
       error: null,
       changes: null,
       queue: [],
+      model: null,
     };
     assert.equal(ChatViewState.safeParse({ ...view, session }).success, true);
     assert.equal(ChatViewState.safeParse({ ...view, session: { ...session, items: [{ kind: 'html', key: 'k', html: '<b>' }] } }).success, false);

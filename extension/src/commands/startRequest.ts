@@ -10,6 +10,7 @@ export interface StartInput {
   autoInitiate: boolean;
   /** The dev container config to use (a path in the repository), when it has several. */
   devcontainer?: string;
+  model?: string;
 }
 
 export type BuiltRequest = { ok: true; request: StartSessionRequest } | { ok: false; message: string };
@@ -24,6 +25,7 @@ export function buildStartRequest(input: StartInput): BuiltRequest {
     ...(setup.length ? { setup } : {}),
     ...(input.autoInitiate ? { autoInitiate: true } : {}),
     ...(input.devcontainer ? { devcontainer: input.devcontainer } : {}),
+    ...(input.model ? { model: input.model } : {}),
   };
   const parsed = StartSessionRequest.safeParse(candidate);
   if (!parsed.success) {

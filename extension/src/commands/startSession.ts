@@ -6,6 +6,8 @@ import { currentRepo } from '../git';
 import { listDevcontainerConfigs } from '../devcontainerConfigs';
 import { buildStartRequest, splitBranch } from './startRequest';
 import { errorMessage, type CommandContext } from './context';
+import type { ModelsResponse } from '@berth/protocol';
+import type { ApiClient } from '../session/apiClient';
 
 /** Arguments for scripted use (tests, other extensions); anything missing is asked for. */
 export interface StartSessionArgs {
@@ -15,6 +17,8 @@ export interface StartSessionArgs {
   setup?: string[];
   /** The dev container config (a path in the repository). */
   devcontainer?: string;
+  /** One of the server's models (`GET /v1/models`). */
+  model?: string;
 }
 
 const TITLE = 'Berth: Start Session';
@@ -34,6 +38,9 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
   if (devcontainer === null) return null;
   const setup = args.setup ?? (await askSetup());
   if (setup === undefined) return null;
+  // A server offering several models: which one (the last one picked comes first).
+  const model = args.model ?? (await askModel(ctx, apiReady));
+  if (model === null) return null;
   const prompt =
     args.prompt ??
     (await vscode.window.showInputBox({
@@ -47,7 +54,7 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
   const pressedAt = performance.now();
 
   const autoInitiate = vscode.workspace.getConfiguration('berth').get<boolean>('autoInitiate', true);
-  const built = buildStartRequest({ repoUrl: repo.url, branch: repo.branch, prompt, setup, autoInitiate, devcontainer });
+  const built = buildStartRequest({ repoUrl: repo.url, branch: repo.branch, prompt, setup, autoInitiate, devcontainer, model });
   if (!built.ok) {
     void vscode.window.showErrorMessage(`Berth: ${built.message}`);
     return null;
@@ -81,6 +88,35 @@ export async function startSession(ctx: CommandContext, args: StartSessionArgs =
     await ctx.controller.send(built.request.prompt ?? prompt).catch((err: unknown) => ctx.log.warn(`start: first message: ${errorMessage(err)}`));
   }
   return sessionId;
+}
+
+const LAST_MODEL_KEY = 'berth.lastModel';
+
+/**
+ * The model to start with when the server offers several; undefined when there is nothing to
+ * choose (one model, a command agent, or the server cannot be asked now), null when cancelled.
+ */
+async function askModel(ctx: CommandContext, apiReady: Promise<ApiClient>): Promise<string | undefined | null> {
+  let offered: ModelsResponse;
+  try {
+    offered = await (await apiReady).models();
+  } catch (err) {
+    ctx.log.debug(`start: no model list (${errorMessage(err)})`);
+    return undefined;
+  }
+  if (offered.models.length < 2) return undefined;
+  const last = ctx.extension.globalState.get<string>(LAST_MODEL_KEY);
+  const items = offered.models
+    .map((model) => ({ label: model, description: model === offered.default ? 'the server\'s default' : undefined }))
+    .sort((a, b) => Number(b.label === last) - Number(a.label === last));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `${TITLE}: model`,
+    placeHolder: 'Which model should the agent use?',
+    ignoreFocusOut: true,
+  });
+  if (!picked) return null;
+  await ctx.extension.globalState.update(LAST_MODEL_KEY, picked.label);
+  return picked.label;
 }
 
 /**

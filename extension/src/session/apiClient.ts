@@ -12,6 +12,7 @@ import {
   ChangesResponse,
   CredentialListResponse,
   CredentialView,
+  ModelsResponse,
   PushResponse,
   SecretListResponse,
   SecretView,
@@ -76,6 +77,11 @@ export class ApiClient {
 
   sendMessage(id: string, text: string): Promise<SendMessageResponse> {
     return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/messages`, SendMessageResponse, { text });
+  }
+
+  /** The models a start may choose (none for a server whose agent is a command). */
+  models(): Promise<ModelsResponse> {
+    return this.call('GET', '/v1/models', ModelsResponse);
   }
 
   /** Cancels a message that still waits in the session's queue. */

@@ -172,6 +172,7 @@ function emptySession(sessionId: string | null, order: StepOrder): ChatSession {
     error: null,
     changes: null,
     queue: [],
+    model: null,
   };
 }
 
@@ -278,6 +279,7 @@ function applySnapshot(current: ChatSession, view: SessionView, order: StepOrder
     // An older server does not send it: keep what is known.
     changes: view.changes !== undefined ? view.changes : s.changes,
     queue: view.queue ?? s.queue,
+    model: view.model ?? s.model,
     ...statusChange(s, view.status, view.step, order),
   };
   if (view.status === 'preparing' && isPipelineStep(view.step) && outOfStep(next.steps, view.step)) {
@@ -415,7 +417,14 @@ function applyPersisted(s: ChatSession, event: PersistedEvent): ChatSession {
         activeTurnId: s.activeTurnId === event.data.turnId ? null : s.activeTurnId,
         items: [
           ...s.items,
-          { kind: 'turn', key, turnId: event.data.turnId, status: event.data.status, durationMs: event.data.durationMs },
+          {
+            kind: 'turn',
+            key,
+            turnId: event.data.turnId,
+            status: event.data.status,
+            durationMs: event.data.durationMs,
+            ...(event.data.usage ? { usage: event.data.usage } : {}),
+          },
         ],
       };
     case 'changes':

@@ -1,4 +1,4 @@
-import type { FailureCode, HostSecrets, TranscriptEntry } from '@berth/protocol';
+import type { FailureCode, HostSecrets, TokenUsage, TranscriptEntry } from '@berth/protocol';
 
 export interface TurnInput {
   turnId: string;
@@ -21,6 +21,8 @@ export interface TurnIO {
 export interface TurnOutcome {
   status: 'completed' | 'failed' | 'interrupted';
   exitCode?: number | null;
+  /** Tokens the model endpoint reported for the turn's requests (absent: it reported none). */
+  usage?: TokenUsage;
 }
 
 /** A way of running one agent turn: a user-chosen command, a built-in echo, an LLM. */

@@ -106,6 +106,6 @@ export class AgentHost {
     }
     this.transcript.push({ role: 'user', text }, { role: 'assistant', text: answer });
     this.turn = null;
-    this.send({ type: 'turn_complete', turnId, status: outcome.status, exitCode: outcome.exitCode ?? null });
+    this.send({ type: 'turn_complete', turnId, status: outcome.status, exitCode: outcome.exitCode ?? null, ...(outcome.usage ? { usage: outcome.usage } : {}) });
   }
 }

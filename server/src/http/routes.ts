@@ -53,6 +53,8 @@ export function registerRoutes(
 
   app.get('/v1/sessions', async (request) => ({ sessions: await sessions.list(request.user) }));
 
+  app.get('/v1/models', async () => sessions.models());
+
   app.get('/v1/sessions/:id', async (request) => sessions.get(request.user, sessionIdOf(request)));
 
   app.post('/v1/sessions/:id/messages', async (request, reply) => {

@@ -1,4 +1,4 @@
-import type { AgentMessage } from '@berth/protocol';
+import type { AgentMessage, TokenUsage } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
 import { FencedError, type SessionPatch } from '../store/store';
@@ -129,10 +129,11 @@ export class SessionRuntime implements LiveSession {
         // next turn must not change the work tree while it is read, and `changes` precedes the end.
         void this.enqueue(async () => {
           await this.ctx.checkpoints.record(id, { reason: 'turn', turnId: m.turnId, prompt: turn.text, fence: this.fence });
+          if (m.usage) await this.addUsage(m.usage);
           await events.append(
             id,
             'turn_complete',
-            { turnId: m.turnId, status: m.status, exitCode: m.exitCode ?? null, durationMs },
+            { turnId: m.turnId, status: m.status, exitCode: m.exitCode ?? null, durationMs, ...(m.usage ? { usage: m.usage } : {}) },
             this.fence,
           );
           if (this.turn === turn) this.turn = null;
@@ -168,6 +169,13 @@ export class SessionRuntime implements LiveSession {
   }
 
   /** Its writes are conditional on the session still being placed here (see FencedError). */
+  /** The session's token totals grow by a turn's (this runtime is their only writer while it holds the session). */
+  private async addUsage(usage: TokenUsage): Promise<void> {
+    const total = (await this.ctx.store.getSession(this.sessionId))?.usage;
+    const next = total ? { promptTokens: total.promptTokens + usage.promptTokens, completionTokens: total.completionTokens + usage.completionTokens } : usage;
+    await this.ctx.store.updateSession(this.sessionId, { usage: next });
+  }
+
   private get fence(): string {
     return this.ctx.config.instanceTag;
   }

@@ -1,5 +1,5 @@
 import { rm, readFile } from 'node:fs/promises';
-import type { FailureCode, SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
+import type { FailureCode, ModelsResponse, SendMessageResponse, SessionStatus, SessionView, StartSessionRequest, StartSessionResponse, StopSessionResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
 import { MessageQueue } from './queue';
@@ -56,6 +56,7 @@ export class SessionService {
       const invalid = checkBranchName(request.repo.branch);
       if (invalid) throw new ApiError(400, 'bad_request', invalid, { field: 'repo.branch' });
     }
+    const model = this.chooseModel(request.model);
     const autoInitiate = request.autoInitiate === true;
     const now = new Date().toISOString();
     const id = newSessionId();
@@ -81,6 +82,7 @@ export class SessionService {
         initialTurnId: null,
         lastActivityAt: now,
         devcontainer: request.devcontainer ?? null,
+        model,
         urlCredential: credential ? this.ctx.vault.sealUrlCredential(id, credential) : null,
       },
       {
@@ -104,6 +106,20 @@ export class SessionService {
       // Only a session that survived the rollback (it held data) can be retried.
       ...(after ? { sessionId: id } : {}),
     });
+  }
+
+  /** The models a start may name; none when the agent is a command. */
+  models(): ModelsResponse {
+    const llm = this.ctx.config.llm;
+    return llm ? { models: llm.models ?? [llm.model], default: llm.model } : { models: [], default: null };
+  }
+
+  private chooseModel(requested: string | undefined): string | null {
+    if (requested === undefined) return null;
+    const { models } = this.models();
+    if (models.length === 0) throw new ApiError(400, 'bad_request', 'this server runs a command agent: there is no model to choose', { field: 'model' });
+    if (!models.includes(requested)) throw new ApiError(400, 'bad_request', `model "${requested}" is not offered here; choose one of: ${models.join(', ')}`, { field: 'model' });
+    return requested;
   }
 
   async list(owner: string): Promise<SessionView[]> {

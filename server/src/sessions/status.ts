@@ -26,5 +26,7 @@ export function toView(s: SessionRecord, order?: readonly { name: PreparationSte
     ...(order ? { steps: order.map((step) => step.name) } : {}),
     changes: changesView(s),
     queue: s.queue ?? [],
+    ...(s.model ? { model: s.model } : {}),
+    ...(s.usage ? { usage: s.usage } : {}),
   };
 }

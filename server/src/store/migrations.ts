@@ -189,6 +189,14 @@ export const MIGRATIONS: Migration[] = [
     version: 9,
     sql: `ALTER TABLE sessions ADD COLUMN queue TEXT NOT NULL DEFAULT '[]';`,
   },
+  {
+    // The model a start chose, and the tokens its turns used (as the endpoint reported them).
+    version: 10,
+    sql: `
+      ALTER TABLE sessions ADD COLUMN model TEXT;
+      ALTER TABLE sessions ADD COLUMN usage TEXT;
+    `,
+  },
 ];
 
 export function migrationSql(m: Migration, dialect: Dialect): string {

@@ -1,4 +1,4 @@
-import { ErrorInfo, PersistedEvent, QueuedMessage, type SessionStatus } from '@berth/protocol';
+import { ErrorInfo, PersistedEvent, QueuedMessage, TokenUsage, type SessionStatus } from '@berth/protocol';
 import type { CheckpointRecord, CredentialRecord, DoomedSandbox, JobRecord, SecretRecord, SessionPatch, SessionRecord } from './store';
 
 // Row shapes and their mapping, shared by every store: both dialects keep the same columns.
@@ -30,6 +30,8 @@ export interface SessionRow {
   changes?: string | null;
   pushed?: string | null;
   queue?: string;
+  model?: string | null;
+  usage?: string | null;
 }
 
 export interface CheckpointRow {
@@ -115,8 +117,9 @@ const PATCH_COLUMNS: Record<keyof SessionPatch, string> = {
   changes: 'changes',
   pushed: 'pushed',
   queue: 'queue',
+  usage: 'usage',
 };
-const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox', 'changes', 'pushed', 'queue']);
+const JSON_PATCH_FIELDS = new Set<keyof SessionPatch>(['lastError', 'sandbox', 'changes', 'pushed', 'queue', 'usage']);
 
 /** The columns a patch sets (column → stored value); undefined fields are left alone. */
 export function patchColumns(patch: SessionPatch): Record<string, unknown> {
@@ -155,6 +158,7 @@ export function sessionRow(session: SessionRecord): SessionRow {
     work_branch: session.workBranch ?? null,
     changes: session.changes ? JSON.stringify(session.changes) : null,
     pushed: session.pushed ? JSON.stringify(session.pushed) : null,
+    model: session.model ?? null,
   };
 }
 
@@ -186,6 +190,8 @@ export function toSession(r: SessionRow): SessionRecord {
     changes: r.changes ? (JSON.parse(r.changes) as SessionRecord['changes']) : null,
     pushed: r.pushed ? (JSON.parse(r.pushed) as SessionRecord['pushed']) : null,
     queue: r.queue ? QueuedMessage.array().parse(JSON.parse(r.queue)) : [],
+    model: r.model ?? null,
+    usage: r.usage ? TokenUsage.parse(JSON.parse(r.usage)) : null,
   };
 }
 

@@ -3,6 +3,7 @@ import type {
   ErrorInfo,
   PushedRef,
   QueuedMessage,
+  TokenUsage,
   PersistedData,
   PersistedEvent,
   PersistedEventType,
@@ -47,6 +48,10 @@ export interface SessionRecord {
   pushed?: PushedRef | null;
   /** Messages waiting for the agent, oldest first (absent: none). */
   queue?: QueuedMessage[];
+  /** The model the start chose (LLM agent; null: the server's default). */
+  model?: string | null;
+  /** Tokens of all turns, as reported (null: none reported). */
+  usage?: TokenUsage | null;
 }
 
 /**
@@ -124,6 +129,7 @@ export type SessionPatch = Partial<
     | 'changes'
     | 'pushed'
     | 'queue'
+    | 'usage'
   >
 >;
 

@@ -1,7 +1,7 @@
 // The conversation: user messages, streamed assistant text (sanitised markdown), folded tool calls,
 // turn status and errors. Items are keyed so that a streamed delta re-renders only its own block.
 import type { ChatItem } from '@berth/protocol';
-import { formatElapsed } from '../format';
+import { formatElapsed, formatTokens } from '../format';
 import { StreamedMarkdown } from './streamedMarkdown';
 import { renderChangesCard, type ChangesActions } from './changes';
 import { h } from './dom';
@@ -84,7 +84,7 @@ function renderItem(item: Exclude<ChatItem, { kind: 'assistant' }>, previous: HT
           : item.status === 'interrupted'
             ? `Turn interrupted after ${formatElapsed(item.durationMs)}`
             : `Turn failed after ${formatElapsed(item.durationMs)}`;
-      return h('div', { class: `turn turn--${item.status}`, text });
+      return h('div', { class: `turn turn--${item.status}`, text: item.usage ? `${text} · ${formatTokens(item.usage)}` : text });
     }
     case 'error':
       return h(

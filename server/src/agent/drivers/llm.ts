@@ -1,4 +1,4 @@
-import type { HostSecrets, TranscriptEntry } from '@berth/protocol';
+import type { HostSecrets, TokenUsage, TranscriptEntry } from '@berth/protocol';
 import type { AgentDriver, TurnInput, TurnIO, TurnOutcome } from '../driver';
 import { LlmClient } from '../llm/client';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from '../llm/retry';
@@ -142,14 +142,16 @@ export class LlmDriver implements AgentDriver {
       timedOut = true;
       turn.abort(new Error('turn time limit'));
     }, this.options.maxTurnMs);
+    const spent: { usage?: TokenUsage } = {};
+    const withUsage = (outcome: TurnOutcome): TurnOutcome => (spent.usage ? { ...outcome, usage: spent.usage } : outcome);
     try {
-      return await this.loop(input, io, turn.signal, () => (signal.aborted ? 'interrupted' : timedOut ? 'timeout' : null));
+      return withUsage(await this.loop(input, io, turn.signal, () => (signal.aborted ? 'interrupted' : timedOut ? 'timeout' : null), spent));
     } catch (err) {
-      if (signal.aborted) return { status: 'interrupted' };
-      if (timedOut) return this.timeLimit(io);
+      if (signal.aborted) return withUsage({ status: 'interrupted' });
+      if (timedOut) return withUsage(this.timeLimit(io));
       if (err instanceof LlmError) {
         io.error(err.code, this.client.scrub(err.message));
-        return { status: 'failed' };
+        return withUsage({ status: 'failed' });
       }
       throw new Error(this.client.scrub(err instanceof Error ? err.message : String(err)));
     } finally {
@@ -168,6 +170,7 @@ export class LlmDriver implements AgentDriver {
     io: TurnIO,
     signal: AbortSignal,
     stopped: () => 'interrupted' | 'timeout' | null,
+    spent: { usage?: TokenUsage },
   ): Promise<TurnOutcome> {
     const messages = conversation(this.options.systemPrompt, input.transcript, input.text);
     let started = false;
@@ -196,6 +199,7 @@ export class LlmDriver implements AgentDriver {
         answered += delta;
         io.output(delta);
       });
+      if (completion.usage) spent.usage = addUsage(spent.usage, completion.usage);
       if (completion.toolCalls.length === 0) {
         if (completion.finishReason === 'length') io.log('warn', 'the answer was cut at the model\'s output limit');
         return { status: 'completed' };
@@ -231,4 +235,9 @@ export class LlmDriver implements AgentDriver {
       if (why === 'timeout') return this.timeLimit(io);
     }
   }
+}
+
+/** The tokens of a turn's requests, added up. */
+function addUsage(total: TokenUsage | undefined, more: TokenUsage): TokenUsage {
+  return total ? { promptTokens: total.promptTokens + more.promptTokens, completionTokens: total.completionTokens + more.completionTokens } : more;
 }

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { Redactor } from '@berth/protocol';
+import { Redactor, type TokenUsage } from '@berth/protocol';
 import { retryAfterMs } from './retry';
 import { SseParser, type SseEvent } from './sse';
 import { LlmError, type ChatMessage, type Completion, type ToolCall, type ToolSpec } from './types';
@@ -100,7 +100,8 @@ export class LlmClient {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream, application/json' };
       if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
-      const body: Record<string, unknown> = { model: this.options.model, messages, stream: true };
+      // Usage comes in a last chunk only when asked for; endpoints that do not know the option ignore it.
+      const body: Record<string, unknown> = { model: this.options.model, messages, stream: true, stream_options: { include_usage: true } };
       if (tools.length) body.tools = tools;
       res = await fetch(this.url, { method: 'POST', headers, body: JSON.stringify(body), signal: ctrl.signal });
     } catch (err) {
@@ -266,7 +267,8 @@ export class LlmClient {
       };
     });
     const finish = choice.finish_reason;
-    return { text, toolCalls, finishReason: finish === undefined || finish === null ? 'stop' : wireText(finish) };
+    const usage = tokenUsage(answer.data.usage);
+    return { text, toolCalls, finishReason: finish === undefined || finish === null ? 'stop' : wireText(finish), ...(usage ? { usage } : {}) };
   }
 }
 
@@ -275,11 +277,13 @@ class Assembler {
   text = '';
   finishReason: string | null = null;
   sawDone = false;
+  usage: TokenUsage | undefined;
   private calls: { id: string; name: string; args: string }[] = [];
 
   constructor(private readonly client: LlmClient) {}
 
   apply(chunk: ChatCompletionChunk, onText: (delta: string) => void): void {
+    this.usage = tokenUsage(chunk.usage) ?? this.usage;
     const choice = chunk.choices?.[0];
     if (!choice) return; // e.g. a usage-only chunk
     const delta = choice.delta ?? choice.message;
@@ -316,6 +320,10 @@ class Assembler {
       .filter((c) => c !== undefined)
       .map((c, i) => ({ id: c.id || `call_${i}_${Date.now().toString(36)}`, type: 'function', function: { name: c.name, arguments: c.args } }));
     for (const call of toolCalls) if (!call.function.name) throw this.client.badStream('a tool call has no function name');
-    return { text: this.text, toolCalls, finishReason: this.finishReason };
+    return { text: this.text, toolCalls, finishReason: this.finishReason, ...(this.usage ? { usage: this.usage } : {}) };
   }
+}
+
+function tokenUsage(usage: { prompt_tokens: number; completion_tokens: number } | undefined): TokenUsage | undefined {
+  return usage ? { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens } : undefined;
 }

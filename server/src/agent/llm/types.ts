@@ -1,4 +1,4 @@
-import type { FailureCode } from '@berth/protocol';
+import type { FailureCode, TokenUsage } from '@berth/protocol';
 // The subset of the OpenAI-compatible chat completions wire format the llm driver speaks.
 
 export interface ToolCall {
@@ -23,6 +23,8 @@ export interface Completion {
   text: string;
   toolCalls: ToolCall[];
   finishReason: string | null;
+  /** As the endpoint reported it; absent when it did not. */
+  usage?: TokenUsage;
 }
 
 /**

@@ -44,7 +44,16 @@ const FunctionCall = fields({ name: anything(), arguments: anything() });
 const MessageToolCall = fields({ id: ifValid(z.string()), function: FunctionCall });
 
 /** The answer: at least one choice with a message; everything else is optional. */
+/**
+ * Tokens of one request (OpenAI: the last chunk of a stream asked with
+ * `stream_options.include_usage`, or the JSON answer). Only whole numbers are believed.
+ */
+const Usage = ifValid(
+  z.looseObject({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() }),
+);
+
 export const ChatCompletion = z.looseObject({
+  usage: Usage,
   choices: z.tuple(
     [
       z.looseObject({
@@ -85,6 +94,7 @@ const Delta = fields({
 /** One data line of the stream: any JSON object. Only the first choice is read. */
 export const ChatCompletionChunk = object({
   error: anything(),
+  usage: Usage,
   choices: ifValid(z.tuple([fields({ delta: Delta, message: Delta, finish_reason: anything() })], z.unknown())),
 });
 export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunk>;

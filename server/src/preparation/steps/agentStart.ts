@@ -3,8 +3,8 @@ import { BerthError } from '../../util/errors';
 import type { PreparationStepModule } from '../types';
 import type { LlmConfig } from '../../config';
 
-function llmDriverArgs(llm: LlmConfig): string[] {
-  const args = ['--driver', 'llm', '--llm-base-url', llm.baseUrl, '--llm-model', llm.model];
+function llmDriverArgs(llm: LlmConfig, model: string | null | undefined): string[] {
+  const args = ['--driver', 'llm', '--llm-base-url', llm.baseUrl, '--llm-model', model ?? llm.model];
   const seconds = (ms: number) => String(ms / 1000);
   if (llm.maxToolRounds !== undefined) args.push('--max-tool-rounds', String(llm.maxToolRounds));
   if (llm.maxTurnMs !== undefined) args.push('--max-turn-seconds', seconds(llm.maxTurnMs));
@@ -30,7 +30,7 @@ export const agentStart: PreparationStepModule = {
     const driverArgs = ctx.config.agentCommand
       ? ['--driver', 'command', '--command', ctx.config.agentCommand]
       : llm
-        ? llmDriverArgs(llm)
+        ? llmDriverArgs(llm, run.session.model)
         : ['--driver', 'echo'];
     // Secrets exposed to the agent are in its (and its tools') environment; setup-only ones never are.
     const child = sandbox.spawn(sandbox.agentHost.node, [sandbox.agentHost.script, ...driverArgs, '--workspace', sandbox.workspaceFolder], { env: run.secrets.agent });

@@ -48,10 +48,10 @@ export class SqliteStore implements Store {
     this.stmts = {
       insertSession: db.prepare(`INSERT INTO sessions (id, owner, repo_url, repo_branch, prompt, setup, auto_initiate,
         status, step, created_at, updated_at, prepared_at, initiated_at, last_error, last_event_id, sandbox,
-        initial_turn_id, last_activity_at, instance, devcontainer, url_credential, base_sha, work_branch, changes, pushed)
+        initial_turn_id, last_activity_at, instance, devcontainer, url_credential, base_sha, work_branch, changes, pushed, model)
         VALUES (@id, @owner, @repo_url, @repo_branch, @prompt, @setup, @auto_initiate, @status, @step, @created_at,
         @updated_at, @prepared_at, @initiated_at, @last_error, @last_event_id, @sandbox, @initial_turn_id,
-        @last_activity_at, @instance, @devcontainer, @url_credential, @base_sha, @work_branch, @changes, @pushed)`),
+        @last_activity_at, @instance, @devcontainer, @url_credential, @base_sha, @work_branch, @changes, @pushed, @model)`),
       getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
       listSessions: db.prepare('SELECT * FROM sessions WHERE owner = ? ORDER BY created_at DESC, id'),
       deleteSession: db.prepare('DELETE FROM sessions WHERE id = ?'),
