@@ -157,6 +157,29 @@ describe('session lifecycle on the local provider', () => {
     }
   });
 
+  it('an interrupt stops the current turn; the queue goes on', async () => {
+    // The first prompt runs long; the queued message is answered at once.
+    const slow = await startTestServer({ agentCommand: 'read -r prompt; case "$prompt" in long*) echo working; sleep 30 ;; *) echo "quick: $prompt" ;; esac' });
+    try {
+      const alice = slow.api('alice');
+      const { body } = await alice.start({ repo: { url: repo }, prompt: 'long', autoInitiate: true });
+      const id = body.sessionId as string;
+      const stream = await alice.stream(id);
+      await stream.waitFor((e) => e.type === 'assistant_output');
+      const queued = await alice.message(id, 'next');
+      assert.equal(queued.body.status, 'queued');
+      assert.equal((await alice.request('POST', `/v1/sessions/${id}/interrupt`)).status, 202);
+      const next = await stream.waitFor((e) => e.type === 'turn_complete' && e.data.turnId === queued.body.turnId, 15_000);
+      assert.equal(next.type === 'turn_complete' && next.data.status, 'completed');
+      const ends = stream.persisted().flatMap((e) => (e.type === 'turn_complete' ? [e.data.status] : []));
+      assert.deepEqual(ends, ['interrupted', 'completed']);
+      assert.match(answerOf(stream.events, queued.body.turnId), /quick: next/);
+      await stream.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('deletes a session while it prepares: cancelled, sandbox processes gone, data removed', async () => {
     const alice = t.api('alice');
     const { body } = await alice.start({ repo: { url: repo }, prompt: 'x', autoInitiate: true, setup: ['sleep 30'] });
