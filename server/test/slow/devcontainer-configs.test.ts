@@ -5,7 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { SessionView } from '@berth/protocol';
-import { DEFAULT_IMAGE, IMAGE_REPOSITORY, runDocker } from '../../src/sandbox/devcontainer/cli';
+import { DEFAULT_IMAGE, IMAGE_REPOSITORY, pruneImages, runDocker } from '../../src/sandbox/devcontainer/cli';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runProcess } from '../../src/util/process';
 import { answerOf, isFailed, isReady, makeRepo, startTestServer, turnComplete, type ApiClient, type TestServer } from '../helpers';
 import { dockerOrSkip as requireDocker, dockerReadiness } from './docker';
 
@@ -189,6 +193,28 @@ describe('dev containers as users write them (real Docker)', { concurrency: fals
     assert.ok(removed.length >= 1, `pruned: ${removed.join(', ')}`);
     const left = (await runDocker(['images', '--format', '{{.ID}}', '--no-trunc'])).split('\n');
     assert.ok(!left.includes(image1) && !left.includes(image2), 'both builds are gone');
+  });
+
+  it('a build in progress (still untagged) is never taken for a left-over by the prune', async (ctx) => {
+    if (!ok(ctx)) return;
+    const tag = `berth-test-dangling:${process.pid}`;
+    const build = (n: number) =>
+      runProcess('docker', ['build', '-q', '-t', tag, '--label', 'devcontainer.metadata=[]', '--label', `n=${n}-${Date.now()}`, '-'], {
+        timeoutMs: 60_000,
+        input: `FROM ${DEFAULT_IMAGE}\n`,
+        collectStdout: 4096,
+      });
+    const first = (await build(1)).stdout.toString().trim();
+    await build(2); // takes the tag: the first is dangling now, as a build is before its tag
+    const images = () => runDocker(['images', '-q', '--no-trunc']).then((out) => out.split('\n'));
+    assert.ok((await images()).includes(first), 'the first build is there, untagged');
+    const stamps = mkdtempSync(join(tmpdir(), 'berth-stamps-'));
+    await pruneImages(stamps, 14 * 86_400_000);
+    assert.ok((await images()).includes(first), 'a fresh untagged image is left alone');
+    await new Promise((r) => setTimeout(r, 1100)); // Docker's `until` counts whole seconds
+    await pruneImages(stamps, 0);
+    assert.ok(!(await images()).includes(first), 'an old enough one is removed');
+    await runDocker(['rmi', tag]).catch(() => {});
   });
 
   it('failures a new user meets: a short first line with a code, no server paths, no stack frames', async (ctx) => {

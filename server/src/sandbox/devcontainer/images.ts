@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { runDocker } from './docker.js';
 
 export const IMAGE_REPOSITORY = 'berth-devcontainer';
+/** How old an untagged dev container image must be before it counts as left over. */
+const DANGLING_GRACE_MS = 3_600_000;
 
 /** The image a container runs: its id, and the name it was started from. */
 export interface ContainerImage {
@@ -44,7 +46,10 @@ async function stampUse(stampDir: string, key: string): Promise<void> {
  */
 export async function pruneImages(stampDir: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];
-  const dangling = await runDocker(['image', 'prune', '--force', '--filter', 'dangling=true', '--filter', 'label=devcontainer.metadata']).catch(() => '');
+  // A build in progress is dangling too, between `docker build` and its tag: only images older than
+  // this are left-overs (any server on this Docker daemon may be building right now).
+  const danglingGraceS = Math.round(Math.min(maxAgeMs, DANGLING_GRACE_MS) / 1000);
+  const dangling = await runDocker(['image', 'prune', '--force', '--filter', 'dangling=true', '--filter', 'label=devcontainer.metadata', '--filter', `until=${danglingGraceS}s`]).catch(() => '');
   for (const line of dangling.split('\n')) if (/^deleted: sha256:/i.test(line.trim())) removed.push(line.trim().slice('deleted: '.length));
   for (const key of await readdir(stampDir).catch(() => [] as string[])) {
     if (!/^[0-9a-f]{8,64}$/.test(key)) continue;
