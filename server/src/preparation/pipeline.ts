@@ -49,6 +49,7 @@ export async function runPreparation(
   const resume = job.kind === 'resume';
   const workspaceDir = ctx.paths.workspace(session.id);
   const logStream = openSessionLog(ctx.paths.sessionLog(session.id));
+  logStream.on('error', (err) => ctx.logger.warn({ err, sessionId: session.id }, 'the session log could not be written'));
   const startedAt = Date.now();
   let currentStep: PreparationStep = 'disk_check';
   let stepStartedAt = startedAt;
@@ -68,7 +69,10 @@ export async function runPreparation(
     secrets: { setup: {}, agent: {} },
     initiateTurn: initiateTurnFor(session, job),
     early: new Map(),
-    log: (line) => logStream.write(`${new Date().toISOString()} ${line}\n`),
+    // A step started early, or a process's last output, may still log after the run ended: dropped.
+    log: (line) => {
+      if (!logStream.writableEnded) logStream.write(`${new Date().toISOString()} ${line}\n`);
+    },
     progress: (message, detail) => {
       ctx.events.broadcast(session.id, 'preparing', {
         step: currentStep,

@@ -133,9 +133,11 @@ class RemoteChild extends EventEmitter implements Child {
         this.emit('error', err);
         break;
       }
-      case 'data':
-        (message.fd === 1 ? this.stdout : this.stderr)?.write(Buffer.from(message.data));
+      case 'data': {
+        const stream = message.fd === 1 ? this.stdout : this.stderr;
+        if (stream && !stream.writableEnded) stream.write(Buffer.from(message.data));
         break;
+      }
       case 'end':
         (message.fd === 1 ? this.stdout : this.stderr)?.end();
         break;
