@@ -150,6 +150,16 @@ export const DiagnosticsResponse = z.object({
   eventLoopDelay: z.object({ p50Ms: z.number(), p99Ms: z.number(), maxMs: z.number(), meanMs: z.number(), sinceMs: z.number() }),
   /** Sessions with a live sandbox on this instance. */
   liveSessions: z.number().int().nonnegative(),
+  /** The warm pool of this instance, per repository (empty: none configured). */
+  warmPool: z.array(
+    z.object({
+      repo: z.string(),
+      branch: z.string().nullable(),
+      size: z.number().int(),
+      ready: z.number().int().nonnegative(),
+      building: z.number().int().nonnegative(),
+    }),
+  ),
 });
 export type DiagnosticsResponse = z.infer<typeof DiagnosticsResponse>;
 

@@ -27,6 +27,7 @@ import { isPostgresUrl, openStore, storePassword } from './store/open';
 import { PgEventBus } from './cluster/pgEventBus';
 import { Membership } from './cluster/membership';
 import { settleOrphan } from './cluster/orphans';
+import { WarmPool } from './pool/warmPool';
 import { Redactor } from '@berth/protocol';
 
 export interface BerthServer {
@@ -178,6 +179,10 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       : runPreparation(ctx, job, signal, goLive),
   );
   const sessions: SessionService = new SessionService(ctx, jobs, membership);
+  // Only a container's workspace can move to its session once claimed (its bind mount follows).
+  if (config.warmPool.length > 0 && provider.name !== 'devcontainer') logger.warn('the warm pool needs the devcontainer provider: not started');
+  ctx.warmPool =
+    config.warmPool.length > 0 && provider.name === 'devcontainer' ? new WarmPool(ctx, config.warmPool, () => jobs.reserveBackgroundSlot()) : null;
   bus.onJobQueued(() => jobs.nudge());
   bus.onControl((command) => sessions.onControl(command));
   // Several instances must accept each other's tickets: their secret lives in the shared store.
@@ -191,6 +196,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   await membership?.start();
   jobs.start();
   reaper.start();
+  await ctx.warmPool?.start();
   await sessions.drainAll();
 
   let closing: Promise<void> | null = null;
@@ -200,6 +206,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       membership?.stop();
       streams.close();
       await jobs.stop();
+      await ctx.warmPool?.stop();
       await Promise.all(
         ctx.runtimes.all().map((r) => r.dispose().catch((err: unknown) => ctx.logger.error({ err, sessionId: r.sessionId }, 'shutdown: stopping a runtime failed'))),
       );

@@ -3,10 +3,12 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultConfig, dataPaths } from './config';
+import { defaultConfig, dataPaths, type WarmPoolSpec } from './config';
 import { ensureLocalToken, parseTokens } from './http/auth';
 import { DataDirInUseError, startServer } from './app';
-import { SERVER_EXIT_CODES, type ServerAnnouncement } from '@berth/protocol';
+import { redactUrlCredentials, SERVER_EXIT_CODES, type ServerAnnouncement } from '@berth/protocol';
+import { checkRepoUrl, repoPolicy } from './git/repoUrl';
+import { parseWarmPoolFlag, readWarmPoolFile } from './pool/spec';
 import { isPostgresUrl } from './store/open';
 import { defaultAgentHostScript } from './paths';
 
@@ -15,6 +17,8 @@ const USAGE = `usage:
                      [--store postgres://USER:PASSWORD@HOST:PORT/DB] [--instance-id NAME] [--job-lease SECONDS]
                      [--default-image berth/base:bookworm]
                      [--allow-local-repos] [--allow-http] [--agent-command CMD] [--max-preparations N]
+                     [--warm-pool URL[#BRANCH]=N (repeatable: N sandboxes kept ready; devcontainer provider)]
+                     [--warm-pool-file FILE (JSON {"pools":[{repo, branch?, size, setup?, devcontainer?}]})]
                      [--llm-base-url URL --llm-model MODEL | --llm-models A,B,C (the first is the default)] [--max-tool-rounds N] [--max-turn-seconds S]
                      [--idle-timeout SECONDS] [--setup-timeout SECONDS] [--clone-timeout SECONDS]
                      [--mirror-max-age DAYS (unused repo mirrors are removed after it; default 14)]
@@ -91,6 +95,8 @@ async function main(): Promise<void> {
         'agent-host': { type: 'string' },
         'default-image': { type: 'string' },
         'max-preparations': { type: 'string' },
+        'warm-pool': { type: 'string', multiple: true },
+        'warm-pool-file': { type: 'string' },
         'idle-timeout': { type: 'string' },
         'mirror-max-age': { type: 'string' },
         'checkpoint-max-file-mb': { type: 'string' },
@@ -191,7 +197,8 @@ async function main(): Promise<void> {
     logLevel: values['log-level'],
   } as const;
 
-  const server = await startServer(config);
+  const warmPool = warmPoolSpecs(values['warm-pool'] ?? [], values['warm-pool-file'], config);
+  const server = await startServer({ ...config, warmPool });
   process.stdout.write(`listening on ${server.url}\n`);
   announce({ type: 'listening', url: server.url, pid: process.pid });
   if (localToken) {
@@ -209,6 +216,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The warm pool from its flags, each repository checked as a start's would be. */
+function warmPoolSpecs(flags: string[], file: string | undefined, config: { provider: string; allowLocalRepos: boolean; allowHttp: boolean }): WarmPoolSpec[] {
+  let specs: WarmPoolSpec[];
+  try {
+    specs = [...flags.map(parseWarmPoolFlag), ...(file ? readWarmPoolFile(resolve(file)) : [])];
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (specs.length > 0 && config.provider !== 'devcontainer') fail('--warm-pool needs --provider devcontainer');
+  for (const spec of specs) {
+    const check = checkRepoUrl(spec.repo, repoPolicy(config));
+    if (!check.ok) fail(`--warm-pool ${redactUrlCredentials(spec.repo)}: ${check.reason}`);
+  }
+  return specs;
 }
 
 process.on('unhandledRejection', (err) => {

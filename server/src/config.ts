@@ -31,6 +31,8 @@ export interface ServerConfig {
   /** The agent host bundle (dist/agent/agent-host.mjs). */
   agentHostScript: string;
   maxConcurrentPreparations: number;
+  /** Sandboxes kept ready per repository (devcontainer provider): a matching start claims one. */
+  warmPool: WarmPoolSpec[];
   timeouts: {
     diskCheckMs: number;
     cloneMs: number;
@@ -62,6 +64,18 @@ export interface ServerConfig {
   /** Session starts per user (a token bucket); null = unlimited. */
   startRate: { perMinute: number; burst: number } | null;
   logLevel: string;
+}
+
+/** One repository (and branch, config, setup) the warm pool keeps `size` sandboxes ready for. */
+export interface WarmPoolSpec {
+  repo: string;
+  /** null: the remote's default branch. */
+  branch: string | null;
+  size: number;
+  /** Setup commands run in each pool sandbox; only a start with the same ones claims it. */
+  setup: string[];
+  /** The dev container config (a path in the repository); null: the repo's default one. */
+  devcontainer: string | null;
 }
 
 export interface LlmConfig {
@@ -96,6 +110,8 @@ export function dataPaths(dataDir: string) {
     /** The server's own git repository of the session's base and checkpoints. */
     checkpoints: (sessionId: string) => join(dataDir, 'checkpoints', `${sessionId}.git`),
     sessionLog: (sessionId: string) => join(dataDir, 'logs', `${sessionId}.log`),
+    /** Warm pool sandboxes' clones and shared folders, until a start claims one. */
+    pool: join(dataDir, 'pool'),
     /** The devcontainer provider's own files. */
     devcontainer: join(dataDir, 'devcontainer'),
   };
@@ -117,6 +133,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> & Pick<ServerConf
     agentCommand: null,
     llm: null,
     maxConcurrentPreparations: 4,
+    warmPool: [],
     timeouts: {
       diskCheckMs: 10_000,
       cloneMs: 300_000,

@@ -10,6 +10,7 @@ import type { Checkpoints } from './changes/checkpoints';
 import type { Vault } from './vault/vault';
 import type { SessionLifecycle } from './sessions/lifecycle';
 import type { SandboxTeardown } from './sandbox/teardown';
+import type { WarmPool } from './pool/warmPool';
 
 /** The server's shared parts, handed to every module that needs them. */
 export interface ServerContext {
@@ -26,6 +27,8 @@ export interface ServerContext {
   checkpoints: Checkpoints;
   /** Per-user git credentials and secrets (sealed at rest). */
   vault: Vault;
+  /** Sandboxes kept ready for configured repositories (null: no `--warm-pool`). */
+  warmPool?: WarmPool | null;
   /** The one owner of session statuses (every change a compare-and-set). */
   lifecycle: SessionLifecycle;
   logger: Logger;

@@ -2,7 +2,7 @@
 // event loop's delay, sampled by Node itself.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
-import { DiagnosticsQuery, type DiagnosticsResponse } from '@berth/protocol';
+import { DiagnosticsQuery, redactUrlCredentials, type DiagnosticsResponse } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import { parseBody } from './routes';
 
@@ -38,6 +38,10 @@ export class EventLoopMonitor {
 export function registerDiagnosticsRoute(app: FastifyInstance, ctx: ServerContext, monitor: EventLoopMonitor): void {
   app.get('/v1/diagnostics', async (request): Promise<DiagnosticsResponse> => {
     const query = parseBody(DiagnosticsQuery, request.query);
-    return { eventLoopDelay: monitor.snapshot(query.reset === 'true'), liveSessions: ctx.runtimes.all().length };
+    return {
+      eventLoopDelay: monitor.snapshot(query.reset === 'true'),
+      liveSessions: ctx.runtimes.all().length,
+      warmPool: (ctx.warmPool?.status() ?? []).map((p) => ({ ...p, repo: redactUrlCredentials(p.repo) })),
+    };
   });
 }

@@ -33,6 +33,8 @@ export class JobRunner {
   private stopped = false;
   private pumping = false;
   private pumpAgain = false;
+  /** Slots taken by background work (the warm pool's builds). */
+  private reserved = 0;
 
   constructor(
     private readonly ctx: ServerContext,
@@ -68,7 +70,7 @@ export class JobRunner {
   private async pump(): Promise<void> {
     const { store, config, logger } = this.ctx;
     try {
-      while (!this.stopped && this.running.size < config.maxConcurrentPreparations) {
+      while (!this.stopped && this.running.size + this.reserved < config.maxConcurrentPreparations) {
         const job = await store.claimJob(this.owner, await this.ctx.sharedClock(), config.jobLeaseMs, config.instanceTag);
         if (!job) break;
         this.launch(job);
@@ -145,6 +147,23 @@ export class JobRunner {
         .catch(() => false);
       if (!ok) cancel(entry.controller, 'lease_lost');
     }
+  }
+
+  /**
+   * A slot for background work (a warm pool build) if one is free, keeping one for starts; the
+   * returned function gives it back.
+   */
+  reserveBackgroundSlot(): (() => void) | null {
+    const max = this.ctx.config.maxConcurrentPreparations;
+    if (this.stopped || this.running.size + this.reserved >= max || this.reserved >= Math.max(1, max - 1)) return null;
+    this.reserved++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.reserved--;
+      this.nudge();
+    };
   }
 
   /** Resolves when the job finishes (the synchronous start path waits on this). */

@@ -60,6 +60,8 @@ export async function runPreparation(
     job,
     resume,
     workspaceKept: resume && existsSync(join(workspaceDir, '.git')),
+    forPool: false,
+    warm: null,
     workspaceDir,
     sharedDir: ctx.paths.shared(session.id),
     sandbox: null,

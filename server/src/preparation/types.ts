@@ -38,6 +38,10 @@ export interface PreparationRun {
   resume: boolean;
   /** Whether the workspace from an earlier run was kept (resume with an existing clone). */
   workspaceKept: boolean;
+  /** Building a warm pool sandbox: no session in the store, nobody's credentials or secrets. */
+  forPool: boolean;
+  /** Set when the start claimed a warm pool sandbox (its clone, sandbox and maybe agent host). */
+  warm: { poolId: string; readyAt: number; agentReused: boolean } | null;
   workspaceDir: string;
   sharedDir: string;
   sandbox: Sandbox | null;

@@ -42,6 +42,8 @@ export interface Sandbox {
   readonly notices?: readonly string[];
   /** Starts a process inside the sandbox with piped stdio, in its own process group. */
   spawn(command: string, args: string[], options?: SpawnOptions): PipedChild;
+  /** A warm pool sandbox claimed by a session: what it starts from now on carries the session's id. */
+  assignTo?(sessionId: string): void;
   destroy(): Promise<void>;
 }
 

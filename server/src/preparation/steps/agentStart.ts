@@ -24,6 +24,7 @@ export const agentStart: PreparationStepModule = {
   startsEarly: (run) => run.sandbox !== null,
   async run(run, signal) {
     const { ctx } = run;
+    if (run.warm?.agentReused && run.agent) return { message: 'agent host already running in the warm sandbox' };
     const sandbox = run.sandbox;
     if (!sandbox) throw new BerthError('internal', 'no sandbox to start the agent in');
     const llm = ctx.config.llm;

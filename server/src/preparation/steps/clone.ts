@@ -113,7 +113,10 @@ async function cloneViaMirror(run: PreparationRun, remote: Remote, credential: G
 /** Clones the repository into the session's workspace (a fresh clone on every first run). */
 export const clone: PreparationStepModule = {
   name: 'clone',
-  describe: (run) => `cloning ${redactUrlCredentials(run.session.repoUrl)}`,
+  describe: (run) =>
+    run.ctx.warmPool?.serves({ ...run.session, devcontainer: run.session.devcontainer ?? null })
+      ? `claiming a warm sandbox for ${redactUrlCredentials(run.session.repoUrl)}`
+      : `cloning ${redactUrlCredentials(run.session.repoUrl)}`,
   timeoutMs: (c) => c.timeouts.cloneMs + STEP_SLACK_MS,
   skip: (run) => (run.workspaceKept ? 'workspace kept from the earlier sandbox' : null),
   async run(run, signal) {
@@ -122,6 +125,8 @@ export const clone: PreparationStepModule = {
     if (!check.ok) throw new BerthError('invalid_repo', check.reason);
     const started = Date.now();
     const credential = await ctx.vault.gitCredential(session);
+    const claimed = await ctx.warmPool?.claim(run, check, credential, signal);
+    if (claimed) return { message: claimed };
     const how = await cloneViaMirror(run, check, credential, started + ctx.config.timeouts.cloneMs, signal);
     return { message: `cloned in ${((Date.now() - started) / 1000).toFixed(1)} s${how === 'mirror' ? ' (local mirror)' : ''}` };
   },

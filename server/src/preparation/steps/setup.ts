@@ -44,6 +44,7 @@ export const setup: PreparationStepModule = {
   timeoutMs: (c) => c.timeouts.setupCommandMs * 32 + 1000,
   skip: (run) => {
     if (run.session.setup.length === 0) return 'no setup commands';
+    if (run.warm) return 'already ran in the warm sandbox';
     if (run.workspaceKept && !run.ctx.provider.setupInsideSandbox) return 'already ran in the kept workspace';
     return null;
   },

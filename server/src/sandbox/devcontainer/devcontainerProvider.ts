@@ -63,7 +63,7 @@ class DevcontainerSandbox implements Sandbox {
   private readonly processes = new ProcessGroups();
 
   constructor(
-    private readonly sessionId: string,
+    private sessionId: string,
     private readonly instance: string,
     private readonly up: UpResult,
     agentHostScript: string,
@@ -83,6 +83,10 @@ class DevcontainerSandbox implements Sandbox {
       env: { ...this.up.remoteEnv, ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
     });
     return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv({ ...exec.env, ...hostProcessTags(this.instance, this.sessionId) }) });
+  }
+
+  assignTo(sessionId: string): void {
+    this.sessionId = sessionId;
   }
 
   async destroy(): Promise<void> {
