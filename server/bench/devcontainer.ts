@@ -1,15 +1,15 @@
-// `npm run bench:devcontainer`: time to ready on real dev containers, split by step, for the first
-// start of a repo (cold mirror) and the second start of the same repo, against a bare
-// `devcontainer up` of the same repo alone and a plain sequential `git clone && devcontainer up`,
-// all in the same run. Prints figures only.
+// `npm run bench:devcontainer`: time to ready on real dev containers, in one run: a bare
+// `devcontainer up` of the repo alone, the cold start of a repo never seen (no mirror), the second
+// start of a repo (mirror), and the start of a repo the warm pool keeps ready. Medians and p90 of 5
+// each, plus each start's steps. Prints figures only.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StreamEvent } from '@berth/protocol';
+import type { DiagnosticsResponse, StreamEvent } from '@berth/protocol';
 import { DEFAULT_IMAGE, devcontainerCliPath, dockerAvailable, removeSessionContainers } from '../src/sandbox/devcontainer/cli';
-import { isReady, makeRepo, startTestServer, tempDir, type ApiClient } from '../test/helpers';
+import { isReady, makeRepo, sleep, startTestServer, tempDir, type ApiClient } from '../test/helpers';
 
-const SECOND_STARTS = 3;
+const RUNS = 5;
 
 function stepTimes(events: StreamEvent[]): string {
   const out: string[] = [];
@@ -19,70 +19,96 @@ function stepTimes(events: StreamEvent[]): string {
   return out.join(', ');
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
+const p90 = (xs: number[]) => sorted(xs)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.9) - 1)]!;
+const figures = (xs: number[]) => `median ${median(xs).toFixed(0)} ms, p90 ${p90(xs).toFixed(0)} ms`;
+
+const smallRepo = () =>
+  makeRepo({
+    'README.md': '# small repo\n',
+    '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, postCreateCommand: 'true' }),
+  });
 
 /** `devcontainer up` alone, on a clone made beforehand (not timed); the container is removed after. */
-async function bareUp(repo: string, label: string, withClone: boolean): Promise<number> {
+async function bareUp(repo: string, label: string): Promise<number> {
   const dir = join(tempDir('berth-bench-plain-'), 'ws');
-  const up = () =>
-    execFileSync(process.execPath, [devcontainerCliPath(), 'up', '--workspace-folder', dir, '--id-label', `berth.session=${label}`, '--log-format', 'json'], { stdio: 'ignore' });
-  let started = performance.now();
-  if (withClone) execFileSync('git', ['clone', '-q', repo, dir]);
-  else {
-    execFileSync('git', ['clone', '-q', repo, dir]);
-    started = performance.now();
-  }
-  up();
+  execFileSync('git', ['clone', '-q', repo, dir]);
+  const started = performance.now();
+  execFileSync(process.execPath, [devcontainerCliPath(), 'up', '--workspace-folder', dir, '--id-label', `berth.session=${label}`, '--log-format', 'json'], { stdio: 'ignore' });
   const ms = performance.now() - started;
   await removeSessionContainers(label);
   rmSync(join(dir, '..'), { recursive: true, force: true });
   return ms;
 }
 
-async function berthStart(alice: ApiClient, repo: string): Promise<{ ms: number; steps: string }> {
+async function berthStart(api: ApiClient, repo: string): Promise<{ ms: number; steps: string; warm: boolean }> {
   const startedAt = performance.now();
-  const { body } = await alice.start({ repo: { url: repo }, prompt: 'hi', autoInitiate: true });
-  const stream = await alice.stream(body.sessionId);
+  const { body } = await api.start({ repo: { url: repo }, prompt: 'hi', autoInitiate: true });
+  const stream = await api.stream(body.sessionId);
   await stream.waitFor(isReady, 120_000);
   const ms = performance.now() - startedAt;
+  const warm = stream.events.some((e) => e.type === 'preparing' && e.data.step === 'sandbox' && /warm sandbox claimed/.test(e.data.message));
   const steps = stepTimes(stream.events);
   await stream.close();
-  await alice.request('DELETE', `/v1/sessions/${body.sessionId}`);
-  return { ms, steps };
+  await api.request('DELETE', `/v1/sessions/${body.sessionId}`);
+  return { ms, steps, warm };
+}
+
+async function poolReady(api: ApiClient): Promise<void> {
+  for (;;) {
+    const { warmPool } = (await api.request('GET', '/v1/diagnostics')).body as DiagnosticsResponse;
+    if (warmPool.every((p) => p.ready >= p.size)) return;
+    await sleep(100);
+  }
 }
 
 async function main(): Promise<void> {
   if (!(await dockerAvailable())) throw new Error('no Docker daemon answers: run scripts/ensure-docker.sh and npm run images');
-  const repo = makeRepo({
-    'README.md': '# small repo\n',
-    '.devcontainer/devcontainer.json': JSON.stringify({ image: DEFAULT_IMAGE, postCreateCommand: 'true' }),
-  });
-  const t = await startTestServer({ provider: 'devcontainer', agentCommand: 'cat' });
+  console.log(`time to ready on real dev containers (image ${DEFAULT_IMAGE}, small repo with devcontainer.json), ${RUNS} runs each\n`);
+  const bares: number[] = [];
+  const colds: number[] = [];
+  const seconds: number[] = [];
+  const warms: number[] = [];
+
+  const cold = await startTestServer({ provider: 'devcontainer', agentCommand: 'cat' });
   try {
-    const alice = t.api('alice');
-    console.log(`time to ready on real dev containers (image ${DEFAULT_IMAGE}, small repo with devcontainer.json)\n`);
-    const first = await berthStart(alice, repo);
-    console.log(`first start (mirror created):  ${first.ms.toFixed(0)} ms  (${first.steps})`);
-    const seconds: number[] = [];
-    const bares: number[] = [];
-    const plains: number[] = [];
-    for (let run = 1; run <= SECOND_STARTS; run++) {
-      const second = await berthStart(alice, repo);
+    const api = cold.api('alice');
+    const repo = smallRepo();
+    await berthStart(api, repo); // makes the mirror and the image the second starts use
+    for (let run = 1; run <= RUNS; run++) {
+      bares.push(await bareUp(repo, `bench-bare-${process.pid}-${run}`));
+      const first = await berthStart(api, smallRepo());
+      colds.push(first.ms);
+      const second = await berthStart(api, repo);
       seconds.push(second.ms);
-      console.log(`second start #${run} (mirror):    ${second.ms.toFixed(0)} ms  (${second.steps})`);
-      bares.push(await bareUp(repo, `bench-bare-${process.pid}-${run}`, false));
-      plains.push(await bareUp(repo, `bench-plain-${process.pid}-${run}`, true));
-      console.log(`  bare devcontainer up alone ${bares.at(-1)!.toFixed(0)} ms; git clone && devcontainer up ${plains.at(-1)!.toFixed(0)} ms`);
+      console.log(`#${run}: bare up ${bares.at(-1)!.toFixed(0)} ms; cold start ${first.ms.toFixed(0)} ms (${first.steps}); second start ${second.ms.toFixed(0)} ms (${second.steps})`);
     }
-    const ratio = median(seconds) / median(bares);
-    console.log(
-      `\nmedians: second start ${median(seconds).toFixed(0)} ms, bare devcontainer up ${median(bares).toFixed(0)} ms, ` +
-        `git clone && devcontainer up ${median(plains).toFixed(0)} ms`,
-    );
-    console.log(`ratio second start / bare up = ${ratio.toFixed(2)}x (target <= 1.5x)`);
   } finally {
-    await t.close();
+    await cold.close();
   }
+
+  const repo = smallRepo();
+  const warm = await startTestServer({ provider: 'devcontainer', agentCommand: 'cat', warmPool: [{ repo, branch: null, size: 1, setup: [], devcontainer: null }] });
+  try {
+    const api = warm.api('alice');
+    for (let run = 1; run <= RUNS; run++) {
+      await poolReady(api);
+      const start = await berthStart(api, repo);
+      if (!start.warm) throw new Error(`warm start #${run} did not claim a pool sandbox (${start.steps})`);
+      warms.push(start.ms);
+      console.log(`#${run}: warm pool start ${start.ms.toFixed(0)} ms (${start.steps})`);
+    }
+  } finally {
+    await warm.close();
+  }
+
+  console.log(`\nbare devcontainer up:  ${figures(bares)}`);
+  console.log(`cold start:            ${figures(colds)}`);
+  console.log(`second start (mirror): ${figures(seconds)}`);
+  console.log(`warm pool start:       ${figures(warms)}`);
+  console.log(`ratio second start / bare up = ${(median(seconds) / median(bares)).toFixed(2)}x (target <= 1.5x)`);
+  console.log(`ratio warm start / bare up = ${(median(warms) / median(bares)).toFixed(2)}x (target <= 0.35x)`);
 }
 
 main().catch((err) => {
