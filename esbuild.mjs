@@ -30,8 +30,8 @@ const targets = [
     target: 'node20',
     format: 'esm',
     banner: { js: '#!/usr/bin/env node\n' + nodeEsmBanner.js },
-    // Native addon: loaded from node_modules at run time. pg-native is pg's optional binding, never installed.
-    external: ['better-sqlite3', 'pg-native'],
+    // Native addons: loaded from node_modules at run time. pg-native is pg's optional binding, never installed.
+    external: ['better-sqlite3', 'node-pty', 'pg-native'],
   },
   {
     // The agent host runs inside sandboxes (possibly a container with only a bind-mounted node):

@@ -9,3 +9,4 @@ export * from './apiError';
 export * from './serverLaunch';
 export * from './frames';
 export * from './chatPatch';
+export * from './terminal';

@@ -90,10 +90,17 @@ export function registerRoutes(
     return reply.type('text/plain; charset=utf-8').send(text);
   });
 
-  app.post('/v1/sessions/:id/stream-ticket', async (request) => {
-    const id = sessionIdOf(request);
-    if (!(await sessions.exists(request.user, id))) throw new ApiError(404, 'not_found', 'no such session');
-    const { ticket, expiresAt } = await tickets.issue(request.user, id);
-    return { ticket, expiresAt: new Date(expiresAt).toISOString() };
+  for (const purpose of ['stream', 'terminal'] as const) {
+    app.post(`/v1/sessions/:id/${purpose}-ticket`, async (request) => {
+      const id = sessionIdOf(request);
+      if (!(await sessions.exists(request.user, id))) throw new ApiError(404, 'not_found', 'no such session');
+      const { ticket, expiresAt } = await tickets.issue(request.user, id, purpose);
+      return { ticket, expiresAt: new Date(expiresAt).toISOString() };
+    });
+  }
+
+  app.post('/v1/sessions/:id/wake', async (request, reply) => {
+    const woken = await sessions.wake(request.user, sessionIdOf(request));
+    return reply.code(woken.status === 'preparing' ? 202 : 200).send(woken);
   });
 }

@@ -12,6 +12,7 @@ import { ChangesService } from '../changes/service';
 import { StreamServer } from './stream';
 import { EventLoopMonitor, registerDiagnosticsRoute } from './diagnostics';
 import type { TicketIssuer } from './tickets';
+import { TerminalServer } from '../terminal/terminalServer';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
 /** Below the usual load-balancer check timeout, so the check answers 503 rather than timing out. */
@@ -31,6 +32,7 @@ async function storeAnswers(ctx: ServerContext, timeoutMs: number): Promise<bool
 export interface HttpServer {
   app: FastifyInstance;
   streams: StreamServer;
+  terminals: TerminalServer;
 }
 
 export function buildHttpServer(
@@ -57,7 +59,10 @@ export function buildHttpServer(
   });
   acceptBodylessPosts(app);
   const streams = new StreamServer(ctx, tickets);
-  app.server.on('upgrade', (request, socket, head) => streams.handleUpgrade(request, socket, head));
+  const terminals = new TerminalServer(ctx, tickets);
+  app.server.on('upgrade', (request, socket, head) =>
+    TerminalServer.serves(request) ? terminals.handleUpgrade(request, socket, head) : streams.handleUpgrade(request, socket, head),
+  );
 
   app.decorateRequest('user', '');
   app.addHook('onRequest', async (request) => {
@@ -98,7 +103,7 @@ export function buildHttpServer(
     return reply.code(500).send(errorBody('internal', 'internal server error'));
   });
 
-  return { app, streams };
+  return { app, streams, terminals };
 }
 
 /**

@@ -1,20 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { SESSION_ID_PATTERN, StreamQuery, type ErrorCode, type StreamEvent } from '@berth/protocol';
+import { StreamQuery, type StreamEvent } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import { toView } from '../sessions/status';
 import { stepOrder } from '../preparation/pipeline';
 import { refuseSocket as refuse } from './errors';
 import type { TicketIssuer } from './tickets';
 import { eventHistory } from '../events/history';
+import { authorizeUpgrade, type Refusal } from './upgradeAuth';
 
 const STREAM_PATH = /^\/v1\/sessions\/([^/]+)\/stream$/;
 const HEARTBEAT_MS = 15_000;
 /** A client this far behind is dropped: it reconnects with its cursor and loses nothing. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-
-const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 // The bus hands one event object to every watcher: encoding it once into a Buffer lets `ws` queue
 // that same Buffer on every socket (unmasked server frames are not copied), so N clients behind on
@@ -27,17 +26,6 @@ function encode(event: StreamEvent): Buffer {
     encoded.set(event, bytes);
   }
   return bytes;
-}
-
-/** What `ws` would refuse in an upgrade request, found first so the refusal has our error body. */
-function handshakeProblem(request: IncomingMessage): [number, ErrorCode, string] | null {
-  if (request.method !== 'GET') return [405, 'bad_request', 'a stream is opened with GET'];
-  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return [400, 'bad_request', 'only WebSocket upgrades are served'];
-  const key = request.headers['sec-websocket-key'];
-  if (key === undefined || !WS_KEY.test(key)) return [400, 'bad_request', 'missing or invalid Sec-WebSocket-Key header'];
-  const version = request.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') return [400, 'bad_request', 'missing or invalid Sec-WebSocket-Version header'];
-  return null;
 }
 
 /**
@@ -70,28 +58,10 @@ export class StreamServer {
     );
   }
 
-  private async authorize(
-    request: IncomingMessage,
-  ): Promise<{ sessionId: string; after: number } | { refuse: [number, ErrorCode, string] }> {
-    // Checked before the ticket is spent: a malformed handshake must not burn a good ticket.
-    const malformed = handshakeProblem(request);
-    if (malformed) return { refuse: malformed };
-    let url: URL;
-    try {
-      url = new URL(request.url ?? '', 'http://localhost');
-    } catch {
-      return { refuse: [400, 'bad_request', 'malformed URL'] };
-    }
-    const match = STREAM_PATH.exec(url.pathname);
-    const sessionId = match?.[1];
-    if (!sessionId || !SESSION_ID_PATTERN.test(sessionId)) return { refuse: [404, 'not_found', 'no such stream'] };
-    const query = StreamQuery.safeParse(Object.fromEntries(url.searchParams));
-    if (!query.success) return { refuse: [400, 'bad_request', 'the stream needs ?ticket=… and an optional numeric after=…'] };
-    const check = await this.tickets.redeem(query.data.ticket, sessionId);
-    if (!check.ok) return { refuse: [401, 'unauthorized', check.reason] };
-    const session = await this.ctx.store.getSession(sessionId);
-    if (!session || session.owner !== check.claims.user) return { refuse: [404, 'not_found', 'no such session'] };
-    return { sessionId, after: query.data.after };
+  private authorize(request: IncomingMessage): Promise<{ sessionId: string; after: number } | Refusal> {
+    return authorizeUpgrade(this.ctx, this.tickets, request, STREAM_PATH, 'stream', StreamQuery, 'the stream needs ?ticket=… and an optional numeric after=…').then((r) =>
+      'refuse' in r ? r : { sessionId: r.sessionId, after: r.query.after },
+    );
   }
 
   private serve(ws: WebSocket, sessionId: string, after: number): void {

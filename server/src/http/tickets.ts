@@ -2,9 +2,13 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Store } from '../store/store';
 
+/** What a ticket opens: the session's event stream, or a terminal in its sandbox. */
+export type TicketPurpose = 'stream' | 'terminal';
+
 export interface TicketClaims {
   user: string;
   sessionId: string;
+  purpose: TicketPurpose;
   issuedAt: number;
   expiresAt: number;
   nonce: string;
@@ -29,8 +33,8 @@ export async function sharedTicketSecret(store: Pick<Store, 'settingOnce'>): Pro
 export type SpentTickets = Pick<Store, 'spendTicket' | 'pruneSpentTickets'>;
 
 /**
- * Short-lived, signed, single-use stream tickets bound to one user and one session, so that a
- * WebSocket URL (which may end up in logs) never carries the bearer token.
+ * Short-lived, signed, single-use tickets bound to one user, one session and one purpose (stream
+ * or terminal), so that a WebSocket URL (which may end up in logs) never carries the bearer token.
  *
  * A nonce is spent in the store (INSERT … ON CONFLICT DO NOTHING: a replay inserts nothing), so
  * a ticket issued by one instance works on any other that shares the secret, once in the whole
@@ -55,16 +59,16 @@ export class TicketIssuer {
     return createHmac('sha256', this.secret).update(payload).digest('base64url');
   }
 
-  async issue(user: string, sessionId: string): Promise<{ ticket: string; expiresAt: number }> {
+  async issue(user: string, sessionId: string, purpose: TicketPurpose = 'stream'): Promise<{ ticket: string; expiresAt: number }> {
     const issuedAt = await this.clock();
     const expiresAt = issuedAt + this.ttlMs;
     const nonce = randomBytes(12).toString('base64url');
-    const payload = Buffer.from(JSON.stringify({ u: user, s: sessionId, i: issuedAt, e: expiresAt, n: nonce })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ u: user, s: sessionId, p: purpose, i: issuedAt, e: expiresAt, n: nonce })).toString('base64url');
     return { ticket: `${payload}.${this.sign(payload)}`, expiresAt };
   }
 
   /** Checks signature, expiry, binding and single use; a valid ticket is spent by this call. */
-  async redeem(ticket: string, sessionId: string): Promise<TicketCheck> {
+  async redeem(ticket: string, sessionId: string, purpose: TicketPurpose = 'stream'): Promise<TicketCheck> {
     const dot = ticket.indexOf('.');
     if (dot <= 0) return { ok: false, reason: 'malformed ticket' };
     const payload = ticket.slice(0, dot);
@@ -79,13 +83,15 @@ export class TicketIssuer {
       if (typeof raw.u !== 'string' || typeof raw.s !== 'string' || typeof raw.i !== 'number' || typeof raw.e !== 'number' || typeof raw.n !== 'string') {
         return { ok: false, reason: 'malformed ticket' };
       }
-      claims = { user: raw.u, sessionId: raw.s, issuedAt: raw.i, expiresAt: raw.e, nonce: raw.n };
+      if (raw.p !== 'stream' && raw.p !== 'terminal') return { ok: false, reason: 'malformed ticket' };
+      claims = { user: raw.u, sessionId: raw.s, purpose: raw.p, issuedAt: raw.i, expiresAt: raw.e, nonce: raw.n };
     } catch {
       return { ok: false, reason: 'malformed ticket' };
     }
     const now = await this.clock();
     if (claims.expiresAt <= now) return { ok: false, reason: 'ticket expired' };
     if (claims.sessionId !== sessionId) return { ok: false, reason: 'ticket is for another session' };
+    if (claims.purpose !== purpose) return { ok: false, reason: `ticket is for a ${claims.purpose}, not a ${purpose}` };
     this.prune(now);
     if (!(await this.spent.spendTicket(claims.nonce, claims.expiresAt))) return { ok: false, reason: 'ticket already used' };
     return { ok: true, claims };

@@ -30,6 +30,14 @@ export interface SpawnOptions {
   env?: Record<string, string>;
 }
 
+/** A program to run in a PTY on the server's host that is a shell in the sandbox. */
+export interface TerminalCommand {
+  command: string;
+  args: string[];
+  cwd?: string;
+  env: NodeJS.ProcessEnv;
+}
+
 export interface Sandbox {
   readonly ref: SandboxRef;
   /** The workspace as seen inside the sandbox. */
@@ -42,6 +50,8 @@ export interface Sandbox {
   readonly notices?: readonly string[];
   /** Starts a process inside the sandbox with piped stdio, in its own process group. */
   spawn(command: string, args: string[], options?: SpawnOptions): PipedChild;
+  /** An interactive shell in the workspace (as the sandbox's user), for a terminal. */
+  terminal(): TerminalCommand;
   /** A warm pool sandbox claimed by a session: what it starts from now on carries the session's id. */
   assignTo?(sessionId: string): void;
   destroy(): Promise<void>;

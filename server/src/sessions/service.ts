@@ -303,6 +303,17 @@ export class SessionService {
     this.jobs.nudge();
   }
 
+  /**
+   * Re-creates the sandbox of a sleeping session without a message (a terminal needs it running);
+   * any other status is answered as it is (a failed session is retried, not woken).
+   */
+  async wake(owner: string, id: string): Promise<StartSessionResponse> {
+    const session = await this.owned(owner, id);
+    if (session.status !== 'sleeping') return { sessionId: id, status: session.status };
+    await this.begin(session, ['sleeping'], 'resume', undefined, 'the session is already being resumed');
+    return { sessionId: id, status: 'preparing' };
+  }
+
   async retry(owner: string, id: string): Promise<StartSessionResponse> {
     const session = await this.owned(owner, id);
     if (session.status !== 'failed') throw new ApiError(409, 'conflict', `only a failed session can be retried (it is ${session.status})`);

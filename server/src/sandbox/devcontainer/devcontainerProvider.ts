@@ -4,7 +4,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, basename, join } from 'node:path';
-import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
+import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions, TerminalCommand } from '../provider';
 import { SANDBOX_SESSION_VAR, sandboxEnv } from '../env';
 import { describeFailure } from './failures';
 import { ProcessGroups } from '../processGroups';
@@ -30,6 +30,8 @@ export const INSTANCE_LABEL = 'berth.instance';
 const NODE_TARGET = '/opt/berth/node/bin/node';
 const AGENT_TARGET = '/opt/berth/agent';
 const SHARED_TARGET = '/berth/shared';
+/** The user's login shell when the image has bash, else sh. */
+const LOGIN_SHELL = 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi';
 
 export interface DevcontainerProviderOptions {
   instance: string;
@@ -83,6 +85,16 @@ class DevcontainerSandbox implements Sandbox {
       env: { ...this.up.remoteEnv, ...options.env, [SANDBOX_SESSION_VAR]: this.sessionId },
     });
     return this.processes.spawn(exec.command, exec.args, { env: dockerClientEnv({ ...exec.env, ...hostProcessTags(this.instance, this.sessionId) }) });
+  }
+
+  terminal(): TerminalCommand {
+    const exec = dockerExecArgv(this.up.containerId, '/bin/sh', ['-c', LOGIN_SHELL], {
+      tty: true,
+      user: this.up.remoteUser,
+      cwd: this.workspaceFolder,
+      env: { ...this.up.remoteEnv, TERM: 'xterm-256color', [SANDBOX_SESSION_VAR]: this.sessionId },
+    });
+    return { command: exec.command, args: exec.args, env: dockerClientEnv({ ...exec.env, ...hostProcessTags(this.instance, this.sessionId) }) };
   }
 
   assignTo(sessionId: string): void {

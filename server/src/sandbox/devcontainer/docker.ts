@@ -112,6 +112,8 @@ export interface ExecCommand {
 }
 
 export interface DockerExecOptions {
+  /** A TTY for the process (a terminal: the caller runs `docker` itself in a PTY). */
+  tty?: boolean;
   /** The container user (the `remoteUser` of `up`). */
   user?: string;
   /** Working directory inside the container (the `remoteWorkspaceFolder` of `up`). */
@@ -128,7 +130,7 @@ export interface DockerExecOptions {
  * (the agent host exits on EOF) or remove the container.
  */
 export function dockerExecArgv(containerId: string, command: string, args: readonly string[], options: DockerExecOptions = {}): ExecCommand {
-  const argv = ['exec', '-i'];
+  const argv = ['exec', '-i', ...(options.tty ? ['-t'] : [])];
   if (options.user) argv.push('-u', options.user);
   if (options.cwd) argv.push('-w', options.cwd);
   const env = options.env ?? {};

@@ -1,5 +1,6 @@
 import type { PipedChild } from '../../util/launcher';
-import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions } from '../provider';
+import { existsSync } from 'node:fs';
+import type { Sandbox, SandboxCreateRequest, SandboxProvider, SandboxRef, SpawnOptions, TerminalCommand } from '../provider';
 import { sandboxEnv } from '../env';
 import { ProcessGroups } from '../processGroups';
 import { hostProcessTags, killOrphanProcesses, killSessionProcesses } from '../hostProcesses';
@@ -31,6 +32,12 @@ class LocalSandbox implements Sandbox {
       cwd: options.cwd ?? this.workspaceFolder,
       env: sandboxEnv({ ...options.env, ...hostProcessTags(this.instance, this.sessionId) }),
     });
+  }
+
+  terminal(): TerminalCommand {
+    const shell = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+    // Tagged like every process of the sandbox: its teardown (and a restart) ends the shell too.
+    return { command: shell, args: ['-i'], cwd: this.workspaceFolder, env: sandboxEnv({ TERM: 'xterm-256color', ...hostProcessTags(this.instance, this.sessionId) }) };
   }
 
   async destroy(): Promise<void> {
