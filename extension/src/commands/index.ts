@@ -11,6 +11,7 @@ import { manageSecrets } from './secrets';
 import { deleteSession, openChat, retry, revealError, stopSession } from './sessionActions';
 import { showLogs } from './showLogs';
 import { startSession, type StartSessionArgs } from './startSession';
+import { openTerminal } from './terminal';
 
 /** Command ids, as contributed in package.json. */
 export const COMMANDS = {
@@ -30,6 +31,7 @@ export const COMMANDS = {
   addGitCredential: 'berth.addGitCredential',
   gitCredentials: 'berth.gitCredentials',
   manageSecrets: 'berth.manageSecrets',
+  openTerminal: 'berth.openTerminal',
   openChat: OPEN_CHAT_COMMAND,
   revealError: REVEAL_ERROR_COMMAND,
 } as const;
@@ -75,6 +77,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     ),
     vscode.commands.registerCommand(COMMANDS.gitCredentials, guard('git credentials', () => gitCredentials(ctx))),
     vscode.commands.registerCommand(COMMANDS.manageSecrets, guard('secrets', () => manageSecrets(ctx))),
+    vscode.commands.registerCommand(COMMANDS.openTerminal, guard('terminal', (target?: unknown) => openTerminal(ctx, target))),
     vscode.commands.registerCommand(COMMANDS.openChat, guard('open chat', () => openChat(ctx))),
     vscode.commands.registerCommand(COMMANDS.revealError, guard('reveal error', () => revealError(ctx))),
   ];

@@ -178,17 +178,30 @@ export class ApiClient {
     await this.call('DELETE', `${secretPath(name)}${query({ repo: repo ?? undefined })}`, null);
   }
 
-  streamTicket(id: string): Promise<StreamTicketResponse> {
-    return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/stream-ticket`, StreamTicketResponse);
+  streamTicket(id: string, purpose: 'stream' | 'terminal' = 'stream'): Promise<StreamTicketResponse> {
+    return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/${purpose}-ticket`, StreamTicketResponse);
   }
 
   /** The WebSocket URL of a session's stream (the ticket, not the token, authenticates it). */
   streamUrl(id: string, ticket: string, after: number): string {
-    const url = new URL(`${this.http.defaults.baseURL}/v1/sessions/${encodeURIComponent(id)}/stream`);
+    return this.socketUrl(id, 'stream', { ticket, after: String(after) });
+  }
+
+  /** The WebSocket URL of a terminal in the session's sandbox (a terminal ticket authenticates it). */
+  terminalUrl(id: string, ticket: string, size: { cols: number; rows: number }): string {
+    return this.socketUrl(id, 'terminal', { ticket, cols: String(size.cols), rows: String(size.rows) });
+  }
+
+  private socketUrl(id: string, what: 'stream' | 'terminal', query: Record<string, string>): string {
+    const url = new URL(`${this.http.defaults.baseURL}/v1/sessions/${encodeURIComponent(id)}/${what}`);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.searchParams.set('ticket', ticket);
-    url.searchParams.set('after', String(after));
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
     return url.toString();
+  }
+
+  /** Re-creates a sleeping session's sandbox (without a message); other statuses are answered as they are. */
+  wake(id: string): Promise<StartSessionResponse> {
+    return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/wake`, StartSessionResponse);
   }
 
   private async call<S extends z.ZodType>(

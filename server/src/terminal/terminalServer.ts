@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as pty from 'node-pty';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { TERMINAL_INPUT_MAX, TerminalClientMessage, TerminalQuery, type TerminalServerMessage } from '@berth/protocol';
+import { frameText, TERMINAL_INPUT_MAX, TerminalClientMessage, TerminalQuery, type TerminalServerMessage } from '@berth/protocol';
 import type { ServerContext } from '../context';
 import type { Sandbox } from '../sandbox/provider';
 import { refuseSocket as refuse } from '../http/errors';
@@ -132,7 +132,7 @@ export class TerminalServer {
 
 function parseJson(raw: RawData): unknown {
   try {
-    return JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.concat(raw instanceof ArrayBuffer ? [Buffer.from(raw)] : raw).toString('utf8'));
+    return JSON.parse(frameText(raw));
   } catch {
     return null;
   }
