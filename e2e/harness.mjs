@@ -181,6 +181,7 @@ export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
     url,
     token,
     instance,
+    dataDir,
     start,
     async stop() {
       await current?.stop(10_000);

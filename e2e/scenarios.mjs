@@ -894,6 +894,43 @@ export const scenarios = [
     },
   },
   {
+    id: 19,
+    name: 'Open Terminal: a shell in the sandbox in a VS Code terminal; what is typed there runs in the workspace',
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      await startWithPrompt(wb, { repoUrl: t.repo.bare, setup: '', prompt: 'a session for the terminal' });
+      await wb.waitForChat('ready with an answer', (s) => s.inputDisabled === false && /a session for the terminal/.test(last(s.assistants)), 120_000);
+      const { body: list } = await t.berth.api('GET', '/v1/sessions');
+      const id = list.sessions.find((s) => s.prompt === 'a session for the terminal').id;
+      await wb.runCommand('Berth: Open Terminal');
+      const tab = page.locator('.terminal-tabs-entry, .single-terminal-tab, .terminal-tab', { hasText: 'Berth:' }).first();
+      await tab.waitFor({ timeout: 20_000 }).catch(() => {});
+      const xterm = page.locator('.terminal-wrapper.active .xterm, .xterm').first();
+      await xterm.waitFor({ timeout: 20_000 });
+      await xterm.click();
+      const proof = join(t.berth.dataDir, 'workspaces', id, 'e2e-terminal.txt');
+      const startedAt = Date.now();
+      // The shell may still be starting: typed keys wait in the PTY, so type once and wait for the file.
+      await page.keyboard.type('echo "$((6*7)) from $(id -un) in $(pwd)" > e2e-terminal.txt');
+      await page.keyboard.press('Enter');
+      const written = await wb.poll('the file the terminal wrote', async () => ({ text: existsSync(proof) ? readFileSync(proof, 'utf8') : '' }), (r) => r.text.includes('42'), 30_000);
+      t.timing('command typed to its file in the workspace', Date.now() - startedAt);
+      t.note(`the terminal wrote: ${written.text.trim()}`);
+      assert.match(written.text, /^42 from \S+ in \/\S+\n$/);
+      // Ctrl-C reaches the shell: an interrupted sleep never writes its file.
+      const late = join(t.berth.dataDir, 'workspaces', id, 'e2e-late.txt');
+      await page.keyboard.type('sleep 20; touch e2e-late.txt');
+      await page.keyboard.press('Enter');
+      await new Promise((r) => setTimeout(r, 700));
+      await page.keyboard.press('Control+C');
+      await page.keyboard.type('echo interrupted > e2e-ctrl-c.txt');
+      await page.keyboard.press('Enter');
+      await wb.poll('the command after Ctrl-C', async () => ({ ok: existsSync(join(t.berth.dataDir, 'workspaces', id, 'e2e-ctrl-c.txt')) }), (r) => r.ok, 15_000);
+      assert.ok(!existsSync(late), 'the sleep was interrupted');
+      await wb.screenshot('19-terminal');
+    },
+  },
+  {
     id: 12,
     name: 'the embedded local server (berth.serverUrl empty), shared by a second window',
     async run(t) {

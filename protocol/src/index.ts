@@ -10,3 +10,4 @@ export * from './serverLaunch';
 export * from './frames';
 export * from './chatPatch';
 export * from './terminal';
+export * from './userStream';

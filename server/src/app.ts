@@ -188,7 +188,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
   // Several instances must accept each other's tickets: their secret lives in the shared store.
   const ticketSecret = isPostgresUrl(config.store) ? await sharedTicketSecret(store) : loadTicketSecret(paths.ticketSecretFile);
   const tickets = new TicketIssuer(ticketSecret, config.ticketTtlMs, ctx.sharedClock, store);
-  const { app, streams, terminals } = buildHttpServer(ctx, sessions, new TokenAuthenticator(config.tokens), tickets);
+  const { app, streams, terminals, userStreams } = buildHttpServer(ctx, sessions, new TokenAuthenticator(config.tokens), tickets);
   const reaper = new Reaper(ctx, jobs);
 
   await app.listen({ host: config.host, port: config.port });
@@ -206,6 +206,7 @@ export async function startServer(config: ServerConfig, options: ServerOptions =
       membership?.stop();
       streams.close();
       terminals.close();
+      userStreams.close();
       await jobs.stop();
       await ctx.warmPool?.stop();
       await Promise.all(

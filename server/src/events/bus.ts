@@ -2,6 +2,7 @@ import type { StreamEvent } from '@berth/protocol';
 import type { ControlCommand } from '../cluster/notices';
 
 export type EventListener = (event: StreamEvent) => void;
+export type StatusEvent = Extract<StreamEvent, { type: 'status' }>;
 
 /**
  * Live fan-out of events to the clients connected to this process, per session. This one is
@@ -10,6 +11,7 @@ export type EventListener = (event: StreamEvent) => void;
  */
 export class EventBus {
   private readonly listeners = new Map<string, Set<EventListener>>();
+  private readonly statusListeners = new Set<(event: StatusEvent) => void>();
 
   subscribe(sessionId: string, listener: EventListener): () => void {
     let set = this.listeners.get(sessionId);
@@ -29,8 +31,18 @@ export class EventBus {
     this.deliver(event);
   }
 
+  /**
+   * Every session's status changes, from every instance (they travel whole between instances, so
+   * this costs no read): what the user-level streams follow.
+   */
+  subscribeStatus(listener: (event: StatusEvent) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
   /** To the listeners in this process only. */
   deliver(event: StreamEvent): void {
+    if (event.type === 'status') for (const listener of [...this.statusListeners]) listener(event);
     const set = this.listeners.get(event.sessionId);
     if (!set) return;
     for (const listener of [...set]) listener(event);

@@ -4,7 +4,7 @@ import { SendMessageRequest, SESSION_ID_PATTERN, StartSessionRequest } from '@be
 import type { SessionService } from '../sessions/service';
 import { ApiError } from '@berth/protocol';
 import type { RateLimiter } from './rateLimit';
-import type { TicketIssuer } from './tickets';
+import { USER_SCOPE, type TicketIssuer } from './tickets';
 
 const QueuedMessageParams = z.object({ id: z.string(), turnId: z.string().regex(/^turn_[A-Za-z0-9]{8,40}$/) });
 
@@ -98,6 +98,12 @@ export function registerRoutes(
       return { ticket, expiresAt: new Date(expiresAt).toISOString() };
     });
   }
+
+  // The user's own stream (every session's status): the ticket names no session.
+  app.post('/v1/stream-ticket', async (request) => {
+    const { ticket, expiresAt } = await tickets.issue(request.user, USER_SCOPE, 'user');
+    return { ticket, expiresAt: new Date(expiresAt).toISOString() };
+  });
 
   app.post('/v1/sessions/:id/wake', async (request, reply) => {
     const woken = await sessions.wake(request.user, sessionIdOf(request));

@@ -13,6 +13,7 @@ import { StreamServer } from './stream';
 import { EventLoopMonitor, registerDiagnosticsRoute } from './diagnostics';
 import type { TicketIssuer } from './tickets';
 import { TerminalServer } from '../terminal/terminalServer';
+import { UserStreamServer } from './userStream';
 
 const BODY_LIMIT_BYTES = 1024 * 1024;
 /** Below the usual load-balancer check timeout, so the check answers 503 rather than timing out. */
@@ -33,6 +34,7 @@ export interface HttpServer {
   app: FastifyInstance;
   streams: StreamServer;
   terminals: TerminalServer;
+  userStreams: UserStreamServer;
 }
 
 export function buildHttpServer(
@@ -60,9 +62,12 @@ export function buildHttpServer(
   acceptBodylessPosts(app);
   const streams = new StreamServer(ctx, tickets);
   const terminals = new TerminalServer(ctx, tickets);
-  app.server.on('upgrade', (request, socket, head) =>
-    TerminalServer.serves(request) ? terminals.handleUpgrade(request, socket, head) : streams.handleUpgrade(request, socket, head),
-  );
+  const userStreams = new UserStreamServer(ctx, tickets);
+  app.server.on('upgrade', (request, socket, head) => {
+    if (TerminalServer.serves(request)) terminals.handleUpgrade(request, socket, head);
+    else if (UserStreamServer.serves(request)) userStreams.handleUpgrade(request, socket, head);
+    else streams.handleUpgrade(request, socket, head);
+  });
 
   app.decorateRequest('user', '');
   app.addHook('onRequest', async (request) => {
@@ -103,7 +108,7 @@ export function buildHttpServer(
     return reply.code(500).send(errorBody('internal', 'internal server error'));
   });
 
-  return { app, streams, terminals };
+  return { app, streams, terminals, userStreams };
 }
 
 /**

@@ -2,8 +2,11 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Store } from '../store/store';
 
-/** What a ticket opens: the session's event stream, or a terminal in its sandbox. */
-export type TicketPurpose = 'stream' | 'terminal';
+/** What a ticket opens: a session's event stream, a terminal in its sandbox, or the user's own stream. */
+export type TicketPurpose = 'stream' | 'terminal' | 'user';
+
+/** The "session" of a user-level ticket: all of the user's sessions. */
+export const USER_SCOPE = '*';
 
 export interface TicketClaims {
   user: string;
@@ -83,7 +86,7 @@ export class TicketIssuer {
       if (typeof raw.u !== 'string' || typeof raw.s !== 'string' || typeof raw.i !== 'number' || typeof raw.e !== 'number' || typeof raw.n !== 'string') {
         return { ok: false, reason: 'malformed ticket' };
       }
-      if (raw.p !== 'stream' && raw.p !== 'terminal') return { ok: false, reason: 'malformed ticket' };
+      if (raw.p !== 'stream' && raw.p !== 'terminal' && raw.p !== 'user') return { ok: false, reason: 'malformed ticket' };
       claims = { user: raw.u, sessionId: raw.s, purpose: raw.p, issuedAt: raw.i, expiresAt: raw.e, nonce: raw.n };
     } catch {
       return { ok: false, reason: 'malformed ticket' };

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { SESSION_ID_PATTERN, type ErrorCode } from '@berth/protocol';
 import type { ServerContext } from '../context';
-import type { TicketIssuer, TicketPurpose } from './tickets';
+import { USER_SCOPE, type TicketIssuer, type TicketPurpose } from './tickets';
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -31,7 +31,7 @@ export async function authorizeUpgrade<Q extends z.ZodType<{ ticket: string }>>(
   purpose: TicketPurpose,
   querySchema: Q,
   queryHelp: string,
-): Promise<{ sessionId: string; query: z.infer<Q> } | Refusal> {
+): Promise<{ sessionId: string; user: string; query: z.infer<Q> } | Refusal> {
   const malformed = handshakeProblem(request);
   if (malformed) return { refuse: malformed };
   let url: URL;
@@ -40,13 +40,17 @@ export async function authorizeUpgrade<Q extends z.ZodType<{ ticket: string }>>(
   } catch {
     return { refuse: [400, 'bad_request', 'malformed URL'] };
   }
-  const sessionId = path.exec(url.pathname)?.[1];
-  if (!sessionId || !SESSION_ID_PATTERN.test(sessionId)) return { refuse: [404, 'not_found', `no such ${purpose}`] };
+  // A path without a session in it (the user's own stream) is scoped to all of the user's sessions.
+  const match = path.exec(url.pathname);
+  const sessionId = match ? (match[1] ?? USER_SCOPE) : null;
+  if (!sessionId || (sessionId !== USER_SCOPE && !SESSION_ID_PATTERN.test(sessionId))) return { refuse: [404, 'not_found', `no such ${purpose}`] };
   const query = querySchema.safeParse(Object.fromEntries(url.searchParams));
   if (!query.success) return { refuse: [400, 'bad_request', queryHelp] };
   const check = await tickets.redeem(query.data.ticket, sessionId, purpose);
   if (!check.ok) return { refuse: [401, 'unauthorized', check.reason] };
+  const user = check.claims.user;
+  if (sessionId === USER_SCOPE) return { sessionId, user, query: query.data };
   const session = await ctx.store.getSession(sessionId);
-  if (!session || session.owner !== check.claims.user) return { refuse: [404, 'not_found', 'no such session'] };
-  return { sessionId, query: query.data };
+  if (!session || session.owner !== user) return { refuse: [404, 'not_found', 'no such session'] };
+  return { sessionId, user, query: query.data };
 }
