@@ -15,6 +15,8 @@ import { hasChanges } from './session/stateMachine';
 import { createStatusBar } from './statusBar';
 import { ChatViewProvider } from './views/chatViewProvider';
 import { SessionsTreeProvider } from './views/sessionsTreeProvider';
+import { SessionNotifier } from './notifications';
+import { UserStreamClient } from './session/userStreamClient';
 import type { WebviewCommand } from '@berth/protocol';
 
 let connection: Connection | null = null;
@@ -55,6 +57,10 @@ export function activate(context: vscode.ExtensionContext): void {
   // A new server or token replaces the API client; the open session belonged to the old one.
   // The session last open on this server in this workspace is reopened (rebuilt from the server).
   let connectionKey = '';
+  // Every session of the user, live (one connection per window): the Sessions view and notifications.
+  const notifier = new SessionNotifier(() => controller.sessionId);
+  let userStream: UserStreamClient | null = null;
+  context.subscriptions.push({ dispose: () => userStream?.dispose() });
   conn.onDidChange(() => {
     const api = conn.api;
     const key = api ? `${api.connection.baseUrl}\n${api.connection.token}` : '';
@@ -62,6 +68,24 @@ export function activate(context: vscode.ExtensionContext): void {
       connectionKey = key;
       controller.setApi(api);
       if (api) void reopenLastSession(context, conn, controller, log);
+      userStream?.dispose();
+      userStream = api
+        ? new UserStreamClient(
+            () => api.userStreamUrl(),
+            {
+              onSnapshot: (views) => {
+                notifier.reset(views);
+                sessions.refresh();
+              },
+              onSession: (view) => {
+                notifier.update(view);
+                sessions.refresh();
+              },
+              onDown: () => {},
+            },
+            log,
+          )
+        : null;
     }
     chatView.schedulePost();
     sessions.refresh();

@@ -199,6 +199,15 @@ export class ApiClient {
     return url.toString();
   }
 
+  /** The WebSocket URL of the user's own stream (every session's status), with a fresh ticket. */
+  async userStreamUrl(): Promise<string> {
+    const { ticket } = await this.call('POST', '/v1/stream-ticket', StreamTicketResponse);
+    const url = new URL(`${this.http.defaults.baseURL}/v1/stream`);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('ticket', ticket);
+    return url.toString();
+  }
+
   /** Re-creates a sleeping session's sandbox (without a message); other statuses are answered as they are. */
   wake(id: string): Promise<StartSessionResponse> {
     return this.call('POST', `/v1/sessions/${encodeURIComponent(id)}/wake`, StartSessionResponse);
