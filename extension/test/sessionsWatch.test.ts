@@ -30,10 +30,10 @@ describe('notices', () => {
   it('a finished turn: with Review Changes when it changed files', () => {
     const plain = noticeFor(view({ status: 'running' }), view({ status: 'ready' }), away);
     assert.deepEqual(plain?.actions, ['Open']);
-    assert.match(plain!.message, /“fix the login page” finished its turn\./);
+    assert.match(plain.message, /“fix the login page” finished its turn\./);
     const withWork = noticeFor(view({ status: 'running', changes: changes('c'.repeat(40)) as never }), view({ status: 'ready', changes: changes('d'.repeat(40), 3) as never }), away);
     assert.deepEqual(withWork?.actions, ['Open', 'Review Changes']);
-    assert.match(withWork!.message, /changed 3 files/);
+    assert.match(withWork.message, /changed 3 files/);
     const sameHead = noticeFor(view({ status: 'running', changes: changes('c'.repeat(40)) as never }), view({ status: 'ready', changes: changes('c'.repeat(40)) as never }), away);
     assert.deepEqual(sameHead?.actions, ['Open'], 'no new checkpoint: nothing to review from this turn');
   });
@@ -41,7 +41,7 @@ describe('notices', () => {
   it('failures always (unless off), ready for a prompt, and quiet for the session in view', () => {
     const failed = noticeFor(view({ status: 'preparing' }), view({ status: 'failed', lastError: { code: 'setup_failed', message: 'npm ci exited with code 1' } }), { ...away, level: 'failures' });
     assert.equal(failed?.severity, 'error');
-    assert.match(failed!.message, /failed: npm ci exited with code 1/);
+    assert.match(failed.message, /failed: npm ci exited with code 1/);
     assert.equal(noticeFor(undefined, view({ status: 'failed' }), away)?.severity, 'error', 'a session first seen failed');
     assert.equal(noticeFor(view({ status: 'running' }), view({ status: 'ready' }), { ...away, level: 'failures' }), null);
     assert.match(noticeFor(view({ status: 'preparing' }), view({ status: 'ready' }), away)!.message, /ready for your prompt/);
