@@ -931,6 +931,32 @@ export const scenarios = [
     },
   },
   {
+    id: 20,
+    name: 'notifications: a session not in view finishes its turn; the notification offers Open and Review Changes; Open shows it; the Sessions view follows it live',
+    async run(t) {
+      const { wb, page } = { wb: t.wb, page: t.wb.page };
+      const prompt = 'in the background: edit files please';
+      const started = await t.berth.api('POST', '/v1/sessions', { repo: { url: t.repo.bare }, prompt, autoInitiate: true });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      const startedAt = Date.now();
+      const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'finished its turn' }).first();
+      await toast.waitFor({ timeout: 120_000 });
+      t.timing('start (from elsewhere) to the notification', Date.now() - startedAt);
+      const text = (await toast.innerText()).replace(/\s+/g, ' ');
+      t.note(`notification: "${text}"`);
+      assert.match(text, /in the background: edit files please/);
+      assert.match(text, /changed \d+ files?/);
+      await wb.screenshot('20-notification');
+      assert.equal(await toast.locator('.monaco-button', { hasText: 'Review Changes' }).count(), 1, 'Review Changes offered');
+      // The Sessions view shows it as ready without anyone refreshing it.
+      const row = page.locator('.monaco-list-row', { hasText: prompt }).first();
+      await row.waitFor({ timeout: 20_000 });
+      assert.match(await row.innerText(), /ready/);
+      await toast.locator('.monaco-button', { hasText: /^Open$/ }).click();
+      await wb.waitForChat('the background session in the chat', (s) => s.users[0] === prompt, 20_000);
+    },
+  },
+  {
     id: 12,
     name: 'the embedded local server (berth.serverUrl empty), shared by a second window',
     async run(t) {

@@ -35,13 +35,17 @@ export function noticeFor(prev: SessionView | undefined, next: SessionView, ctx:
     return { severity: 'error', message: `Berth: ${label(next)} failed: ${next.lastError?.message ?? 'unknown error'}`, actions: ['Open'] };
   }
   if (ctx.level === 'failures' || !prev) return null;
-  if (prev.status === 'running' && next.status === 'ready') {
+  if (next.status !== 'ready') return null;
+  // A turn ended: one that ran after preparation, or the first prompt done before preparation settled.
+  const firstPrompt = prev.status === 'preparing' && !prev.preparedAt && !!next.initiatedAt;
+  if (prev.status === 'running' || firstPrompt) {
     const changes = next.changes;
     const changed = !!changes && changes.head !== prev.changes?.head && changes.head !== changes.base && changes.files.length > 0;
     const what = changed ? ` and changed ${changes.files.length} file${changes.files.length === 1 ? '' : 's'}` : '';
     return { severity: 'info', message: `Berth: ${label(next)} finished its turn${what}.`, actions: changed ? ['Open', 'Review Changes'] : ['Open'] };
   }
-  if (prev.status === 'preparing' && next.status === 'ready') {
+  // A first start without a prompt (a resume that settled on ready is the user's own doing: quiet).
+  if (prev.status === 'preparing' && !prev.preparedAt && !next.initiatedAt) {
     return { severity: 'info', message: `Berth: ${label(next)} is ready for your prompt.`, actions: ['Open'] };
   }
   return null;

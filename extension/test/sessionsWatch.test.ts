@@ -44,7 +44,10 @@ describe('notices', () => {
     assert.match(failed.message, /failed: npm ci exited with code 1/);
     assert.equal(noticeFor(undefined, view({ status: 'failed' }), away)?.severity, 'error', 'a session first seen failed');
     assert.equal(noticeFor(view({ status: 'running' }), view({ status: 'ready' }), { ...away, level: 'failures' }), null);
-    assert.match(noticeFor(view({ status: 'preparing' }), view({ status: 'ready' }), away)!.message, /ready for your prompt/);
+    const prepared = { preparedAt: '2026-12-01T00:00:00Z' };
+    assert.match(noticeFor(view({ status: 'preparing', preparedAt: null }), view({ status: 'ready', initiatedAt: null, ...prepared }), away)!.message, /ready for your prompt/);
+    assert.match(noticeFor(view({ status: 'preparing', preparedAt: null }), view({ status: 'ready', initiatedAt: '2026-12-01T00:00:01Z', ...prepared }), away)!.message, /finished its turn/, 'the first prompt done during preparation');
+    assert.equal(noticeFor(view({ status: 'preparing', ...prepared }), view({ status: 'ready', ...prepared }), away), null, 'a resume settling on ready is quiet');
     assert.equal(noticeFor(view({ status: 'running' }), view({ status: 'ready' }), { ...away, level: 'off' }), null);
     const inView = { level: 'all' as const, focused: true, openSessionId: view({}).id };
     assert.equal(noticeFor(view({ status: 'running' }), view({ status: 'ready' }), inView), null, 'the user is looking at it');
