@@ -7,7 +7,7 @@ import type { ServerContext } from '../context';
 import type { AgentConnection } from '../agent/connection';
 import { git } from '../git/git';
 import type { Sandbox } from '../sandbox/provider';
-import type { SessionRecord } from '../store/store';
+import { newSessionRecord, type SessionRecord } from '../store/store';
 import { BerthError } from '../util/errors';
 import type { PreparationRun, PreparationStepModule } from '../preparation/types';
 import { clone } from '../preparation/steps/clone';
@@ -37,28 +37,10 @@ export function poolDirs(poolRoot: string, id: string): { workspaceDir: string; 
 
 /** A session record for the steps to read: the pool's repository, owned by nobody. */
 function ownerless(id: string, spec: WarmPoolSpec, now: string): SessionRecord {
-  return {
-    id,
-    owner: '',
-    repoUrl: spec.repo,
-    repoBranch: spec.branch,
-    prompt: null,
-    setup: spec.setup,
-    autoInitiate: false,
-    status: 'preparing',
-    step: null,
-    createdAt: now,
-    updatedAt: now,
-    preparedAt: null,
-    initiatedAt: null,
-    lastError: null,
-    lastEventId: 0,
-    sandbox: null,
-    initialTurnId: null,
-    lastActivityAt: now,
-    devcontainer: spec.devcontainer,
-    model: null,
-  };
+  return newSessionRecord(
+    { id, owner: '', repoUrl: spec.repo, repoBranch: spec.branch, prompt: null, setup: spec.setup, autoInitiate: false, step: null, devcontainer: spec.devcontainer, model: null },
+    now,
+  );
 }
 
 /** Puts the clone on the spec's branch (setup runs on what a claiming start will work on). */

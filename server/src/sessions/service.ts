@@ -3,7 +3,7 @@ import type { FailureCode, ModelsResponse, SendMessageResponse, SessionStatus, S
 import type { ServerContext } from '../context';
 import type { JobRunner } from '../preparation/jobs';
 import { MessageQueue } from './queue';
-import type { JobKind, JobRecord, NewJob, SessionRecord } from '../store/store';
+import { newSessionRecord, type JobKind, type JobRecord, type NewJob, type SessionRecord } from '../store/store';
 import { stepOrder, type PreparationOutcome } from '../preparation/pipeline';
 import type { Membership } from '../cluster/membership';
 import type { ControlCommand } from '../cluster/notices';
@@ -62,29 +62,21 @@ export class SessionService {
     const id = newSessionId();
     // Session and job are inserted in one transaction: a failure leaves neither behind.
     const job = await this.ctx.store.createSession(
-      {
-        id,
-        owner,
-        repoUrl,
-        repoBranch: request.repo.branch ?? null,
-        prompt: request.prompt ?? null,
-        setup: request.setup ?? [],
-        autoInitiate,
-        status: 'preparing',
-        step: 'queued',
-        createdAt: now,
-        updatedAt: now,
-        preparedAt: null,
-        initiatedAt: null,
-        lastError: null,
-        lastEventId: 0,
-        sandbox: null,
-        initialTurnId: null,
-        lastActivityAt: now,
-        devcontainer: request.devcontainer ?? null,
-        model,
-        urlCredential: credential ? this.ctx.vault.sealUrlCredential(id, credential) : null,
-      },
+      newSessionRecord(
+        {
+          id,
+          owner,
+          repoUrl,
+          repoBranch: request.repo.branch ?? null,
+          prompt: request.prompt ?? null,
+          setup: request.setup ?? [],
+          autoInitiate,
+          devcontainer: request.devcontainer ?? null,
+          model,
+          urlCredential: credential ? this.ctx.vault.sealUrlCredential(id, credential) : null,
+        },
+        now,
+      ),
       {
         sessionId: id,
         kind: 'prepare',

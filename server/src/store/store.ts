@@ -54,6 +54,27 @@ export interface SessionRecord {
   usage?: TokenUsage | null;
 }
 
+/** A session before any preparation ran: what only preparation and turns fill in is empty. */
+export function newSessionRecord(
+  fields: Pick<SessionRecord, 'id' | 'owner' | 'repoUrl' | 'repoBranch' | 'prompt' | 'setup' | 'autoInitiate'> & Partial<SessionRecord>,
+  now: string,
+): SessionRecord {
+  return {
+    status: 'preparing',
+    step: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    preparedAt: null,
+    initiatedAt: null,
+    lastError: null,
+    lastEventId: 0,
+    sandbox: null,
+    initialTurnId: null,
+    lastActivityAt: now,
+    ...fields,
+  };
+}
+
 /**
  * A write refused because the session is no longer placed on the writing instance: another one
  * adopted it while this one stalled (the writer must stop what it runs for that session).
