@@ -950,8 +950,7 @@ export const scenarios = [
       assert.equal(await toast.locator('.monaco-button', { hasText: 'Review Changes' }).count(), 1, 'Review Changes offered');
       // The Sessions view shows it as ready without anyone refreshing it.
       const row = page.locator('.monaco-list-row', { hasText: prompt }).first();
-      await row.waitFor({ timeout: 20_000 });
-      assert.match(await row.innerText(), /ready/);
+      await wb.poll('the session ready in the Sessions view', async () => ({ text: (await row.isVisible()) ? await row.innerText() : '' }), (r) => /ready/.test(r.text), 20_000);
       await toast.locator('.monaco-button', { hasText: /^Open$/ }).click();
       await wb.waitForChat('the background session in the chat', (s) => s.users[0] === prompt, 20_000);
     },
