@@ -49,13 +49,17 @@ export class TerminalServer {
         if ((this.open.get(result.sessionId)?.size ?? 0) >= MAX_TERMINALS_PER_SESSION) {
           return refuse(socket, 409, 'conflict', `at most ${MAX_TERMINALS_PER_SESSION} terminals per session`);
         }
-        this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws, result.sessionId, runtime.sandbox, result.query));
+        // Work in a terminal is activity: the reaper does not stop a sandbox someone is typing in.
+        const touch = () => {
+          runtime.lastActivity = this.ctx.clock();
+        };
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws, result.sessionId, runtime.sandbox, result.query, touch));
       },
       () => refuse(socket, 400, 'bad_request', 'could not open the terminal'),
     );
   }
 
-  private attach(ws: WebSocket, sessionId: string, sandbox: Sandbox, size: TerminalQuery): void {
+  private attach(ws: WebSocket, sessionId: string, sandbox: Sandbox, size: TerminalQuery, touch: () => void): void {
     const send = (message: TerminalServerMessage, sent?: () => void) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message), sent);
     };
@@ -90,6 +94,7 @@ export class TerminalServer {
     };
 
     term.onData((data) => {
+      touch();
       send({ type: 'output', data }, () => {
         if (paused && ws.bufferedAmount < LOW_WATER_BYTES) {
           paused = false;
@@ -116,6 +121,7 @@ export class TerminalServer {
         return;
       }
       const message = parsed.data;
+      touch();
       if (message.type === 'input') term.write(message.data);
       else term.resize(message.cols, message.rows);
     });

@@ -200,3 +200,24 @@ for (const provider of ['devcontainer', 'local'] as const) {
     });
   });
 }
+
+describe('terminal activity and the idle reaper', { concurrency: false }, () => {
+  it('typing in a terminal keeps the sandbox; once it stops, the idle sandbox is stopped and the terminal says so', async () => {
+    const t = await startTestServer({ agentCommand: 'cat', idleTimeoutMs: 1500, reaperIntervalMs: 100 });
+    try {
+      const alice = t.api('alice');
+      const id = await readySession(alice);
+      const term = await TerminalClient.open(alice, id);
+      for (let i = 0; i < 8; i++) {
+        assert.equal(await term.run(`echo tick${i}`), `tick${i}`);
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      assert.equal((await alice.get(id)).body.status, 'ready', '3 s of typing, idle timeout 1.5 s: still up');
+      assert.ok(await term.closedWithin(10_000), 'stopped once idle');
+      assert.match(term.exit?.reason ?? '', /the sandbox stopped/);
+      assert.equal((await alice.get(id)).body.status, 'sleeping');
+    } finally {
+      await t.close();
+    }
+  });
+});
