@@ -148,7 +148,10 @@ export function dockerAnswers() {
  * berth-server on loopback with a fixed port (so a restart keeps the URL) and its own data dir.
  * The agent is the test repository's script, run in the session's sandbox.
  */
-export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
+/** The agent of the main e2e server: the repository's own script, run in the sandbox. */
+const SCRIPT_AGENT = ['--agent-command', 'sh .berth/agent.sh'];
+
+export function createBerthServer({ cli, dataDir, port, provider, artifacts, agentArgs = SCRIPT_AGENT, name = 'berth-server' }) {
   const token = randomBytes(24).toString('base64url');
   const instance = instanceTag(dataDir);
   const url = `http://127.0.0.1:${port}`;
@@ -169,9 +172,9 @@ export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
         '--allow-local-repos',
         // For the refusing http remote of scenario 16 (served by the e2e runner on loopback).
         '--allow-http',
-        '--agent-command', 'sh .berth/agent.sh',
+        ...agentArgs,
       ],
-      { env: { ...process.env, BERTH_TOKENS: `e2e:${token}` }, logFile: join(artifacts, 'berth-server.log') },
+      { env: { ...process.env, BERTH_TOKENS: `e2e:${token}` }, logFile: join(artifacts, `${name}.log`) },
     );
     await waitForOutput(proc.child, /listening on (http\S+)/, 30_000, 'berth-server');
     current = proc;
@@ -182,6 +185,8 @@ export function createBerthServer({ cli, dataDir, port, provider, artifacts }) {
     token,
     instance,
     dataDir,
+    cli,
+    provider,
     start,
     async stop() {
       await current?.stop(10_000);

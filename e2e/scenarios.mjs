@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { instanceTag, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
+import { createBerthServer, freePort, instanceTag, tempDir, onCleanup, removeContainers, writeProfileSettings } from './harness.mjs';
 import { Workbench } from './workbench.mjs';
 
 /** The most the chat may take from Enter to showing the step list (issue 6: 300 ms). */
@@ -113,6 +113,33 @@ async function startWithPrompt(wb, { repoUrl, setup, prompt }) {
   await watchStepList(wb);
   await wb.input.fill(prompt);
   await wb.page.keyboard.press('Enter');
+}
+
+/**
+ * A chat completions endpoint (OpenAI's streaming wire format) for the LLM agent: answers every
+ * request with the model it was asked for, and reports usage. Listens where the sandbox can reach it
+ * (a container reaches the host at the Docker bridge's gateway).
+ */
+async function fakeLlm(provider) {
+  const host = provider === 'devcontainer' ? execFileSync('docker', ['network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Gateway}}'], { encoding: 'utf8' }).trim() : '127.0.0.1';
+  const requests = [];
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const body = JSON.parse(raw || '{}');
+      requests.push(body);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (data) => res.write(`data: ${JSON.stringify(data)}\n\n`);
+      chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: `answer from ${body.model}` } }] });
+      chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+      if (body.stream_options?.include_usage) chunk({ choices: [], usage: { prompt_tokens: 1200, completion_tokens: 34 } });
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, host, resolve));
+  onCleanup('the fake LLM endpoint', () => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://${host}:${server.address().port}/v1`, requests };
 }
 
 export const scenarios = [
@@ -953,6 +980,58 @@ export const scenarios = [
       await wb.poll('the session ready in the Sessions view', async () => ({ text: (await row.isVisible()) ? await row.innerText() : '' }), (r) => /ready/.test(r.text), 20_000);
       await toast.locator('.monaco-button', { hasText: /^Open$/ }).click();
       await wb.waitForChat('the background session in the chat', (s) => s.users[0] === prompt, 20_000);
+    },
+  },
+  {
+    id: 21,
+    name: 'models and usage: with a server offering two models, Start Session asks which one; the agent uses it; the chat shows the tokens of the turn',
+    async run(t) {
+      const { wb } = t;
+      const llm = await fakeLlm(t.berth.provider);
+      const port = await freePort();
+      const second = createBerthServer({
+        cli: t.berth.cli,
+        dataDir: join(tempDir('berth-e2e-llm-'), 'data'),
+        port,
+        provider: t.berth.provider,
+        artifacts: t.artifacts,
+        agentArgs: ['--llm-base-url', llm.url, '--llm-models', 'e2e-small,e2e-large'],
+        name: 'berth-server-llm',
+      });
+      onCleanup('containers of the LLM server', () => removeContainers(second.instance));
+      await second.start();
+      try {
+        await wb.signIn(second.url, second.token);
+        await wb.runCommand('Berth: Start Session');
+        await wb.pick('(1/3)', t.repo.bare);
+        await wb.answer('(2/3)', '');
+        await wb.waitForQuickInput('model');
+        const rows = (await wb.quickPickRows()).map((r) => r.replace(/\s+/g, ' ').trim());
+        t.note(`models offered: ${JSON.stringify(rows)}`);
+        assert.ok(rows.some((r) => r.startsWith('e2e-small') && /default/.test(r)), 'the default is marked');
+        assert.ok(rows.some((r) => r.startsWith('e2e-large')));
+        await wb.pick('model', 'e2e-large');
+        await wb.answer('(3/3)', 'which model are you?');
+        const done = await wb.waitForChat('the answer and its tokens', (s) => /answer from e2e-large/.test(last(s.assistants)) && /tokens/.test(last(s.turns)), 120_000);
+        t.note(`turn line: "${last(done.turns)}"`);
+        assert.match(last(done.turns), /1,234 tokens \(1,200 in, 34 out\)/);
+        assert.equal(llm.requests.at(-1)?.model, 'e2e-large', 'the endpoint was asked for the model picked');
+        const { body } = await second.api('GET', '/v1/sessions');
+        assert.equal(body.sessions[0].model, 'e2e-large');
+        assert.deepEqual(body.sessions[0].usage, { promptTokens: 1200, completionTokens: 34 });
+        await wb.screenshot('21-model-usage');
+        // The next start offers the last choice first.
+        await wb.runCommand('Berth: Start Session');
+        await wb.pick('(1/3)', t.repo.bare);
+        await wb.answer('(2/3)', '');
+        await wb.waitForQuickInput('model');
+        const again = (await wb.quickPickRows()).map((r) => r.replace(/\s+/g, ' ').trim());
+        assert.ok(again[0]?.startsWith('e2e-large'), `the last choice first: ${JSON.stringify(again)}`);
+        await wb.page.keyboard.press('Escape');
+      } finally {
+        await second.stop();
+        await wb.signIn(t.berth.url, t.berth.token);
+      }
     },
   },
   {
