@@ -69,7 +69,8 @@ export async function startRealServer(options: { agentCommand?: string; extraArg
     dataDir,
     async close() {
       await server.stop();
-      rmSync(tmp, { recursive: true, force: true });
+      // A process the server started may still be finishing a write as it goes: retried, not failed.
+      rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

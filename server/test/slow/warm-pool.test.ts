@@ -131,7 +131,24 @@ describe('warm pool (real Docker)', { concurrency: false }, () => {
     await alice.request('DELETE', `/v1/sessions/${id}`);
   });
 
-  it('a new commit (here: a new dev container config) invalidates the pool sandbox; the refill has it', async (ctx) => {
+  it('a new commit invalidates the pool sandbox: the start clones the new commit, and the refill is built at it', async (ctx) => {
+    if (!dockerOrSkip(ctx)) return;
+    const alice = t.api('alice');
+    await waitPoolReady(alice);
+    const [stale] = readdirSync(t.server.ctx.paths.pool);
+    const head = commit(repo, 'README.md', '# warm, once more\n');
+    const cold = await startAndWait(alice, repo, [SETUP]);
+    assert.match(doneMessage(cold.events, 'clone'), /^cloned in/, 'the stale sandbox was not used');
+    assert.equal(readFileSync(join(t.server.ctx.paths.workspace(cold.id), 'README.md'), 'utf8'), '# warm, once more\n');
+    assert.ok(!(await listLabelledContainers()).some((c) => c.sessionId === stale), 'the stale pool sandbox is gone');
+    await waitPoolReady(alice);
+    const warm = await startAndWait(alice, repo, [SETUP]);
+    assert.match(doneMessage(warm.events, 'clone'), new RegExp(`warm sandbox claimed at ${head.slice(0, 7)}`));
+    assert.equal(readFileSync(join(t.server.ctx.paths.workspace(warm.id), 'README.md'), 'utf8'), '# warm, once more\n');
+    for (const id of [cold.id, warm.id]) await alice.request('DELETE', `/v1/sessions/${id}`);
+  });
+
+  it('a config change (a new commit of devcontainer.json) invalidates the pool sandbox; the refill has the new config', async (ctx) => {
     if (!dockerOrSkip(ctx)) return;
     const alice = t.api('alice');
     await waitPoolReady(alice);
