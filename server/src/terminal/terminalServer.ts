@@ -3,7 +3,7 @@
 // client lags; what the user types is never logged.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import * as pty from 'node-pty';
+import type * as NodePty from 'node-pty';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { frameText, TERMINAL_INPUT_MAX, TerminalClientMessage, TerminalQuery, type TerminalServerMessage } from '@berth/protocol';
 import type { ServerContext } from '../context';
@@ -18,6 +18,11 @@ const TERMINAL_PATH = /^\/v1\/sessions\/([^/]+)\/terminal$/;
 const HIGH_WATER_BYTES = 1024 * 1024;
 const LOW_WATER_BYTES = 256 * 1024;
 const MAX_TERMINALS_PER_SESSION = 8;
+
+// A native module, loaded on the first terminal: a server whose node-pty did not build still serves
+// everything else, and each terminal says why it cannot open.
+let ptyModule: Promise<typeof NodePty> | null = null;
+const loadPty = () => (ptyModule ??= import('node-pty'));
 
 interface OpenTerminal {
   stop(reason: string): void;
@@ -53,18 +58,24 @@ export class TerminalServer {
         const touch = () => {
           runtime.lastActivity = this.ctx.clock();
         };
-        this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(ws, result.sessionId, runtime.sandbox, result.query, touch));
+        return loadPty().then(
+          (pty) => this.wss.handleUpgrade(request, socket, head, (ws) => this.attach(pty, ws, result.sessionId, runtime.sandbox, result.query, touch)),
+          (err: unknown) => {
+            this.ctx.logger.error({ err: errorMessage(err) }, 'terminals are unavailable: node-pty did not load');
+            refuse(socket, 503, 'internal', `terminals are unavailable on this server (node-pty did not load: ${errorMessage(err)})`);
+          },
+        );
       },
       () => refuse(socket, 400, 'bad_request', 'could not open the terminal'),
     );
   }
 
-  private attach(ws: WebSocket, sessionId: string, sandbox: Sandbox, size: TerminalQuery, touch: () => void): void {
+  private attach(pty: typeof NodePty, ws: WebSocket, sessionId: string, sandbox: Sandbox, size: TerminalQuery, touch: () => void): void {
     const send = (message: TerminalServerMessage, sent?: () => void) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message), sent);
     };
     const spec = sandbox.terminal();
-    let term: pty.IPty;
+    let term: NodePty.IPty;
     try {
       term = pty.spawn(spec.command, spec.args, { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: spec.cwd ?? process.cwd(), env: spec.env });
     } catch (err) {
