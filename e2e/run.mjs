@@ -113,7 +113,7 @@ async function main() {
       await page.keyboard.press('Escape').catch(() => {});
     }
   }
-  await afterRun({ berth, profile, berthDataDir: join(root, 'berth-data'), typedValues: shared.typedValues ?? [] });
+  await afterRun({ berth, profile, berthDataDir: join(root, 'berth-data'), typedValues: shared.typedValues ?? [], otherTokens: shared.otherTokens ?? [] });
   const failed = [...results.values()].filter((r) => r !== 'passed').length + (leakedToken ? 1 : 0);
   say(`${results.size - failed}/${results.size} scenarios passed`);
   return failed === 0;
@@ -132,7 +132,7 @@ function filesContaining(value, dirs) {
  * credential tokens and secret values typed into the scenarios' password boxes, which must also be
  * absent from VS Code's state and storage (the whole profile) and from the server's data dir (sealed).
  */
-async function afterRun({ berth, profile, berthDataDir, typedValues }) {
+async function afterRun({ berth, profile, berthDataDir, typedValues, otherTokens }) {
   const logs = spawnSync('sh', ['-c', `find ${JSON.stringify(profile.data)}/logs ${JSON.stringify(artifacts)} -type f -name '*.log' -print0 | xargs -0 cat`], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
@@ -141,7 +141,7 @@ async function afterRun({ berth, profile, berthDataDir, typedValues }) {
     say(`  extension log: ${line.replace(/^\S+ \S+ \[\w+\] /, '')}`);
   }
   const embeddedToken = readText(join(profile.data, 'User/globalStorage/berth.berth/server/token')).trim();
-  const tokens = [berth.token, embeddedToken].filter(Boolean);
+  const tokens = [berth.token, embeddedToken, ...otherTokens].filter(Boolean);
   leakedToken = tokens.some((token) => logs.includes(token));
   say(leakedToken ? 'FAIL an access token appears in a log' : `the access tokens (${tokens.length}) appear in no log (VS Code, extension, servers)`);
   if (typedValues.length === 0) return;

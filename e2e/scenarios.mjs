@@ -999,6 +999,7 @@ export const scenarios = [
         name: 'berth-server-llm',
       });
       onCleanup('containers of the LLM server', () => removeContainers(second.instance));
+      (t.shared.otherTokens ??= []).push(second.token); // searched for in every log after the run
       await second.start();
       try {
         await wb.signIn(second.url, second.token);
