@@ -73,7 +73,9 @@ describe('user stream client (real server)', () => {
       await waitFor('the snapshot', () => snapshots[0]);
       const ids = await Promise.all(['one', 'two'].map(async (prompt) => (await real.api.startSession({ repo: { url: real.repoUrl }, prompt, autoInitiate: true })).sessionId));
       for (const id of ids) {
-        await waitFor(`${id} ready after its turn`, () => updates.find((v, i) => v.id === id && v.status === 'ready' && updates.slice(0, i).some((p) => p.id === id && p.status === 'running')), 30_000);
+        // Ready with its first prompt sent (a quick turn may end before preparation settles: no `running` then).
+        await waitFor(`${id} ready after its turn`, () => updates.find((v) => v.id === id && v.status === 'ready' && v.initiatedAt !== null), 30_000);
+        assert.equal(updates.find((v) => v.id === id)?.status, 'preparing', 'its first change was seen too');
       }
     } finally {
       client.dispose();
